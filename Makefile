@@ -1,0 +1,36 @@
+.DEFAULT_GOAL := help
+GO        ?= go
+RUN_FLAGS ?= -server.http-listen-address=127.0.0.1 -server.grpc-listen-address=127.0.0.1
+BENCH     ?= .
+BENCHTIME ?= 1s
+
+.PHONY: help build run test test-unit test-e2e bench lint
+
+help: ## Show this help.
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  %-14s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+build: ## Build ./pushguard.
+	$(GO) build -o pushguard ./cmd/pushguard
+
+run: ## Run pushguard on 127.0.0.1:8080 (HTTP) and :9095 (gRPC) with the embedded TSDB in ./data.
+	$(GO) run ./cmd/pushguard $(RUN_FLAGS) $(ARGS)
+
+test: lint ## Run every test with the race detector, unit and end-to-end.
+	$(GO) test -race -count=1 -timeout 15m ./...
+
+test-unit: ## Run the unit tests only.
+	$(GO) test -race -count=1 $$($(GO) list ./... | grep -v /tests)
+
+test-e2e: ## Run the end-to-end tests only (they build and start the real binary).
+	$(GO) test -race -count=1 -timeout 15m ./tests/...
+
+bench: ## Run the Go benchmarks, each next to its baseline.
+	$(GO) test -run='^$$' -bench='$(BENCH)' -benchmem -benchtime=$(BENCHTIME) $$($(GO) list ./... | grep -v /tests)
+
+lint: ## gofmt and go vet.
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+
+.PHONY: docs
+docs: ## Regenerate the configuration reference in README.md from the flags.
+	$(GO) test ./cmd/pushguard -run TestREADMEConfigReference -update-readme

@@ -1,0 +1,206 @@
+// Command pushguard is a push-validation hook for Grafana Mimir and Cortex:
+// it receives remote-write pushes, finds samples with duplicate timestamps,
+// reports where they come from, optionally patches them and forwards what it
+// accepts upstream.
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+
+	"github.com/go-kit/log/level"
+	dslog "github.com/grafana/dskit/log"
+	"github.com/grafana/dskit/server"
+	"github.com/grafana/dskit/services"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"gopkg.in/yaml.v3"
+
+	"github.com/pushguard/pushguard/httpapi"
+	"github.com/pushguard/pushguard/upstream"
+	"github.com/pushguard/pushguard/validator"
+)
+
+// Config is pushguard's whole configuration, as YAML and as flags.
+type Config struct {
+	Server    server.Config           `yaml:"server"`
+	Auth      validator.AuthConfig    `yaml:"auth"`
+	Validator validator.Config        `yaml:"validator"`
+	Upstream  upstream.Config         `yaml:"upstream"`
+	Embedded  upstream.EmbeddedConfig `yaml:"embedded"`
+}
+
+// RegisterFlags registers every flag, with pushguard's defaults.
+func (c *Config) RegisterFlags(f *flag.FlagSet) {
+	c.Server.RegisterFlags(f)
+	c.Auth.RegisterFlags(f)
+	c.Validator.RegisterFlags(f)
+	c.Upstream.RegisterFlags(f)
+	c.Embedded.RegisterFlags(f)
+	// Ports follow Mimir's.
+	setDefault(f, "server.http-listen-port", "8080")
+	setDefault(f, "server.grpc-listen-port", "9095")
+}
+
+func setDefault(f *flag.FlagSet, name, value string) {
+	fl := f.Lookup(name)
+	_ = fl.Value.Set(value)
+	fl.DefValue = value
+}
+
+// Validate checks the configuration.
+func (c *Config) Validate() error {
+	if err := c.Validator.Validate(); err != nil {
+		return err
+	}
+	return c.Upstream.Validate()
+}
+
+func main() {
+	if err := run(os.Args[1:]); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+}
+
+func run(args []string) error {
+	var cfg Config
+	configFile, err := parseConfig(args, &cfg)
+	if err != nil {
+		return err
+	}
+	if err := cfg.Validate(); err != nil {
+		return fmt.Errorf("invalid configuration: %w", err)
+	}
+
+	logger := dslog.NewGoKitWithLevel(cfg.Server.LogLevel, cfg.Server.LogFormat)
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	cfg.Server.Log = logger
+	cfg.Server.Registerer = reg
+	cfg.Server.Gatherer = reg
+	if configFile != "" {
+		level.Info(logger).Log("msg", "loaded configuration", "file", configFile)
+	}
+
+	v, err := validator.New(cfg.Validator, logger, reg)
+	if err != nil {
+		return err
+	}
+	var deps []services.Service
+	var up upstream.Upstream
+	var embedded *upstream.Embedded
+	name := "http"
+	if cfg.Upstream.URL != "" {
+		up = upstream.NewHTTP(cfg.Upstream)
+	} else {
+		embedded, err = upstream.NewEmbedded(cfg.Embedded, logger, reg)
+		if err != nil {
+			return err
+		}
+		up, name = embedded, "embedded"
+		deps = append(deps, embedded)
+		level.Info(logger).Log("msg", "no -upstream.url: accepted pushes go to the embedded TSDB", "dir", cfg.Embedded.Dir)
+	}
+	up = upstream.NewInstrumented(up, name, reg)
+
+	srv, err := server.New(cfg.Server)
+	if err != nil {
+		return err
+	}
+	tenantOf := func(r *http.Request) (string, error) { return cfg.Auth.Tenant(r.Header.Get("X-Scope-OrgID")) }
+	srv.HTTP.Path("/api/v1/push").Methods(http.MethodPost).Handler(httpapi.NewPushHandler(cfg.Auth, v, up, logger, reg))
+	srv.HTTP.Path("/api/v1/offenders").Methods(http.MethodGet).Handler(httpapi.NewOffendersHandler(cfg.Auth, v.Store()))
+	if embedded != nil {
+		srv.HTTP.Path("/embedded/api/v1/query").Methods(http.MethodGet, http.MethodPost).Handler(httpapi.NewEmbeddedQueryHandler(embedded, tenantOf, logger))
+	}
+
+	// Dependencies start first and stop last, so that pushes in flight when
+	// the server stops can still reach them.
+	var depManager *services.Manager
+	if len(deps) > 0 {
+		depManager, err = services.NewManager(deps...)
+		if err != nil {
+			return err
+		}
+		if err := services.StartManagerAndAwaitHealthy(context.Background(), depManager); err != nil {
+			return fmt.Errorf("starting: %w", err)
+		}
+	}
+	serverService := newServerService(srv)
+	srv.HTTP.Path("/ready").Handler(httpapi.NewReadyHandler(func() bool {
+		return serverService.State() == services.Running && (depManager == nil || depManager.IsHealthy())
+	}))
+	if err := services.StartAndAwaitRunning(context.Background(), serverService); err != nil {
+		return fmt.Errorf("starting server: %w", err)
+	}
+	level.Info(logger).Log("msg", "pushguard started", "http", srv.HTTPListenAddr(), "grpc", srv.GRPCListenAddr())
+	serverErr := serverService.AwaitTerminated(context.Background())
+	if depManager != nil {
+		if err := services.StopManagerAndAwaitStopped(context.Background(), depManager); err != nil {
+			level.Error(logger).Log("msg", "stopping", "err", err)
+		}
+	}
+	level.Info(logger).Log("msg", "pushguard stopped")
+	return serverErr
+}
+
+// newServerService runs the dskit server until SIGTERM/SIGINT, then shuts it
+// down gracefully: in-flight requests finish within
+// -server.graceful-shutdown-timeout.
+func newServerService(srv *server.Server) services.Service {
+	return services.NewBasicService(nil, func(ctx context.Context) error {
+		errc := make(chan error, 1)
+		go func() { errc <- srv.Run() }()
+		select {
+		case err := <-errc:
+			return err
+		case <-ctx.Done():
+			srv.Stop()
+			return <-errc
+		}
+	}, func(error) error {
+		srv.Shutdown()
+		return nil
+	})
+}
+
+// parseConfig registers the flags, loads -config.file and lets flags given
+// on the command line override it, as Mimir does.
+func parseConfig(args []string, cfg *Config) (string, error) {
+	fs, configFile := newFlagSet(cfg)
+	if err := fs.Parse(args); err != nil {
+		return "", err
+	}
+	if *configFile == "" {
+		return "", nil
+	}
+	data, err := os.ReadFile(*configFile)
+	if err != nil {
+		return "", fmt.Errorf("reading -config.file: %w", err)
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(cfg); err != nil && !errors.Is(err, io.EOF) {
+		return "", fmt.Errorf("parsing -config.file %s: %w", *configFile, err)
+	}
+	// Parse again so that flags on the command line win over the file.
+	if err := fs.Parse(args); err != nil {
+		return "", err
+	}
+	return *configFile, nil
+}
+
+// newFlagSet returns the flag set of every flag pushguard takes.
+func newFlagSet(cfg *Config) (*flag.FlagSet, *string) {
+	fs := flag.NewFlagSet("pushguard", flag.ContinueOnError)
+	configFile := fs.String("config.file", "", "YAML configuration file; flags given on the command line override it.")
+	cfg.RegisterFlags(fs)
+	return fs, configFile
+}

@@ -1,0 +1,115 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+var updateReadme = flag.Bool("update-readme", false, "rewrite the configuration reference in README.md")
+
+func writeFile(t *testing.T, content string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "config.yaml")
+	require.NoError(t, os.WriteFile(p, []byte(content), 0o600))
+	return p
+}
+
+func TestParseConfig(t *testing.T) {
+	t.Run("defaults", func(t *testing.T) {
+		var cfg Config
+		_, err := parseConfig(nil, &cfg)
+		require.NoError(t, err)
+		require.Equal(t, 8080, cfg.Server.HTTPListenPort)
+		require.Equal(t, 9095, cfg.Server.GRPCListenPort)
+		require.Equal(t, "report", cfg.Validator.Action)
+		require.True(t, cfg.Auth.MultitenancyEnabled)
+		require.Equal(t, "anonymous", cfg.Auth.NoAuthTenant)
+		require.Equal(t, []string{"job", "instance", "namespace", "pod", "container", "cluster", "__replica__"}, []string(cfg.Validator.OriginLabels))
+		require.NoError(t, cfg.Validate())
+	})
+	t.Run("yaml, then flags win", func(t *testing.T) {
+		p := writeFile(t, `
+server:
+  http_listen_port: 1234
+validator:
+  action: keep-first
+  origin_labels: job,pod
+upstream:
+  url: http://127.0.0.1:9009/api/v1/push
+`)
+		var cfg Config
+		file, err := parseConfig([]string{"-config.file=" + p, "-server.http-listen-port=4321"}, &cfg)
+		require.NoError(t, err)
+		require.Equal(t, p, file)
+		require.Equal(t, 4321, cfg.Server.HTTPListenPort)
+		require.Equal(t, "keep-first", cfg.Validator.Action)
+		require.Equal(t, []string{"job", "pod"}, []string(cfg.Validator.OriginLabels))
+		require.Equal(t, "http://127.0.0.1:9009/api/v1/push", cfg.Upstream.URL)
+		require.NoError(t, cfg.Validate())
+	})
+	t.Run("unknown yaml key is an error", func(t *testing.T) {
+		var cfg Config
+		_, err := parseConfig([]string{"-config.file=" + writeFile(t, "validator:\n  acton: report\n")}, &cfg)
+		require.ErrorContains(t, err, "acton")
+	})
+	t.Run("invalid values fail validation", func(t *testing.T) {
+		for _, args := range [][]string{
+			{"-validator.action=explode"},
+			{"-upstream.url=ftp://x"},
+			{"-upstream.timeout=0s"},
+		} {
+			var cfg Config
+			_, err := parseConfig(args, &cfg)
+			require.NoError(t, err)
+			require.Error(t, cfg.Validate(), args)
+		}
+	})
+}
+
+const (
+	refBegin = "<!-- config-reference:begin -->"
+	refEnd   = "<!-- config-reference:end -->"
+)
+
+// configReference renders pushguard's own flags (the dskit -server.* flags
+// are documented by dskit) as a Markdown table.
+func configReference() string {
+	var cfg Config
+	fs, _ := newFlagSet(&cfg)
+	var b strings.Builder
+	b.WriteString("| flag | default | meaning |\n|---|---|---|\n")
+	fs.VisitAll(func(f *flag.Flag) {
+		if strings.HasPrefix(f.Name, "server.") || strings.HasPrefix(f.Name, "log.") {
+			return
+		}
+		def := f.DefValue
+		if def != "" {
+			def = "`" + def + "`"
+		}
+		fmt.Fprintf(&b, "| `-%s` | %s | %s |\n", f.Name, def, strings.ReplaceAll(f.Usage, "|", "\\|"))
+	})
+	return b.String()
+}
+
+// TestREADMEConfigReference keeps the README's configuration reference equal
+// to the flags; `make docs` rewrites it.
+func TestREADMEConfigReference(t *testing.T) {
+	path := "../../README.md"
+	readme, err := os.ReadFile(path)
+	require.NoError(t, err)
+	s := string(readme)
+	begin, end := strings.Index(s, refBegin), strings.Index(s, refEnd)
+	require.True(t, begin >= 0 && end > begin, "README.md lacks the reference markers")
+	want := s[:begin+len(refBegin)] + "\n" + configReference() + s[end:]
+	if *updateReadme {
+		require.NoError(t, os.WriteFile(path, []byte(want), 0o644))
+		return
+	}
+	require.Equal(t, want, s, "README's configuration reference is stale: run `make docs`")
+}

@@ -1,0 +1,163 @@
+package httpapi
+
+import (
+	"bytes"
+	"io"
+	"mime"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/go-kit/log"
+	"github.com/go-kit/log/level"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
+
+	"github.com/pushguard/pushguard/upstream"
+	"github.com/pushguard/pushguard/validator"
+)
+
+// passedBackHeaders are the upstream answer's headers the sender gets.
+var passedBackHeaders = []string{
+	"Content-Type",
+	"Retry-After",
+	"X-Prometheus-Remote-Write-Samples-Written",
+	"X-Prometheus-Remote-Write-Histograms-Written",
+	"X-Prometheus-Remote-Write-Exemplars-Written",
+}
+
+type pushHandler struct {
+	auth     validator.AuthConfig
+	v        *validator.Validator
+	up       upstream.Upstream
+	logger   log.Logger
+	rejected *prometheus.CounterVec
+	bodies   sync.Pool
+}
+
+// NewPushHandler returns the remote-write receiver: it inspects every push,
+// applies the configured actions and forwards what it accepts upstream,
+// handing the upstream's answer back to the sender.
+func NewPushHandler(auth validator.AuthConfig, v *validator.Validator, up upstream.Upstream, logger log.Logger, reg prometheus.Registerer) http.Handler {
+	return &pushHandler{
+		auth:   auth,
+		v:      v,
+		up:     up,
+		logger: logger,
+		rejected: promauto.With(reg).NewCounterVec(prometheus.CounterOpts{
+			Namespace: "pushguard",
+			Name:      "rejected_requests_total",
+			Help:      "Pushes refused by pushguard itself, by reason (the stable error ID).",
+		}, []string{"reason"}),
+		bodies: sync.Pool{New: func() any { return new(bytes.Buffer) }},
+	}
+}
+
+const maxPooledBody = 16 << 20
+
+func (h *pushHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	tenant, err := h.auth.Tenant(r.Header.Get("X-Scope-OrgID"))
+	if err != nil {
+		h.fail(w, err)
+		return
+	}
+	if err := checkContent(r.Header); err != nil {
+		h.fail(w, err)
+		return
+	}
+	buf := h.bodies.Get().(*bytes.Buffer)
+	defer func() {
+		if buf.Cap() <= maxPooledBody {
+			buf.Reset()
+			h.bodies.Put(buf)
+		}
+	}()
+	body, err := readBody(r, buf, h.v.MaxRequestBytes())
+	if err != nil {
+		h.fail(w, err)
+		return
+	}
+
+	meta := validator.Meta{Tenant: tenant, UserAgent: r.UserAgent(), Time: time.Now()}
+	checked, err := h.v.Check(meta, body)
+	if err != nil {
+		level.Debug(h.logger).Log("msg", "refused push", "tenant", tenant, "err", err)
+		h.fail(w, err)
+		return
+	}
+	defer checked.Release()
+
+	resp, err := h.up.Push(r.Context(), &upstream.Request{
+		Tenant: tenant,
+		Header: upstream.ForwardedHeaders(r.Header),
+		Body:   checked.Body(body),
+	})
+	if err != nil {
+		level.Warn(h.logger).Log("msg", "upstream did not answer", "tenant", tenant, "err", err)
+		h.fail(w, validator.NewError(validator.ErrIDUpstreamUnavailable, validator.CauseUnavailable, err, "upstream unavailable"))
+		return
+	}
+	// A push the sender will retry is recorded when it comes back.
+	if resp.StatusCode < 500 && resp.StatusCode != http.StatusTooManyRequests {
+		h.v.Record(checked, meta)
+	}
+	for _, name := range passedBackHeaders {
+		if v := resp.Header.Values(name); len(v) > 0 {
+			w.Header()[name] = v
+		}
+	}
+	w.WriteHeader(resp.StatusCode)
+	_, _ = w.Write(resp.Body)
+}
+
+func (h *pushHandler) fail(w http.ResponseWriter, err error) {
+	h.rejected.WithLabelValues(string(validator.IDOf(err))).Inc()
+	writeError(w, err)
+}
+
+// checkContent refuses bodies pushguard cannot read. A missing header is
+// taken to mean the remote-write default.
+func checkContent(h http.Header) error {
+	if enc := h.Get("Content-Encoding"); enc != "" && !strings.EqualFold(enc, "snappy") {
+		return validator.NewError(validator.ErrIDUnsupportedEncoding, validator.CauseUnsupported, nil,
+			"unsupported Content-Encoding %q, remote write uses snappy", enc)
+	}
+	ct := h.Get("Content-Type")
+	if ct == "" {
+		return nil
+	}
+	mt, params, err := mime.ParseMediaType(ct)
+	if err != nil || mt != "application/x-protobuf" {
+		return validator.NewError(validator.ErrIDUnsupportedContentType, validator.CauseUnsupported, nil,
+			"unsupported Content-Type %q, remote write uses application/x-protobuf", ct)
+	}
+	if p, ok := params["proto"]; ok && p != "prometheus.WriteRequest" {
+		return validator.NewError(validator.ErrIDUnsupportedContentType, validator.CauseUnsupported, nil,
+			"unsupported remote-write message %q, this receiver takes prometheus.WriteRequest", p)
+	}
+	return nil
+}
+
+// readBody reads the request body into buf, refusing it as soon as it is
+// known to be over maxBytes.
+func readBody(r *http.Request, buf *bytes.Buffer, maxBytes int) ([]byte, error) {
+	tooLarge := func(n int64) error {
+		return validator.NewError(validator.ErrIDRequestTooLarge, validator.CauseTooLarge, nil,
+			"body of %d bytes or more is over the limit of %d bytes", n, maxBytes)
+	}
+	if r.ContentLength > int64(maxBytes) {
+		return nil, tooLarge(r.ContentLength)
+	}
+	if r.ContentLength > 0 {
+		buf.Grow(int(r.ContentLength))
+	}
+	n, err := buf.ReadFrom(io.LimitReader(r.Body, int64(maxBytes)+1))
+	if err != nil {
+		return nil, validator.NewError(validator.ErrIDReadBody, validator.CauseBadData, err, "reading body")
+	}
+	if n > int64(maxBytes) {
+		return nil, tooLarge(n)
+	}
+	return buf.Bytes(), nil
+}

@@ -1,0 +1,280 @@
+// Package tests holds end-to-end tests: they build the real pushguard binary,
+// start it on loopback ports and talk to it with real clients.
+package tests
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	config_util "github.com/prometheus/common/config"
+	"github.com/prometheus/common/model"
+	"github.com/prometheus/prometheus/prompb"
+	"github.com/prometheus/prometheus/storage/remote"
+	"github.com/stretchr/testify/require"
+)
+
+var (
+	buildOnce sync.Once
+	binPath   string
+	buildErr  error
+)
+
+// pushguardBinary builds cmd/pushguard once per test run.
+func pushguardBinary(t testing.TB) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "pushguard-e2e")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		binPath = filepath.Join(dir, "pushguard")
+		cmd := exec.Command("go", "build", "-race", "-o", binPath, "../cmd/pushguard")
+		cmd.Stderr = os.Stderr
+		buildErr = cmd.Run()
+	})
+	require.NoError(t, buildErr, "building pushguard")
+	return binPath
+}
+
+// freePort returns a loopback TCP port nobody listens on right now.
+func freePort(t testing.TB) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// instance is a running pushguard process.
+type instance struct {
+	t        testing.TB
+	cmd      *exec.Cmd
+	HTTPAddr string
+	GRPCAddr string
+	DataDir  string
+	logs     *syncBuffer
+	done     chan error
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// startPushguard starts the binary on loopback with the given extra flags
+// and waits until /ready answers 200.
+func startPushguard(t testing.TB, flags ...string) *instance {
+	t.Helper()
+	bin := pushguardBinary(t)
+	httpPort, grpcPort := freePort(t), freePort(t)
+	inst := &instance{
+		t:        t,
+		HTTPAddr: fmt.Sprintf("127.0.0.1:%d", httpPort),
+		GRPCAddr: fmt.Sprintf("127.0.0.1:%d", grpcPort),
+		DataDir:  t.TempDir(),
+		logs:     &syncBuffer{},
+		done:     make(chan error, 1),
+	}
+	args := append([]string{
+		"-server.http-listen-address=127.0.0.1",
+		fmt.Sprintf("-server.http-listen-port=%d", httpPort),
+		"-server.grpc-listen-address=127.0.0.1",
+		fmt.Sprintf("-server.grpc-listen-port=%d", grpcPort),
+		"-embedded.dir=" + inst.DataDir,
+	}, flags...)
+	inst.cmd = exec.Command(bin, args...)
+	inst.cmd.Stdout = inst.logs
+	inst.cmd.Stderr = inst.logs
+	require.NoError(t, inst.cmd.Start())
+	go func() { inst.done <- inst.cmd.Wait() }()
+	t.Cleanup(func() {
+		inst.Stop()
+		if t.Failed() {
+			t.Logf("pushguard logs:\n%s", inst.logs.String())
+		}
+	})
+
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		resp, err := http.Get("http://" + inst.HTTPAddr + "/ready")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return inst
+			}
+		}
+		select {
+		case err := <-inst.done:
+			t.Fatalf("pushguard exited early: %v\n%s", err, inst.logs.String())
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("pushguard not ready in time:\n%s", inst.logs.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// Stop sends SIGTERM and waits for the process to exit.
+func (inst *instance) Stop() {
+	if inst.cmd.ProcessState != nil {
+		return
+	}
+	_ = inst.cmd.Process.Signal(os.Interrupt)
+	select {
+	case <-inst.done:
+	case <-time.After(30 * time.Second):
+		_ = inst.cmd.Process.Kill()
+		<-inst.done
+	}
+}
+
+func (inst *instance) url(path string) string { return "http://" + inst.HTTPAddr + path }
+
+// writeClient returns Prometheus' own remote-write client pointed at inst.
+func (inst *instance) writeClient(t testing.TB, tenant string) remote.WriteClient {
+	t.Helper()
+	u, err := url.Parse(inst.url("/api/v1/push"))
+	require.NoError(t, err)
+	headers := map[string]string{}
+	if tenant != "" {
+		headers["X-Scope-OrgID"] = tenant
+	}
+	c, err := remote.NewWriteClient("e2e", &remote.ClientConfig{
+		URL:              &config_util.URL{URL: u},
+		Timeout:          model.Duration(30 * time.Second),
+		HTTPClientConfig: config_util.DefaultHTTPClientConfig,
+		Headers:          headers,
+	})
+	require.NoError(t, err)
+	return c
+}
+
+// push sends series with Prometheus' remote-write client.
+func push(t testing.TB, c remote.WriteClient, series ...prompb.TimeSeries) error {
+	t.Helper()
+	wr := prompb.WriteRequest{Timeseries: series}
+	raw, err := wr.Marshal()
+	require.NoError(t, err)
+	_, err = c.Store(context.Background(), snappyEncode(raw), 0)
+	return err
+}
+
+// offenders fetches GET /api/v1/offenders for tenant.
+func (inst *instance) offenders(t testing.TB, tenant, query string) offendersBody {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodGet, inst.url("/api/v1/offenders?"+query), nil)
+	require.NoError(t, err)
+	req.Header.Set("X-Scope-OrgID", tenant)
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	require.Equal(t, http.StatusOK, resp.StatusCode, string(body))
+	var out offendersBody
+	require.NoError(t, json.Unmarshal(body, &out), string(body))
+	return out
+}
+
+type offendersBody struct {
+	Offenders []struct {
+		Tenant             string            `json:"tenant"`
+		Metric             string            `json:"metric"`
+		Kind               string            `json:"kind"`
+		Origin             map[string]string `json:"origin"`
+		ConflictingSamples int64             `json:"conflicting_samples"`
+		IdenticalSamples   int64             `json:"identical_samples"`
+		FirstSeen          time.Time         `json:"first_seen"`
+		LastSeen           time.Time         `json:"last_seen"`
+		Action             string            `json:"action"`
+		DroppedSamples     int64             `json:"dropped_samples"`
+		UserAgent          string            `json:"user_agent"`
+		Example            struct {
+			Labels      map[string]string `json:"labels"`
+			TimestampMs int64             `json:"timestamp_ms"`
+			Values      []any             `json:"values"`
+		} `json:"example"`
+	} `json:"offenders"`
+	EvictedOffenders int64 `json:"evicted_offenders"`
+}
+
+// query runs an instant PromQL query against the embedded upstream and
+// returns metric-string -> value.
+func (inst *instance) query(t testing.TB, tenant, expr string, ts time.Time) map[string]string {
+	t.Helper()
+	q := url.Values{"query": {expr}, "time": {fmt.Sprintf("%.3f", float64(ts.UnixMilli())/1000)}}
+	req, err := http.NewRequest(http.MethodGet, inst.url("/embedded/api/v1/query?"+q.Encode()), nil)
+	require.NoError(t, err)
+	req.Header.Set("X-Scope-OrgID", tenant)
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	require.Equal(t, http.StatusOK, resp.StatusCode, string(body))
+	var out struct {
+		Status string `json:"status"`
+		Data   struct {
+			ResultType string `json:"resultType"`
+			Result     []struct {
+				Metric map[string]string `json:"metric"`
+				Value  []any             `json:"value"`
+			} `json:"result"`
+		} `json:"data"`
+	}
+	require.NoError(t, json.Unmarshal(body, &out), string(body))
+	require.Equal(t, "success", out.Status)
+	res := map[string]string{}
+	for _, r := range out.Data.Result {
+		res[metricString(r.Metric)] = r.Value[1].(string)
+	}
+	return res
+}
+
+func metricString(m map[string]string) string {
+	lm := model.Metric{}
+	for k, v := range m {
+		lm[model.LabelName(k)] = model.LabelValue(v)
+	}
+	return lm.String()
+}
+
+// rawPush posts body to /api/v1/push with the given headers.
+func (inst *instance) rawPush(t testing.TB, body []byte, headers map[string]string) (int, string) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPost, inst.url("/api/v1/push"), bytes.NewReader(body))
+	require.NoError(t, err)
+	for k, v := range headers {
+		req.Header.Set(k, v)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, strings.TrimSpace(string(b))
+}

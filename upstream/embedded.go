@@ -1,0 +1,487 @@
+package upstream
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"mime"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/go-kit/log"
+	"github.com/go-kit/log/level"
+	"github.com/grafana/dskit/services"
+	"github.com/grafana/dskit/tenant"
+	"github.com/klauspost/compress/snappy"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
+	"github.com/prometheus/common/model"
+	"github.com/prometheus/prometheus/model/histogram"
+	"github.com/prometheus/prometheus/model/labels"
+	"github.com/prometheus/prometheus/prompb"
+	"github.com/prometheus/prometheus/storage"
+	"github.com/prometheus/prometheus/tsdb"
+	slgk "github.com/tjhop/slog-gokit"
+)
+
+// maxDecodedBodySize bounds the decompressed size of one push, as Mimir's
+// default -distributor.max-recv-msg-size does, so a tiny snappy body cannot
+// make us allocate gigabytes.
+const maxDecodedBodySize = 100 << 20
+
+// rw1ProtoMessage is the proto= Content-Type parameter of remote write 1.0.
+const rw1ProtoMessage = "prometheus.WriteRequest"
+
+// Stable reasons: they end up in error IDs (err-pushguard-embedded-<reason>)
+// and in the reason label of the rejected samples metric, so never rename them.
+const (
+	reasonDuplicateTimestamp = "sample-duplicate-timestamp"
+	reasonOutOfOrder         = "sample-out-of-order"
+	reasonOutOfBounds        = "sample-out-of-bounds"
+	reasonTooOld             = "sample-too-old"
+	reasonInvalidHistogram   = "invalid-native-histogram"
+	reasonMissingMetricName  = "missing-metric-name"
+	reasonInvalidLabels      = "invalid-labels"
+)
+
+var errEmbeddedStopped = errors.New("embedded TSDB is stopped")
+
+// ErrInvalidTenantID is matched (errors.Is) by the errors about tenant IDs
+// the embedded TSDB refuses: they would not be valid directory names.
+var ErrInvalidTenantID = errors.New("invalid tenant ID")
+
+// EmbeddedConfig configures the embedded Prometheus TSDB used when no Mimir
+// upstream is configured.
+type EmbeddedConfig struct {
+	// Dir holds one TSDB directory per tenant.
+	Dir string `yaml:"dir"`
+	// OutOfOrderTimeWindow is the TSDB's out-of-order window; 0 disables it.
+	OutOfOrderTimeWindow time.Duration `yaml:"out_of_order_time_window"`
+	// Retention is how long blocks are kept; 0 means Prometheus' default.
+	Retention time.Duration `yaml:"retention"`
+}
+
+// RegisterFlags registers the embedded TSDB flags on f.
+func (cfg *EmbeddedConfig) RegisterFlags(f *flag.FlagSet) {
+	f.StringVar(&cfg.Dir, "embedded.dir", "./data", "Directory where the embedded TSDB keeps one sub-directory per tenant.")
+	f.DurationVar(&cfg.OutOfOrderTimeWindow, "embedded.out-of-order-time-window", 0, "How far back out-of-order samples are accepted by the embedded TSDB. 0 disables out-of-order ingestion, as Prometheus does by default.")
+	f.DurationVar(&cfg.Retention, "embedded.retention", 24*time.Hour, "How long the embedded TSDB keeps samples. 0 means Prometheus' default of 15 days.")
+}
+
+// Validate reports a configuration the embedded TSDB cannot run with.
+func (cfg *EmbeddedConfig) Validate() error {
+	if cfg.Dir == "" {
+		return errors.New("embedded TSDB directory must not be empty")
+	}
+	if cfg.OutOfOrderTimeWindow < 0 {
+		return errors.New("embedded TSDB out-of-order time window must not be negative")
+	}
+	if cfg.Retention < 0 {
+		return errors.New("embedded TSDB retention must not be negative")
+	}
+	return nil
+}
+
+// Embedded is an Upstream that appends pushes to in-process Prometheus TSDBs,
+// one per tenant, opened lazily under <dir>/<tenant>.
+type Embedded struct {
+	services.Service
+
+	cfg     EmbeddedConfig
+	logger  log.Logger
+	slogger *slog.Logger
+
+	// pushMtx is held for reading by every push so that stopping waits for
+	// in-flight appends before it closes the DBs under them.
+	pushMtx sync.RWMutex
+
+	mtx     sync.Mutex
+	tenants map[string]*tenantDB
+	stopped bool
+
+	appendedSamples *prometheus.CounterVec
+	rejectedSamples *prometheus.CounterVec
+}
+
+// tenantDB is a tenant's DB, ready once the ready channel is closed. Opening
+// happens outside Embedded.mtx so a slow WAL replay blocks only its tenant.
+type tenantDB struct {
+	ready chan struct{}
+	db    *tsdb.DB
+	err   error
+}
+
+// NewEmbedded returns the embedded TSDB upstream. It must be started as a
+// service before it accepts pushes.
+func NewEmbedded(cfg EmbeddedConfig, logger log.Logger, reg prometheus.Registerer) (*Embedded, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if logger == nil {
+		logger = log.NewNopLogger()
+	}
+	e := &Embedded{
+		cfg:     cfg,
+		logger:  logger,
+		slogger: slog.New(slgk.NewGoKitHandler(logger, nil)),
+		tenants: map[string]*tenantDB{},
+		appendedSamples: promauto.With(reg).NewCounterVec(prometheus.CounterOpts{
+			Namespace: "pushguard",
+			Subsystem: "embedded",
+			Name:      "appended_samples_total",
+			Help:      "Float samples and native histograms appended to the embedded TSDB.",
+		}, []string{"tenant"}),
+		rejectedSamples: promauto.With(reg).NewCounterVec(prometheus.CounterOpts{
+			Namespace: "pushguard",
+			Subsystem: "embedded",
+			Name:      "rejected_samples_total",
+			Help:      "Float samples and native histograms the embedded TSDB refused, by reason.",
+		}, []string{"tenant", "reason"}),
+	}
+	e.Service = services.NewIdleService(e.starting, e.stopping)
+	return e, nil
+}
+
+func (e *Embedded) starting(context.Context) error {
+	if err := os.MkdirAll(e.cfg.Dir, 0o755); err != nil {
+		return fmt.Errorf("creating embedded TSDB directory: %w", err)
+	}
+	return nil
+}
+
+func (e *Embedded) stopping(error) error {
+	e.pushMtx.Lock()
+	defer e.pushMtx.Unlock()
+
+	e.mtx.Lock()
+	e.stopped = true
+	tenants := e.tenants
+	e.tenants = map[string]*tenantDB{}
+	e.mtx.Unlock()
+
+	var errs []error
+	for id, t := range tenants {
+		<-t.ready
+		if t.db == nil {
+			continue
+		}
+		if err := t.db.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("closing embedded TSDB of tenant %q: %w", id, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Name identifies this upstream in metrics and logs.
+func (e *Embedded) Name() string { return "embedded" }
+
+// Queryable returns the tenant's TSDB for PromQL, opening it if needed.
+func (e *Embedded) Queryable(tenantID string) (storage.Queryable, error) {
+	if err := validateTenant(tenantID); err != nil {
+		return nil, err
+	}
+	return e.db(context.Background(), tenantID)
+}
+
+// validateTenant rejects tenant IDs Mimir would refuse and any that could
+// escape the data directory, since the ID becomes a directory name.
+func validateTenant(id string) error {
+	if id == "" {
+		return fmt.Errorf("%w: tenant ID is empty", ErrInvalidTenantID)
+	}
+	if err := tenant.ValidTenantID(id); err != nil {
+		return fmt.Errorf("%w: %v", ErrInvalidTenantID, err)
+	}
+	if !filepath.IsLocal(id) || filepath.Base(id) != id {
+		return fmt.Errorf("%w: %q is not a plain directory name", ErrInvalidTenantID, id)
+	}
+	return nil
+}
+
+func (e *Embedded) db(ctx context.Context, tenantID string) (*tsdb.DB, error) {
+	e.mtx.Lock()
+	if e.stopped {
+		e.mtx.Unlock()
+		return nil, errEmbeddedStopped
+	}
+	t, ok := e.tenants[tenantID]
+	if !ok {
+		t = &tenantDB{ready: make(chan struct{})}
+		e.tenants[tenantID] = t
+		e.mtx.Unlock()
+
+		t.db, t.err = e.open(tenantID)
+		if t.err != nil {
+			// Forget the failure so that a later push can try again.
+			e.mtx.Lock()
+			if e.tenants[tenantID] == t {
+				delete(e.tenants, tenantID)
+			}
+			e.mtx.Unlock()
+		}
+		close(t.ready)
+	} else {
+		e.mtx.Unlock()
+	}
+
+	select {
+	case <-t.ready:
+		return t.db, t.err
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+func (e *Embedded) open(tenantID string) (*tsdb.DB, error) {
+	opts := tsdb.DefaultOptions()
+	if e.cfg.Retention > 0 {
+		opts.RetentionDuration = e.cfg.Retention.Milliseconds()
+	}
+	opts.OutOfOrderTimeWindow = e.cfg.OutOfOrderTimeWindow.Milliseconds()
+
+	dir := filepath.Join(e.cfg.Dir, tenantID)
+	// A nil registerer: the TSDB metrics of several tenants would collide.
+	db, err := tsdb.Open(dir, e.slogger.With("tenant", tenantID), nil, opts, nil)
+	if err != nil {
+		return nil, fmt.Errorf("opening embedded TSDB of tenant %q in %s: %w", tenantID, dir, err)
+	}
+	level.Info(e.logger).Log("msg", "opened embedded TSDB", "tenant", tenantID, "dir", dir)
+	return db, nil
+}
+
+// Push appends the request's samples with one appender, Mimir-style: a
+// sample the TSDB refuses does not stop the others, which are committed; the
+// answer is then 400 naming the first refused sample. Like Prometheus, a
+// conflicting duplicate inside one push is dropped silently at commit (first
+// value wins); only conflicts with already committed samples are reported.
+func (e *Embedded) Push(ctx context.Context, req *Request) (*Response, error) {
+	if s := e.State(); s != services.Running {
+		return nil, fmt.Errorf("embedded TSDB is not running (state %s)", s)
+	}
+	if err := validateTenant(req.Tenant); err != nil {
+		return textResponse(http.StatusBadRequest, fmt.Sprintf("%v (err-pushguard-embedded-invalid-tenant)", err)), nil
+	}
+	if status, msg := checkEncoding(req.Header); status != http.StatusOK {
+		return textResponse(status, msg), nil
+	}
+	wr, status, err := decodeWriteRequest(req.Body)
+	if err != nil {
+		return textResponse(status, err.Error()), nil
+	}
+
+	e.pushMtx.RLock()
+	defer e.pushMtx.RUnlock()
+
+	db, err := e.db(ctx, req.Tenant)
+	if err != nil {
+		return nil, err
+	}
+	res, err := appendWriteRequest(ctx, db, wr)
+	for reason, n := range res.rejected {
+		e.rejectedSamples.WithLabelValues(req.Tenant, reason).Add(float64(n))
+	}
+	if err != nil {
+		return nil, fmt.Errorf("appending to embedded TSDB of tenant %q: %w", req.Tenant, err)
+	}
+	e.appendedSamples.WithLabelValues(req.Tenant).Add(float64(res.appended))
+
+	if res.first == nil {
+		return &Response{StatusCode: http.StatusOK, Header: http.Header{}}, nil
+	}
+	// One line per push, not per sample: a bad sender repeats the same error.
+	level.Warn(e.logger).Log("msg", "embedded TSDB rejected samples", "tenant", req.Tenant, "appended", res.appended, "rejected", res.rejectedTotal, "first_err", res.first)
+	// Bad request so that the sender does not retry samples that will never fit.
+	return textResponse(http.StatusBadRequest, "failed pushing to embedded TSDB: "+res.first.Error()), nil
+}
+
+// checkEncoding refuses remote-write variants this upstream cannot decode.
+func checkEncoding(h http.Header) (int, string) {
+	if enc := h.Get("Content-Encoding"); enc != "" && enc != "snappy" {
+		return http.StatusUnsupportedMediaType, fmt.Sprintf("unsupported Content-Encoding %q: only snappy is accepted (err-pushguard-embedded-unsupported-encoding)", enc)
+	}
+	if ct := h.Get("Content-Type"); ct != "" {
+		_, params, err := mime.ParseMediaType(ct)
+		if err != nil {
+			return http.StatusUnsupportedMediaType, fmt.Sprintf("invalid Content-Type %q: %v (err-pushguard-embedded-unsupported-content-type)", ct, err)
+		}
+		if p, ok := params["proto"]; ok && p != rw1ProtoMessage {
+			return http.StatusUnsupportedMediaType, fmt.Sprintf("unsupported remote-write message %q: the embedded TSDB accepts %s only (err-pushguard-embedded-unsupported-content-type)", p, rw1ProtoMessage)
+		}
+	}
+	return http.StatusOK, ""
+}
+
+func decodeWriteRequest(body []byte) (*prompb.WriteRequest, int, error) {
+	n, err := snappy.DecodedLen(body)
+	if err != nil {
+		return nil, http.StatusBadRequest, fmt.Errorf("decoding snappy body: %v (err-pushguard-embedded-invalid-request)", err)
+	}
+	if n > maxDecodedBodySize {
+		return nil, http.StatusRequestEntityTooLarge, fmt.Errorf("decompressed body of %d bytes exceeds the limit of %d bytes (err-pushguard-embedded-request-too-large)", n, maxDecodedBodySize)
+	}
+	buf, err := snappy.Decode(nil, body)
+	if err != nil {
+		return nil, http.StatusBadRequest, fmt.Errorf("decoding snappy body: %v (err-pushguard-embedded-invalid-request)", err)
+	}
+	var wr prompb.WriteRequest
+	if err := wr.Unmarshal(buf); err != nil {
+		return nil, http.StatusBadRequest, fmt.Errorf("decoding remote-write 1.0 request: %v (err-pushguard-embedded-invalid-request)", err)
+	}
+	return &wr, http.StatusOK, nil
+}
+
+// sampleError is a sample, or a whole series (timestamp nil), the TSDB refused.
+type sampleError struct {
+	reason    string
+	series    labels.Labels
+	timestamp *int64
+	err       error
+}
+
+func (e *sampleError) Error() string {
+	where := e.series.String()
+	if e.timestamp != nil {
+		where += ", timestamp " + time.UnixMilli(*e.timestamp).UTC().Format(time.RFC3339Nano)
+	}
+	return fmt.Sprintf("series %s: %v (err-pushguard-embedded-%s)", where, e.err, e.reason)
+}
+
+func (e *sampleError) Unwrap() error { return e.err }
+
+type appendResult struct {
+	appended, rejectedTotal int
+	rejected                map[string]int // by reason
+	first                   *sampleError
+}
+
+func (r *appendResult) reject(n int, se *sampleError) {
+	if r.rejected == nil {
+		r.rejected = map[string]int{}
+	}
+	r.rejected[se.reason] += n
+	r.rejectedTotal += n
+	if r.first == nil {
+		r.first = se
+	}
+}
+
+// record accounts for the outcome of one Append and hands err back when it
+// is not something the sender caused.
+func (r *appendResult) record(err error, ls labels.Labels, ts int64) error {
+	if err == nil {
+		r.appended++
+		return nil
+	}
+	reason := appendErrorReason(err)
+	if reason == "" {
+		return err
+	}
+	r.reject(1, &sampleError{reason: reason, series: ls, timestamp: &ts, err: err})
+	return nil
+}
+
+// appendWriteRequest appends wr with one appender and commits it. An error
+// means an internal failure; the appender has then been rolled back.
+func appendWriteRequest(ctx context.Context, db *tsdb.DB, wr *prompb.WriteRequest) (res appendResult, err error) {
+	app := db.AppenderV2(ctx)
+	defer func() {
+		if err == nil {
+			err = app.Commit()
+		} else {
+			_ = app.Rollback()
+		}
+		if err != nil {
+			res.appended = 0
+		}
+	}()
+
+	var b labels.ScratchBuilder
+	for _, ts := range wr.Timeseries {
+		ls, reason, lerr := seriesLabels(&b, ts.Labels)
+		if lerr != nil {
+			res.reject(len(ts.Samples)+len(ts.Histograms), &sampleError{reason: reason, series: ls, err: lerr})
+			continue
+		}
+		var ref storage.SeriesRef
+		appendOne := func(t int64, v float64, h *histogram.Histogram, fh *histogram.FloatHistogram) error {
+			r, aerr := app.Append(ref, ls, 0, t, v, h, fh, storage.AOptions{})
+			if aerr == nil {
+				ref = r
+			}
+			return res.record(aerr, ls, t)
+		}
+		for _, s := range ts.Samples {
+			if err := appendOne(s.Timestamp, s.Value, nil, nil); err != nil {
+				return res, err
+			}
+		}
+		for _, hp := range ts.Histograms {
+			var err error
+			if hp.IsFloatHistogram() {
+				err = appendOne(hp.Timestamp, 0, nil, hp.ToFloatHistogram())
+			} else {
+				err = appendOne(hp.Timestamp, 0, hp.ToIntHistogram(), nil)
+			}
+			if err != nil {
+				return res, err
+			}
+		}
+	}
+	return res, nil
+}
+
+// appendErrorReason maps the TSDB's per-sample errors to a reason, or to ""
+// when the error is not the sample's fault.
+func appendErrorReason(err error) string {
+	var herr histogram.Error
+	switch {
+	case errors.Is(err, storage.ErrDuplicateSampleForTimestamp):
+		return reasonDuplicateTimestamp
+	case errors.Is(err, storage.ErrOutOfOrderSample):
+		return reasonOutOfOrder
+	case errors.Is(err, storage.ErrOutOfBounds):
+		return reasonOutOfBounds
+	case errors.Is(err, storage.ErrTooOldSample):
+		return reasonTooOld
+	case errors.As(err, &herr):
+		return reasonInvalidHistogram
+	case errors.Is(err, tsdb.ErrInvalidSample):
+		return reasonInvalidLabels
+	}
+	return ""
+}
+
+// seriesLabels turns the wire labels into the series identity Mimir stores:
+// empty values dropped, sorted by name, validated.
+func seriesLabels(b *labels.ScratchBuilder, pl []prompb.Label) (labels.Labels, string, error) {
+	b.Reset()
+	for _, l := range pl {
+		if l.Value != "" {
+			b.Add(l.Name, l.Value)
+		}
+	}
+	b.Sort()
+	ls := b.Labels()
+	if !ls.Has(model.MetricNameLabel) {
+		return ls, reasonMissingMetricName, errors.New("series has no metric name")
+	}
+	if name, dup := ls.HasDuplicateLabelNames(); dup {
+		return ls, reasonInvalidLabels, fmt.Errorf("duplicate label name %q", name)
+	}
+	if !ls.IsValid(model.UTF8Validation) {
+		return ls, reasonInvalidLabels, errors.New("invalid label name or value")
+	}
+	return ls, "", nil
+}
+
+func textResponse(status int, msg string) *Response {
+	h := http.Header{}
+	h.Set("Content-Type", "text/plain; charset=utf-8")
+	h.Set("X-Content-Type-Options", "nosniff")
+	return &Response{StatusCode: status, Header: h, Body: []byte(msg + "\n")}
+}

@@ -1,0 +1,84 @@
+package validator
+
+import (
+	"errors"
+	"fmt"
+)
+
+// ErrorID is a stable error identifier. IDs are part of pushguard's contract:
+// they appear in messages as "(err-pushguard-<id>)", never change once
+// released and double as the "reason" label of metrics.
+type ErrorID string
+
+// Stable error IDs.
+const (
+	ErrIDMissingTenant            ErrorID = "missing-tenant"
+	ErrIDInvalidTenant            ErrorID = "invalid-tenant"
+	ErrIDBadSnappy                ErrorID = "bad-snappy"
+	ErrIDBadProtobuf              ErrorID = "bad-protobuf"
+	ErrIDUnsupportedEncoding      ErrorID = "unsupported-content-encoding"
+	ErrIDUnsupportedContentType   ErrorID = "unsupported-content-type"
+	ErrIDRequestTooLarge          ErrorID = "request-too-large"
+	ErrIDSampleDuplicateTimestamp ErrorID = "sample-duplicate-timestamp"
+	ErrIDUpstreamUnavailable      ErrorID = "upstream-unavailable"
+	ErrIDReadBody                 ErrorID = "read-body"
+	ErrIDBadQuery                 ErrorID = "bad-query"
+	ErrIDInternal                 ErrorID = "internal"
+)
+
+// Cause classifies an error so that the HTTP and gRPC layers can each map it
+// to their status code in one place.
+type Cause int
+
+// Causes.
+const (
+	CauseInternal Cause = iota
+	CauseBadData
+	CauseUnauthorized
+	CauseUnsupported
+	CauseTooLarge
+	CauseUnavailable
+)
+
+// Error is an error a user can see: a message, a stable ID and a cause.
+type Error struct {
+	ID    ErrorID
+	Cause Cause
+	Msg   string
+	Err   error
+}
+
+// Error renders the message the way Mimir does: "<message> (err-pushguard-<id>)".
+func (e *Error) Error() string {
+	msg := e.Msg
+	if e.Err != nil {
+		msg = fmt.Sprintf("%s: %v", e.Msg, e.Err)
+	}
+	return fmt.Sprintf("%s (err-pushguard-%s)", msg, e.ID)
+}
+
+// Unwrap returns the underlying error.
+func (e *Error) Unwrap() error { return e.Err }
+
+// NewError returns an Error with the given ID and cause.
+func NewError(id ErrorID, cause Cause, err error, format string, args ...any) *Error {
+	return &Error{ID: id, Cause: cause, Msg: fmt.Sprintf(format, args...), Err: err}
+}
+
+// CauseOf returns the cause of err, CauseInternal when err carries none.
+func CauseOf(err error) Cause {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Cause
+	}
+	return CauseInternal
+}
+
+// IDOf returns the stable ID of err, ErrIDInternal when err carries none.
+func IDOf(err error) ErrorID {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.ID
+	}
+	return ErrIDInternal
+}

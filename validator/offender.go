@@ -1,0 +1,167 @@
+package validator
+
+import (
+	"encoding/json"
+	"math"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Offender is one source of duplicate samples: a (tenant, metric, kind,
+// origin label values) key and what was seen of it.
+type Offender struct {
+	Tenant             string            `json:"tenant"`
+	Metric             string            `json:"metric"`
+	Kind               string            `json:"kind"`
+	Origin             map[string]string `json:"origin"`
+	ConflictingSamples int64             `json:"conflicting_samples"`
+	IdenticalSamples   int64             `json:"identical_samples"`
+	FirstSeen          time.Time         `json:"first_seen"`
+	LastSeen           time.Time         `json:"last_seen"`
+	Action             string            `json:"action"`
+	DroppedSamples     int64             `json:"dropped_samples"`
+	UserAgent          string            `json:"user_agent"`
+	Example            Example           `json:"example"`
+}
+
+// Example is one concrete duplicate of an offender: the repeating sample's
+// series, its timestamp, and the values of the first and repeating samples.
+type Example struct {
+	Labels      map[string]string `json:"labels"`
+	FirstLabels map[string]string `json:"first_labels,omitempty"`
+	TimestampMs int64             `json:"timestamp_ms"`
+	Values      []Value           `json:"values"`
+	Histograms  []string          `json:"histograms,omitempty"`
+}
+
+// Value is a float that also survives JSON when it is NaN or infinite:
+// those are written as the strings Prometheus uses ("NaN", "+Inf", "-Inf").
+type Value float64
+
+// MarshalJSON implements json.Marshaler.
+func (v Value) MarshalJSON() ([]byte, error) {
+	f := float64(v)
+	switch {
+	case math.IsNaN(f):
+		return []byte(`"NaN"`), nil
+	case math.IsInf(f, 1):
+		return []byte(`"+Inf"`), nil
+	case math.IsInf(f, -1):
+		return []byte(`"-Inf"`), nil
+	}
+	return strconv.AppendFloat(nil, f, 'g', -1, 64), nil
+}
+
+// UnmarshalJSON implements json.Unmarshaler.
+func (v *Value) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err == nil {
+		f, err := strconv.ParseFloat(s, 64)
+		*v = Value(f)
+		return err
+	}
+	var f float64
+	err := json.Unmarshal(b, &f)
+	*v = Value(f)
+	return err
+}
+
+// Meta is what the receiving side knows about a push besides its body.
+type Meta struct {
+	Tenant    string
+	UserAgent string
+	Time      time.Time
+}
+
+// Offenders turns one request's duplicates into offender records, one per
+// (metric, kind, origin). outcomes may be nil when no action was planned.
+func Offenders(r *Request, res *Result, outcomes []Outcome, originLabels []string, meta Meta) []*Offender {
+	if len(res.Duplicates) == 0 {
+		return nil
+	}
+	byKey := make(map[string]*Offender)
+	var order []*Offender
+	var key strings.Builder
+	for k := range res.Duplicates {
+		d := &res.Duplicates[k]
+		si := int(d.Sample.Series)
+		metric := string(r.MetricName(si))
+		origin := originOf(r, si, originLabels)
+		key.Reset()
+		key.WriteString(metric)
+		key.WriteByte(0xff)
+		key.WriteString(d.Kind.String())
+		for _, name := range originLabels {
+			key.WriteByte(0xff)
+			key.WriteString(origin[name])
+		}
+		o, ok := byKey[key.String()]
+		if !ok {
+			o = &Offender{
+				Tenant:    meta.Tenant,
+				Metric:    metric,
+				Kind:      d.Kind.String(),
+				Origin:    origin,
+				FirstSeen: meta.Time,
+				LastSeen:  meta.Time,
+				Action:    string(ActionReport),
+				UserAgent: meta.UserAgent,
+				Example:   exampleOf(r, d),
+			}
+			byKey[key.String()] = o
+			order = append(order, o)
+		}
+		if d.Conflicting {
+			// Show the operator a conflict rather than an identical repeat.
+			if o.ConflictingSamples == 0 && ok {
+				o.Example = exampleOf(r, d)
+			}
+			o.ConflictingSamples++
+		} else {
+			o.IdenticalSamples++
+		}
+		if k < len(outcomes) {
+			o.Action = string(outcomes[k].Action)
+			if outcomes[k].Dropped {
+				o.DroppedSamples++
+			}
+		}
+	}
+	return order
+}
+
+func originOf(r *Request, si int, originLabels []string) map[string]string {
+	origin := make(map[string]string, len(originLabels))
+	for _, l := range r.SeriesLabels(si) {
+		if l.Value.Len() == 0 {
+			continue
+		}
+		name := r.Bytes(l.Name)
+		for _, want := range originLabels {
+			if want == string(name) {
+				origin[want] = r.String(l.Value)
+				break
+			}
+		}
+	}
+	return origin
+}
+
+func exampleOf(r *Request, d *Duplicate) Example {
+	ex := Example{
+		Labels:      r.LabelMap(int(d.Sample.Series)),
+		TimestampMs: d.TimestampMs,
+	}
+	if d.First.Series != d.Sample.Series {
+		ex.FirstLabels = r.LabelMap(int(d.First.Series))
+	}
+	for _, ref := range []SampleRef{d.First, d.Sample} {
+		if ref.Histogram {
+			ex.Histograms = append(ex.Histograms, HistogramString(r, r.Histograms[ref.Index]))
+		} else {
+			ex.Values = append(ex.Values, Value(r.Samples[ref.Index].Value))
+		}
+	}
+	return ex
+}

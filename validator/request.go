@@ -1,0 +1,145 @@
+package validator
+
+import (
+	"bytes"
+	"sync"
+)
+
+// Span is a byte range [Start, End) of Request.Buf. Labels and raw series
+// are kept as spans so that decoding allocates nothing per label.
+type Span struct {
+	Start, End uint32
+}
+
+// Len returns the length of the span.
+func (s Span) Len() int { return int(s.End - s.Start) }
+
+// Label is one label pair of a series, as byte ranges of the request.
+type Label struct {
+	Name, Value Span
+}
+
+// Sample is a float sample.
+type Sample struct {
+	Value       float64
+	TimestampMs int64
+}
+
+// Histogram is a native histogram sample. Raw is the encoded histogram
+// message; it is decoded only when a duplicate must be compared.
+type Histogram struct {
+	TimestampMs int64
+	Raw         Span
+}
+
+// Series is one TimeSeries entry of a write request. Its labels, samples and
+// histograms are index ranges into the Request's flat slices.
+type Series struct {
+	// Raw is the encoded TimeSeries message, so an untouched series can be
+	// copied to a patched request byte for byte.
+	Raw                            Span
+	LabelsStart, LabelsEnd         int32
+	SamplesStart, SamplesEnd       int32
+	HistogramsStart, HistogramsEnd int32
+}
+
+// Version is the remote-write protocol version of a request.
+type Version uint8
+
+// Remote-write versions.
+const (
+	RW1 Version = 1
+	RW2 Version = 2
+)
+
+// Request is the series view of one decoded write request: every label is a
+// span of Buf, every slice is reused across requests through a pool.
+type Request struct {
+	Version Version
+	// Buf is the decompressed protobuf body.
+	Buf        []byte
+	Series     []Series
+	Labels     []Label
+	Samples    []Sample
+	Histograms []Histogram
+	// Source is the Mimir/Cortex WriteRequest source (0 API, 1 RULE, 2 OTLP).
+	Source int32
+}
+
+// Bytes returns the bytes of a span.
+func (r *Request) Bytes(s Span) []byte { return r.Buf[s.Start:s.End] }
+
+// String returns the bytes of a span as a new string.
+func (r *Request) String(s Span) string { return string(r.Buf[s.Start:s.End]) }
+
+// SeriesLabels returns the labels of series i, in request order.
+func (r *Request) SeriesLabels(i int) []Label {
+	s := &r.Series[i]
+	return r.Labels[s.LabelsStart:s.LabelsEnd]
+}
+
+// SeriesSamples returns the float samples of series i.
+func (r *Request) SeriesSamples(i int) []Sample {
+	s := &r.Series[i]
+	return r.Samples[s.SamplesStart:s.SamplesEnd]
+}
+
+// SeriesHistograms returns the histogram samples of series i.
+func (r *Request) SeriesHistograms(i int) []Histogram {
+	s := &r.Series[i]
+	return r.Histograms[s.HistogramsStart:s.HistogramsEnd]
+}
+
+var metricNameLabel = []byte("__name__")
+
+// MetricName returns the __name__ of series i, or "" when it has none.
+func (r *Request) MetricName(i int) []byte {
+	for _, l := range r.SeriesLabels(i) {
+		if bytes.Equal(r.Bytes(l.Name), metricNameLabel) {
+			return r.Bytes(l.Value)
+		}
+	}
+	return nil
+}
+
+// LabelMap returns the labels of series i as a map, empty values removed.
+func (r *Request) LabelMap(i int) map[string]string {
+	ls := r.SeriesLabels(i)
+	m := make(map[string]string, len(ls))
+	for _, l := range ls {
+		if l.Value.Len() == 0 {
+			continue
+		}
+		m[r.String(l.Name)] = r.String(l.Value)
+	}
+	return m
+}
+
+// Reset empties the request, keeping its buffers.
+func (r *Request) Reset() {
+	r.Version = 0
+	r.Buf = r.Buf[:0]
+	r.Series = r.Series[:0]
+	r.Labels = r.Labels[:0]
+	r.Samples = r.Samples[:0]
+	r.Histograms = r.Histograms[:0]
+	r.Source = 0
+}
+
+// maxPooledBufBytes caps the buffers kept in the pool, so that one huge
+// request does not pin its memory for the life of the process.
+const maxPooledBufBytes = 32 << 20
+
+var requestPool = sync.Pool{New: func() any { return &Request{} }}
+
+// GetRequest returns an empty Request from the pool.
+func GetRequest() *Request { return requestPool.Get().(*Request) }
+
+// PutRequest returns r to the pool. r must not be used afterwards.
+func PutRequest(r *Request) {
+	if cap(r.Buf) > maxPooledBufBytes || cap(r.Samples) > maxPooledBufBytes/16 {
+		return
+	}
+	r.Reset()
+	requestPool.Put(r)
+}

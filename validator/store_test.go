@@ -1,0 +1,450 @@
+package validator
+
+import (
+	"encoding/json"
+	"math"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/prometheus/prometheus/prompb"
+	"github.com/stretchr/testify/require"
+)
+
+var storeEpoch = time.Date(2026, 11, 27, 10, 0, 0, 0, time.UTC)
+
+// testOffender returns a report entry of tenant "team-a" for the given metric,
+// kind and origin, seen at storeEpoch+seenAt.
+func testOffender(metric, kind string, origin map[string]string, conflicting, identical int64, seenAt time.Duration) *Offender {
+	return &Offender{
+		Tenant:             "team-a",
+		Metric:             metric,
+		Kind:               kind,
+		Origin:             origin,
+		ConflictingSamples: conflicting,
+		IdenticalSamples:   identical,
+		FirstSeen:          storeEpoch.Add(seenAt),
+		LastSeen:           storeEpoch.Add(seenAt),
+		Action:             string(ActionReport),
+		Example:            Example{TimestampMs: int64(seenAt / time.Millisecond)},
+	}
+}
+
+func forTenant(o *Offender, tenant string) *Offender {
+	o.Tenant = tenant
+	return o
+}
+
+func metricsOf(os []Offender) []string {
+	var out []string
+	for _, o := range os {
+		out = append(out, o.Metric)
+	}
+	return out
+}
+
+func TestStoreMerge(t *testing.T) {
+	for name, tc := range map[string]struct {
+		storedConflicting, incomingConflicting int64
+		wantIncomingExample                    bool
+	}{
+		"identical, then conflicting: the conflicting example wins": {0, 2, true},
+		"conflicting, then conflicting: the first example stays":    {1, 2, false},
+		"conflicting, then identical: the first example stays":      {1, 0, false},
+		"identical, then identical: the first example stays":        {0, 0, false},
+	} {
+		t.Run(name, func(t *testing.T) {
+			s := NewStore(10, prometheus.NewRegistry())
+			stored := testOffender("m", "across_series", map[string]string{"job": "a", "pod": "p"}, tc.storedConflicting, 3, time.Minute)
+			stored.DroppedSamples = 1
+			stored.UserAgent = "Prometheus/3.0.0"
+			s.Record([]*Offender{stored})
+
+			// Seen again by a request that started earlier and ended later
+			// (a slow push), from a new Origin map with the same content.
+			incoming := testOffender("m", "across_series", map[string]string{"pod": "p", "job": "a"}, tc.incomingConflicting, 4, 2*time.Minute)
+			incoming.FirstSeen = storeEpoch
+			incoming.Action = string(ActionKeepFirst)
+			incoming.DroppedSamples = 5
+			incoming.UserAgent = "Prometheus/3.1.0"
+			s.Record([]*Offender{incoming})
+
+			got, evicted := s.List("team-a", Filter{})
+			require.Zero(t, evicted)
+			require.Len(t, got, 1)
+			o := got[0]
+			require.Equal(t, tc.storedConflicting+tc.incomingConflicting, o.ConflictingSamples)
+			require.Equal(t, int64(7), o.IdenticalSamples)
+			require.Equal(t, int64(6), o.DroppedSamples)
+			require.Equal(t, storeEpoch, o.FirstSeen)
+			require.Equal(t, storeEpoch.Add(2*time.Minute), o.LastSeen)
+			require.Equal(t, string(ActionKeepFirst), o.Action)
+			require.Equal(t, "Prometheus/3.1.0", o.UserAgent)
+			require.Equal(t, map[string]string{"job": "a", "pod": "p"}, o.Origin)
+			wantExample := stored.Example
+			if tc.wantIncomingExample {
+				wantExample = incoming.Example
+			}
+			require.Equal(t, wantExample, o.Example)
+		})
+	}
+}
+
+func TestStoreKeysOffenders(t *testing.T) {
+	s := NewStore(10, prometheus.NewRegistry())
+	s.Record([]*Offender{
+		testOffender("m", "across_series", map[string]string{"job": "a"}, 1, 0, 0),
+		testOffender("m", "across_series", map[string]string{"job": "a"}, 1, 0, 0),
+		testOffender("m", "within_series", map[string]string{"job": "a"}, 1, 0, 0),
+		testOffender("n", "across_series", map[string]string{"job": "a"}, 1, 0, 0),
+		testOffender("m", "across_series", map[string]string{"job": "b"}, 1, 0, 0),
+		testOffender("m", "across_series", map[string]string{"job": "a", "pod": "p"}, 1, 0, 0),
+		testOffender("m", "across_series", map[string]string{}, 1, 0, 0),
+		// Names and values must not run together in the key.
+		testOffender("m", "across_series", map[string]string{"jo": "ba"}, 1, 0, 0),
+	})
+	got, _ := s.List("team-a", Filter{})
+	require.Len(t, got, 7)
+	require.Equal(t, int64(2), got[0].ConflictingSamples)
+}
+
+func TestStoreEvictsLeastRecentlySeen(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	s := NewStore(2, reg)
+	origin := map[string]string{"job": "a"}
+	s.Record([]*Offender{testOffender("a", "across_series", origin, 1, 0, 0)})
+	s.Record([]*Offender{testOffender("b", "across_series", origin, 9, 0, time.Second)})
+	s.Record([]*Offender{testOffender("a", "across_series", origin, 1, 0, 2*time.Second)})
+	// b, the least recently seen, goes, however conflicting it is.
+	s.Record([]*Offender{testOffender("c", "across_series", origin, 1, 0, 3*time.Second)})
+
+	got, evicted := s.List("team-a", Filter{})
+	require.ElementsMatch(t, []string{"a", "c"}, metricsOf(got))
+	require.Equal(t, int64(1), evicted)
+
+	// One request with more new offenders than room evicts several.
+	s.Record([]*Offender{
+		testOffender("d", "across_series", origin, 1, 0, 4*time.Second),
+		testOffender("e", "across_series", origin, 1, 0, 4*time.Second),
+		testOffender("f", "across_series", origin, 1, 0, 4*time.Second),
+	})
+	got, evicted = s.List("team-a", Filter{})
+	require.ElementsMatch(t, []string{"e", "f"}, metricsOf(got))
+	require.Equal(t, int64(4), evicted)
+
+	require.NoError(t, testutil.GatherAndCompare(reg, strings.NewReader(`
+# HELP pushguard_offenders_evicted_total Offenders evicted from the report because the tenant's store was full.
+# TYPE pushguard_offenders_evicted_total counter
+pushguard_offenders_evicted_total{tenant="team-a"} 4
+# HELP pushguard_offenders Offenders currently held in the report.
+# TYPE pushguard_offenders gauge
+pushguard_offenders{tenant="team-a"} 2
+`), "pushguard_offenders_evicted_total", "pushguard_offenders"))
+}
+
+func TestStoreIsolatesTenants(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	s := NewStore(1, reg)
+	origin := map[string]string{"job": "a"}
+	s.Record([]*Offender{
+		forTenant(testOffender("x", "across_series", origin, 1, 0, 0), "team-a"),
+		forTenant(testOffender("z", "across_series", origin, 1, 0, 0), "team-b"),
+		forTenant(testOffender("y", "across_series", origin, 1, 0, time.Second), "team-a"),
+	})
+	// The same key in another tenant is another offender.
+	s.Record([]*Offender{forTenant(testOffender("z", "across_series", origin, 5, 0, time.Second), "team-c")})
+
+	for tenant, want := range map[string]struct {
+		metrics     []string
+		conflicting int64
+		evicted     int64
+	}{
+		"team-a": {[]string{"y"}, 1, 1},
+		"team-b": {[]string{"z"}, 1, 0},
+		"team-c": {[]string{"z"}, 5, 0},
+		"nobody": {nil, 0, 0},
+	} {
+		got, evicted := s.List(tenant, Filter{})
+		require.Equal(t, want.metrics, metricsOf(got), tenant)
+		require.Equal(t, want.evicted, evicted, tenant)
+		for _, o := range got {
+			require.Equal(t, tenant, o.Tenant)
+			require.Equal(t, want.conflicting, o.ConflictingSamples, tenant)
+		}
+	}
+
+	require.NoError(t, testutil.GatherAndCompare(reg, strings.NewReader(`
+# HELP pushguard_offenders_evicted_total Offenders evicted from the report because the tenant's store was full.
+# TYPE pushguard_offenders_evicted_total counter
+pushguard_offenders_evicted_total{tenant="team-a"} 1
+`), "pushguard_offenders_evicted_total"))
+}
+
+func TestStoreDisabled(t *testing.T) {
+	s := NewStore(0, prometheus.NewRegistry())
+	s.Record([]*Offender{testOffender("m", "across_series", nil, 1, 0, 0)})
+	got, evicted := s.List("team-a", Filter{})
+	require.Empty(t, got)
+	require.Zero(t, evicted)
+}
+
+func TestStoreList(t *testing.T) {
+	s := NewStore(10, prometheus.NewRegistry())
+	origin := map[string]string{"job": "a"}
+	s.Record([]*Offender{
+		testOffender("m1", "within_series", origin, 5, 0, 0),
+		// Recorded before m1/across_series but seen later (a slow push).
+		testOffender("m3", "across_series", origin, 0, 9, time.Second),
+		testOffender("m1", "across_series", origin, 0, 9, 0),
+		testOffender("m2", "across_series", origin, 5, 3, 0),
+		testOffender("m4", "within_series", origin, 7, 0, 0),
+	})
+	for name, tc := range map[string]struct {
+		f    Filter
+		want []string // metric/kind, in order
+	}{
+		"most conflicting, then most identical, then last seen": {
+			want: []string{"m4/within_series", "m2/across_series", "m1/within_series", "m3/across_series", "m1/across_series"},
+		},
+		"metric":                  {f: Filter{Metric: "m1"}, want: []string{"m1/within_series", "m1/across_series"}},
+		"kind":                    {f: Filter{Kind: "within_series"}, want: []string{"m4/within_series", "m1/within_series"}},
+		"metric and kind":         {f: Filter{Metric: "m1", Kind: "across_series"}, want: []string{"m1/across_series"}},
+		"limit keeps the worst":   {f: Filter{Limit: 2}, want: []string{"m4/within_series", "m2/across_series"}},
+		"limit after filters":     {f: Filter{Kind: "across_series", Limit: 1}, want: []string{"m2/across_series"}},
+		"limit over the count":    {f: Filter{Metric: "m1", Limit: 10}, want: []string{"m1/within_series", "m1/across_series"}},
+		"nothing matches":         {f: Filter{Metric: "nope"}},
+		"unknown kind":            {f: Filter{Kind: "across_requests"}},
+		"negative limit is unset": {f: Filter{Metric: "m3", Limit: -1}, want: []string{"m3/across_series"}},
+	} {
+		t.Run(name, func(t *testing.T) {
+			got, _ := s.List("team-a", tc.f)
+			var keys []string
+			for _, o := range got {
+				keys = append(keys, o.Metric+"/"+o.Kind)
+			}
+			require.Equal(t, tc.want, keys)
+		})
+	}
+
+	t.Run("returns copies", func(t *testing.T) {
+		got, _ := s.List("team-a", Filter{Metric: "m4"})
+		got[0].ConflictingSamples = 1000
+		got, _ = s.List("team-a", Filter{Metric: "m4"})
+		require.Equal(t, int64(7), got[0].ConflictingSamples)
+	})
+}
+
+// offenderIndex keys offenders by metric, kind and origin, the order of
+// Offenders' result being no part of its contract.
+func offenderIndex(t *testing.T, os []*Offender) map[string]*Offender {
+	idx := map[string]*Offender{}
+	for _, o := range os {
+		b, err := json.Marshal(o.Origin)
+		require.NoError(t, err)
+		k := o.Metric + " " + o.Kind + " " + string(b)
+		require.NotContains(t, idx, k, "offender %s twice", k)
+		idx[k] = o
+	}
+	return idx
+}
+
+func TestOffendersGrouping(t *testing.T) {
+	kjsf := func(ns, jobName, pod string, v float64) prompb.TimeSeries {
+		return withSamples(series("__name__", "kube_job_status_failed", "job", "kube-state-metrics", "namespace", ns, "job_name", jobName, "pod", pod), 1000, v)
+	}
+	in := []prompb.TimeSeries{
+		kjsf("renovate", "r-1", "", 1),
+		// Another label order: same series, same origin.
+		withSamples(series("job_name", "r-1", "namespace", "renovate", "job", "kube-state-metrics", "__name__", "kube_job_status_failed"), 1000, 0),
+		kjsf("renovate", "r-2", "", 1),
+		kjsf("renovate", "r-2", "", 1),
+		kjsf("other", "o-1", "", 1),
+		kjsf("other", "o-1", "", 1),
+		// A pod label makes another origin.
+		kjsf("renovate", "r-3", "p-3", 1),
+		kjsf("renovate", "r-3", "p-3", 2),
+		withSamples(series("__name__", "kube_job_status_failed", "job", "kube-state-metrics", "namespace", "renovate", "job_name", "r-4"), 1000, 1, 1000, 1),
+		withSamples(series("__name__", "up", "job", "node", "instance", "n1:9100"), 1000, 1, 1000, math.NaN()),
+		withSamples(series("__name__", "orphan"), 5, 1, 5, 1),
+	}
+	r := decodeBody(t, marshal(t, in...))
+	var res Result
+	NewInspector(NewIdentity(nil)).Inspect(r, &res)
+	var p Patch
+	p.Plan(r, &res, StaticPolicy(ActionKeepFirst))
+	meta := Meta{Tenant: "team-a", UserAgent: "Prometheus/3.1.0", Time: storeEpoch}
+
+	type want struct{ conflicting, identical int64 }
+	for name, tc := range map[string]struct {
+		originLabels []string
+		outcomes     []Outcome
+		want         map[string]want
+	}{
+		"default origin labels": {
+			originLabels: DefaultOriginLabels,
+			want: map[string]want{
+				`kube_job_status_failed across_series {"job":"kube-state-metrics","namespace":"renovate"}`:             {1, 1},
+				`kube_job_status_failed across_series {"job":"kube-state-metrics","namespace":"other"}`:                {0, 1},
+				`kube_job_status_failed across_series {"job":"kube-state-metrics","namespace":"renovate","pod":"p-3"}`: {1, 0},
+				`kube_job_status_failed within_series {"job":"kube-state-metrics","namespace":"renovate"}`:             {0, 1},
+				`up within_series {"instance":"n1:9100","job":"node"}`:                                                 {1, 0},
+				`orphan within_series {}`: {0, 1},
+			},
+		},
+		"fewer origin labels group more": {
+			originLabels: []string{"job"},
+			outcomes:     p.Outcomes,
+			want: map[string]want{
+				`kube_job_status_failed across_series {"job":"kube-state-metrics"}`: {2, 2},
+				`kube_job_status_failed within_series {"job":"kube-state-metrics"}`: {0, 1},
+				`up within_series {"job":"node"}`:                                   {1, 0},
+				`orphan within_series {}`:                                           {0, 1},
+			},
+		},
+	} {
+		t.Run(name, func(t *testing.T) {
+			got := offenderIndex(t, Offenders(r, &res, tc.outcomes, tc.originLabels, meta))
+			require.Len(t, got, len(tc.want))
+			for k, w := range tc.want {
+				o := got[k]
+				require.NotNil(t, o, k)
+				require.Equal(t, w, want{o.ConflictingSamples, o.IdenticalSamples}, k)
+				require.Equal(t, "team-a", o.Tenant)
+				require.Equal(t, "Prometheus/3.1.0", o.UserAgent)
+				require.Equal(t, storeEpoch, o.FirstSeen)
+				require.Equal(t, storeEpoch, o.LastSeen)
+				if tc.outcomes == nil {
+					require.Equal(t, string(ActionReport), o.Action, k)
+					require.Zero(t, o.DroppedSamples, k)
+				} else {
+					require.Equal(t, string(ActionKeepFirst), o.Action, k)
+					require.Equal(t, o.ConflictingSamples+o.IdenticalSamples, o.DroppedSamples, k)
+				}
+			}
+		})
+	}
+
+	noDups := decodeBody(t, marshal(t, in[0], in[2]))
+	NewInspector(NewIdentity(nil)).Inspect(noDups, &res)
+	require.Nil(t, Offenders(noDups, &res, nil, DefaultOriginLabels, meta))
+}
+
+func TestOffendersExample(t *testing.T) {
+	a := series("__name__", "kube_job_status_failed", "namespace", "renovate", "job_name", "r-1")
+	aMap := map[string]string{"__name__": "kube_job_status_failed", "namespace": "renovate", "job_name": "r-1"}
+	hist := func(c uint64) string { return testHistogram(c).ToFloat(nil).String() }
+	for name, tc := range map[string]struct {
+		in   []prompb.TimeSeries
+		want Example
+	}{
+		"across_series: first_labels name the first series": {
+			in: []prompb.TimeSeries{
+				withSamples(a, 1000, 1),
+				withSamples(series("job_name", "r-1", "pod", "", "namespace", "renovate", "__name__", "kube_job_status_failed"), 1000, 0),
+			},
+			want: Example{Labels: aMap, FirstLabels: aMap, TimestampMs: 1000, Values: []Value{1, 0}},
+		},
+		"within_series: no first_labels": {
+			in:   []prompb.TimeSeries{withSamples(a, 1000, 1, 1000, 2)},
+			want: Example{Labels: aMap, TimestampMs: 1000, Values: []Value{1, 2}},
+		},
+		"histograms as strings": {
+			in: []prompb.TimeSeries{
+				withHistogram(a, 1000, testHistogram(5)),
+				withHistogram(a, 1000, testHistogram(6)),
+			},
+			want: Example{Labels: aMap, FirstLabels: aMap, TimestampMs: 1000, Histograms: []string{hist(5), hist(6)}},
+		},
+		"float first, then a histogram": {
+			in:   []prompb.TimeSeries{withHistogram(withSamples(a, 1000, 3), 1000, testHistogram(5))},
+			want: Example{Labels: aMap, TimestampMs: 1000, Values: []Value{3}, Histograms: []string{hist(5)}},
+		},
+	} {
+		t.Run(name, func(t *testing.T) {
+			r := decodeBody(t, marshal(t, tc.in...))
+			var res Result
+			NewInspector(NewIdentity(nil)).Inspect(r, &res)
+			os := Offenders(r, &res, nil, DefaultOriginLabels, Meta{Tenant: "team-a", Time: storeEpoch})
+			require.Len(t, os, 1)
+			require.Equal(t, tc.want, os[0].Example)
+		})
+	}
+}
+
+func TestValueJSON(t *testing.T) {
+	for _, tc := range []struct {
+		v    float64
+		json string
+	}{
+		{math.NaN(), `"NaN"`},
+		{math.Inf(1), `"+Inf"`},
+		{math.Inf(-1), `"-Inf"`},
+		{0, `0`},
+		{1, `1`},
+		{-2.5, `-2.5`},
+		{1e21, `1e+21`},
+		{1.7976931348623157e308, `1.7976931348623157e+308`},
+	} {
+		t.Run(tc.json, func(t *testing.T) {
+			b, err := json.Marshal(Value(tc.v))
+			require.NoError(t, err)
+			require.Equal(t, tc.json, string(b))
+
+			var back Value
+			require.NoError(t, json.Unmarshal(b, &back))
+			if math.IsNaN(tc.v) {
+				require.True(t, math.IsNaN(float64(back)))
+			} else {
+				require.Equal(t, tc.v, float64(back))
+			}
+		})
+	}
+}
+
+func TestOffenderJSON(t *testing.T) {
+	o := testOffender("kube_job_status_failed", "across_series", map[string]string{"job": "kube-state-metrics"}, 12, 0, 5*time.Minute)
+	o.FirstSeen = storeEpoch
+	o.UserAgent = "Prometheus/3.1.0"
+	o.Example = Example{
+		Labels:      map[string]string{"__name__": "kube_job_status_failed"},
+		TimestampMs: 1732968015000,
+		Values:      []Value{Value(math.NaN()), 0},
+	}
+	b, err := json.Marshal(o)
+	require.NoError(t, err)
+	require.JSONEq(t, `{
+		"tenant": "team-a",
+		"metric": "kube_job_status_failed",
+		"kind": "across_series",
+		"origin": {"job": "kube-state-metrics"},
+		"conflicting_samples": 12,
+		"identical_samples": 0,
+		"first_seen": "2026-11-27T10:00:00Z",
+		"last_seen": "2026-11-27T10:05:00Z",
+		"action": "report",
+		"dropped_samples": 0,
+		"user_agent": "Prometheus/3.1.0",
+		"example": {
+			"labels": {"__name__": "kube_job_status_failed"},
+			"timestamp_ms": 1732968015000,
+			"values": ["NaN", 0]
+		}
+	}`, string(b))
+}
+
+func TestOffenderExampleShowsTheConflict(t *testing.T) {
+	r := decodeBody(t, marshal(t,
+		withSamples(series("__name__", "m", "job", "j"), 1, 1),
+		withSamples(series("__name__", "m", "job", "j"), 1, 1),
+		withSamples(series("__name__", "m", "job", "j"), 1, 2),
+	))
+	var res Result
+	NewInspector(NewIdentity(nil)).Inspect(r, &res)
+	os := Offenders(r, &res, nil, []string{"job"}, Meta{Tenant: "t"})
+	require.Len(t, os, 1)
+	require.EqualValues(t, 1, os[0].ConflictingSamples)
+	require.EqualValues(t, 1, os[0].IdenticalSamples)
+	require.Equal(t, []Value{1, 2}, os[0].Example.Values)
+}

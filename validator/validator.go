@@ -1,0 +1,175 @@
+// Package validator is pushguard's domain: decoding remote-write requests
+// into a series view, series identity, duplicate detection, the actions that
+// patch requests and the offender store. It knows nothing of HTTP or gRPC.
+package validator
+
+import (
+	"flag"
+	"fmt"
+	"sync"
+
+	"github.com/go-kit/log"
+	"github.com/grafana/dskit/flagext"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
+)
+
+// DefaultOriginLabels are the labels that tell an operator where a
+// duplicate comes from.
+var DefaultOriginLabels = []string{"job", "instance", "namespace", "pod", "container", "cluster", "__replica__"}
+
+// Config configures inspection, actions and the report.
+type Config struct {
+	Action                string                 `yaml:"action"`
+	IgnoreLabels          flagext.StringSliceCSV `yaml:"ignore_labels"`
+	OriginLabels          flagext.StringSliceCSV `yaml:"origin_labels"`
+	MaxOffendersPerTenant int                    `yaml:"max_offenders_per_tenant"`
+	MaxRequestBytes       int                    `yaml:"max_request_bytes"`
+}
+
+// RegisterFlags registers the validator flags.
+func (cfg *Config) RegisterFlags(f *flag.FlagSet) {
+	f.StringVar(&cfg.Action, "validator.action", string(ActionReport), "What to do with duplicate samples: report (forward unchanged) or keep-first (drop every later sample of a duplicate group).")
+	f.Var(&cfg.IgnoreLabels, "validator.ignore-labels", "Comma-separated label names left out of series identity, mirroring labels the upstream drops (Mimir's drop_labels, the HA tracker's __replica__).")
+	cfg.OriginLabels = append(flagext.StringSliceCSV(nil), DefaultOriginLabels...)
+	f.Var(&cfg.OriginLabels, "validator.origin-labels", "Comma-separated label names that identify where a duplicate comes from; reports group offenders by their values.")
+	f.IntVar(&cfg.MaxOffendersPerTenant, "validator.max-offenders-per-tenant", 1000, "Maximum offenders kept in the report per tenant; the least recently seen are evicted first.")
+	f.IntVar(&cfg.MaxRequestBytes, "validator.max-request-bytes", 100<<20, "Maximum size of a push body, compressed and decompressed, in bytes. Larger pushes are refused with 413.")
+}
+
+// Validate checks the configuration.
+func (cfg *Config) Validate() error {
+	if _, err := ParseAction(cfg.Action); err != nil {
+		return fmt.Errorf("invalid -validator.action: %w", err)
+	}
+	if cfg.MaxRequestBytes <= 0 {
+		return fmt.Errorf("-validator.max-request-bytes must be positive")
+	}
+	return nil
+}
+
+// Validator runs the domain half of a push: decode, inspect, plan actions,
+// record offenders.
+type Validator struct {
+	cfg       Config
+	inspector *Inspector
+	policy    Policy
+	store     *Store
+	logger    log.Logger
+
+	receivedSamples *prometheus.CounterVec
+	duplicates      *prometheus.CounterVec
+	dropped         *prometheus.CounterVec
+}
+
+// New returns a Validator.
+func New(cfg Config, logger log.Logger, reg prometheus.Registerer) (*Validator, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	action, _ := ParseAction(cfg.Action)
+	return &Validator{
+		cfg:       cfg,
+		inspector: NewInspector(NewIdentity(cfg.IgnoreLabels)),
+		policy:    StaticPolicy(action),
+		store:     NewStore(cfg.MaxOffendersPerTenant, reg),
+		logger:    logger,
+		receivedSamples: promauto.With(reg).NewCounterVec(prometheus.CounterOpts{
+			Namespace: "pushguard",
+			Name:      "received_samples_total",
+			Help:      "Float samples and native histograms received in pushes.",
+		}, []string{"tenant"}),
+		duplicates: promauto.With(reg).NewCounterVec(prometheus.CounterOpts{
+			Namespace: "pushguard",
+			Name:      "duplicate_samples_total",
+			Help:      "Samples that repeat the series and timestamp of an earlier sample, by kind and whether the value conflicts.",
+		}, []string{"tenant", "kind", "conflict"}),
+		dropped: promauto.With(reg).NewCounterVec(prometheus.CounterOpts{
+			Namespace: "pushguard",
+			Name:      "dropped_samples_total",
+			Help:      "Duplicate samples removed from pushes before forwarding, by action.",
+		}, []string{"tenant", "action"}),
+	}, nil
+}
+
+// Store returns the offender store.
+func (v *Validator) Store() *Store { return v.store }
+
+// MaxRequestBytes returns the configured body size limit.
+func (v *Validator) MaxRequestBytes() int { return v.cfg.MaxRequestBytes }
+
+// Checked is one inspected push. It holds pooled buffers: call Release
+// when done with it.
+type Checked struct {
+	Request *Request
+	Result  Result
+	Patch   Patch
+	// Changed reports whether the actions changed the request.
+	Changed bool
+}
+
+var checkedPool = sync.Pool{New: func() any { return &Checked{} }}
+
+// Release returns c's buffers to their pools.
+func (c *Checked) Release() {
+	if c.Request != nil {
+		PutRequest(c.Request)
+		c.Request = nil
+	}
+	c.Changed = false
+	checkedPool.Put(c)
+}
+
+// Body returns what to forward: the original bytes when nothing changed,
+// the re-encoded patched request otherwise.
+func (c *Checked) Body(original []byte) []byte {
+	if !c.Changed {
+		return original
+	}
+	return c.Patch.Encode(c.Request)
+}
+
+// Samples returns the number of float samples and histograms in the request.
+func (c *Checked) Samples() int {
+	return len(c.Request.Samples) + len(c.Request.Histograms)
+}
+
+// Check decompresses and decodes a remote-write 1.0 body, finds its
+// duplicates and plans the configured actions.
+func (v *Validator) Check(meta Meta, body []byte) (*Checked, error) {
+	c := checkedPool.Get().(*Checked)
+	c.Request = GetRequest()
+	if err := Decompress(body, v.cfg.MaxRequestBytes, c.Request); err != nil {
+		c.Release()
+		return nil, err
+	}
+	if err := DecodeRW1(c.Request); err != nil {
+		c.Release()
+		return nil, err
+	}
+	v.inspector.Inspect(c.Request, &c.Result)
+	c.Changed = c.Patch.Plan(c.Request, &c.Result, v.policy)
+	v.receivedSamples.WithLabelValues(meta.Tenant).Add(float64(c.Samples()))
+	return c, nil
+}
+
+// Record counts a checked push's duplicates and adds its offenders to the
+// report. Call it once the push's fate is known, so that a push the sender
+// will retry is not counted twice.
+func (v *Validator) Record(c *Checked, meta Meta) {
+	if len(c.Result.Duplicates) == 0 {
+		return
+	}
+	for k := range c.Result.Duplicates {
+		d := &c.Result.Duplicates[k]
+		conflict := "false"
+		if d.Conflicting {
+			conflict = "true"
+		}
+		v.duplicates.WithLabelValues(meta.Tenant, d.Kind.String(), conflict).Inc()
+		if k < len(c.Patch.Outcomes) && c.Patch.Outcomes[k].Dropped {
+			v.dropped.WithLabelValues(meta.Tenant, string(c.Patch.Outcomes[k].Action)).Inc()
+		}
+	}
+	v.store.Record(Offenders(c.Request, &c.Result, c.Patch.Outcomes, v.cfg.OriginLabels, meta))
+}
