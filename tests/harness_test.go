@@ -67,7 +67,8 @@ type instance struct {
 	GRPCAddr string
 	DataDir  string
 	logs     *syncBuffer
-	done     chan error
+	exited   chan struct{}
+	exitErr  error
 }
 
 type syncBuffer struct {
@@ -99,7 +100,7 @@ func startPushguard(t testing.TB, flags ...string) *instance {
 		GRPCAddr: fmt.Sprintf("127.0.0.1:%d", grpcPort),
 		DataDir:  t.TempDir(),
 		logs:     &syncBuffer{},
-		done:     make(chan error, 1),
+		exited:   make(chan struct{}),
 	}
 	args := append([]string{
 		"-server.http-listen-address=127.0.0.1",
@@ -112,7 +113,10 @@ func startPushguard(t testing.TB, flags ...string) *instance {
 	inst.cmd.Stdout = inst.logs
 	inst.cmd.Stderr = inst.logs
 	require.NoError(t, inst.cmd.Start())
-	go func() { inst.done <- inst.cmd.Wait() }()
+	go func() {
+		inst.exitErr = inst.cmd.Wait()
+		close(inst.exited)
+	}()
 	t.Cleanup(func() {
 		inst.Stop()
 		if t.Failed() {
@@ -130,8 +134,8 @@ func startPushguard(t testing.TB, flags ...string) *instance {
 			}
 		}
 		select {
-		case err := <-inst.done:
-			t.Fatalf("pushguard exited early: %v\n%s", err, inst.logs.String())
+		case <-inst.exited:
+			t.Fatalf("pushguard exited early: %v\n%s", inst.exitErr, inst.logs.String())
 		default:
 		}
 		if time.Now().After(deadline) {
@@ -143,15 +147,26 @@ func startPushguard(t testing.TB, flags ...string) *instance {
 
 // Stop sends SIGTERM and waits for the process to exit.
 func (inst *instance) Stop() {
-	if inst.cmd.ProcessState != nil {
+	select {
+	case <-inst.exited:
 		return
+	default:
 	}
 	_ = inst.cmd.Process.Signal(os.Interrupt)
-	select {
-	case <-inst.done:
-	case <-time.After(30 * time.Second):
+	if exited, _ := inst.Wait(30 * time.Second); !exited {
 		_ = inst.cmd.Process.Kill()
-		<-inst.done
+		<-inst.exited
+	}
+}
+
+// Wait waits up to timeout for the process to exit and returns its exit
+// error; exited is false when it is still running.
+func (inst *instance) Wait(timeout time.Duration) (exited bool, err error) {
+	select {
+	case <-inst.exited:
+		return true, inst.exitErr
+	case <-time.After(timeout):
+		return false, nil
 	}
 }
 

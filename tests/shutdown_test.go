@@ -1,0 +1,60 @@
+package tests
+
+import (
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+// slowUpstream answers every push after release is closed, telling arrived
+// when a push came in.
+func slowUpstream(t *testing.T) (url string, arrived chan struct{}, release chan struct{}, got chan []byte) {
+	t.Helper()
+	arrived, release, got = make(chan struct{}, 16), make(chan struct{}), make(chan []byte, 16)
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		arrived <- struct{}{}
+		<-release
+		got <- body
+		w.WriteHeader(http.StatusOK)
+	})}
+	go func() { _ = srv.Serve(l) }()
+	t.Cleanup(func() { _ = srv.Close() })
+	return "http://" + l.Addr().String() + "/api/v1/push", arrived, release, got
+}
+
+// TestGracefulShutdownFinishesInFlightPushes sends SIGTERM while a push
+// waits on the upstream: the push still completes with the upstream's 2xx
+// and the process exits cleanly.
+func TestGracefulShutdownFinishesInFlightPushes(t *testing.T) {
+	url, arrived, release, got := slowUpstream(t)
+	inst := startPushguard(t, "-upstream.url="+url, "-server.graceful-shutdown-timeout=20s")
+	c := inst.writeClient(t, "t")
+
+	errc := make(chan error, 1)
+	go func() {
+		errc <- push(t, c, ts(1, time.Now(), "__name__", "up", "job", "j"))
+	}()
+	select {
+	case <-arrived:
+	case <-time.After(30 * time.Second):
+		t.Fatal("push never reached the upstream")
+	}
+	require.NoError(t, inst.cmd.Process.Signal(os.Interrupt))
+	// Give the signal time to land before the upstream answers.
+	time.Sleep(300 * time.Millisecond)
+	close(release)
+
+	require.NoError(t, <-errc, "the in-flight push must complete")
+	require.NotEmpty(t, <-got)
+	exited, err := inst.Wait(30 * time.Second)
+	require.True(t, exited, "pushguard did not exit after SIGTERM")
+	require.NoError(t, err, "pushguard must exit cleanly")
+}
