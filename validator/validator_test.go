@@ -1,0 +1,79 @@
+package validator
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/go-kit/log"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/stretchr/testify/require"
+)
+
+func testConfig(action Action) Config {
+	return Config{
+		Action:                string(action),
+		OriginLabels:          DefaultOriginLabels,
+		MaxOffendersPerTenant: 10,
+		MaxRequestBytes:       1 << 20,
+	}
+}
+
+func TestValidatorCheckAndRecord(t *testing.T) {
+	reg := prometheus.NewPedanticRegistry()
+	v, err := New(testConfig(ActionKeepFirst), log.NewNopLogger(), reg)
+	require.NoError(t, err)
+	body := marshal(t,
+		withSamples(series("__name__", "m", "job", "a"), 1, 1, 1, 1),
+		withSamples(series("__name__", "m", "job", "a"), 1, 2),
+		withSamples(series("__name__", "other"), 1, 2),
+	)
+	meta := Meta{Tenant: "t", UserAgent: "ua", Time: time.Unix(100, 0)}
+	c, err := v.Check(meta, body)
+	require.NoError(t, err)
+	defer c.Release()
+	require.True(t, c.Changed)
+	require.Equal(t, 4, c.Samples())
+
+	patched := unmarshal(t, c.Body(body))
+	require.Len(t, patched.Timeseries, 2, "the series left without samples is removed")
+	require.Len(t, patched.Timeseries[0].Samples, 1)
+
+	v.Record(c, meta)
+	require.NoError(t, testutil.GatherAndCompare(reg, strings.NewReader(`
+# HELP pushguard_duplicate_samples_total Samples that repeat the series and timestamp of an earlier sample, by kind and whether the value conflicts.
+# TYPE pushguard_duplicate_samples_total counter
+pushguard_duplicate_samples_total{conflict="false",kind="within_series",tenant="t"} 1
+pushguard_duplicate_samples_total{conflict="true",kind="across_series",tenant="t"} 1
+# HELP pushguard_dropped_samples_total Duplicate samples removed from pushes before forwarding, by action.
+# TYPE pushguard_dropped_samples_total counter
+pushguard_dropped_samples_total{action="keep-first",tenant="t"} 2
+# HELP pushguard_received_samples_total Float samples and native histograms received in pushes.
+# TYPE pushguard_received_samples_total counter
+pushguard_received_samples_total{tenant="t"} 4
+`), "pushguard_duplicate_samples_total", "pushguard_dropped_samples_total", "pushguard_received_samples_total"))
+
+	offs, _ := v.Store().List("t", Filter{})
+	require.Len(t, offs, 2)
+}
+
+func TestValidatorUnchangedBodyIsTheOriginal(t *testing.T) {
+	v, err := New(testConfig(ActionReport), log.NewNopLogger(), prometheus.NewRegistry())
+	require.NoError(t, err)
+	body := marshal(t, withSamples(series("__name__", "m"), 1, 1), withSamples(series("__name__", "m"), 1, 2))
+	c, err := v.Check(Meta{Tenant: "t"}, body)
+	require.NoError(t, err)
+	defer c.Release()
+	require.False(t, c.Changed)
+	got := c.Body(body)
+	require.Same(t, &body[0], &got[0], "an unpatched request is forwarded as the sender's own bytes")
+}
+
+func TestConfigValidate(t *testing.T) {
+	cfg := testConfig("nope")
+	require.ErrorContains(t, cfg.Validate(), "unknown action")
+	cfg = testConfig(ActionReport)
+	cfg.MaxRequestBytes = 0
+	require.Error(t, cfg.Validate())
+}
