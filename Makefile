@@ -34,3 +34,11 @@ lint: ## gofmt and go vet.
 .PHONY: docs
 docs: ## Regenerate the configuration reference in README.md from the flags.
 	$(GO) test ./cmd/pushguard -run TestREADMEConfigReference -update-readme
+
+.PHONY: bench-e2e
+BENCH_E2E_FLAGS ?= -duration=10s
+bench-e2e: ## Load benchmark: stub upstream vs bare reverse proxy vs pushguard, samples/s and p50/p99.
+	$(GO) build -o bin/pushguard ./cmd/pushguard
+	$(GO) build -o bin/loadbench ./tests/loadbench
+	bin/loadbench -pushguard=bin/pushguard -cpuprofile=bin/pushguard.cpu $(BENCH_E2E_FLAGS)
+	$(GO) tool pprof -top -nodecount=25 bin/pushguard bin/pushguard.cpu

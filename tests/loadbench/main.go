@@ -1,0 +1,344 @@
+// Command loadbench measures what pushguard costs on the write path. It
+// starts a stub upstream, a bare httputil.ReverseProxy and the real
+// pushguard binary, each in its own process on loopback, drives the same
+// remote-write load through each in one run and prints samples/s, the ratio
+// to the bare proxy and p50/p99 latency.
+package main
+
+import (
+	"bytes"
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"os"
+	"os/exec"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+func main() {
+	var (
+		mode      = flag.String("mode", "drive", "drive, or (internal) stub / proxy")
+		listen    = flag.String("listen", "127.0.0.1:0", "listen address in stub and proxy mode")
+		target    = flag.String("target", "", "upstream URL in proxy mode")
+		binary    = flag.String("pushguard", "./pushguard", "pushguard binary to measure")
+		senders   = flag.Int("senders", 8, "concurrent senders")
+		duration  = flag.Duration("duration", 10*time.Second, "load duration per target and scenario")
+		seriesN   = flag.Int("series", 2000, "series per request")
+		bodies    = flag.Int("bodies", 64, "distinct request bodies per scenario")
+		dupsFlag  = flag.String("duplicates", "0,0.001,0.05", "duplicate fractions to measure")
+		actions   = flag.String("actions", "report,keep-first", "pushguard actions to measure")
+		extraArgs = flag.String("pushguard.args", "", "extra flags for pushguard, space separated")
+		profile   = flag.String("cpuprofile", "", "write a CPU profile of pushguard under the first keep-first scenario to this file")
+	)
+	flag.Parse()
+	switch *mode {
+	case "stub":
+		serve(*listen, http.HandlerFunc(stubHandler))
+	case "proxy":
+		u, err := url.Parse(*target)
+		if err != nil {
+			fatal(err)
+		}
+		rp := httputil.NewSingleHostReverseProxy(u)
+		rp.Transport = &http.Transport{MaxIdleConnsPerHost: 100, MaxIdleConns: 200}
+		serve(*listen, rp)
+	case "drive":
+		cfg := driveConfig{
+			binary: *binary, senders: *senders, duration: *duration, series: *seriesN,
+			bodies: *bodies, duplicates: parseFloats(*dupsFlag), actions: strings.Split(*actions, ","),
+			extraArgs: strings.Fields(*extraArgs), profile: *profile,
+		}
+		if err := drive(cfg); err != nil {
+			fatal(err)
+		}
+	default:
+		fatal(fmt.Errorf("unknown -mode %q", *mode))
+	}
+}
+
+func fatal(err error) {
+	fmt.Fprintln(os.Stderr, "loadbench:", err)
+	os.Exit(1)
+}
+
+// stubHandler is the upstream: it reads the body and accepts it, like a
+// distributor that cannot be overloaded.
+func stubHandler(w http.ResponseWriter, r *http.Request) {
+	_, _ = io.Copy(io.Discard, r.Body)
+	w.WriteHeader(http.StatusOK)
+}
+
+// serve listens, prints the address on stdout for the driver, and serves.
+func serve(addr string, h http.Handler) {
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		fatal(err)
+	}
+	fmt.Println(l.Addr().String())
+	fatal(http.Serve(l, h))
+}
+
+type driveConfig struct {
+	binary     string
+	senders    int
+	duration   time.Duration
+	series     int
+	bodies     int
+	duplicates []float64
+	actions    []string
+	extraArgs  []string
+	profile    string
+}
+
+type result struct {
+	name          string
+	samplesPerSec float64
+	p50, p99      time.Duration
+	errors        int64
+}
+
+func drive(cfg driveConfig) error {
+	self, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	stub, stubAddr, err := startHelper(self, "-mode=stub")
+	if err != nil {
+		return err
+	}
+	defer stop(stub)
+	upstreamURL := "http://" + stubAddr + "/api/v1/push"
+	proxy, proxyAddr, err := startHelper(self, "-mode=proxy", "-target="+upstreamURL)
+	if err != nil {
+		return err
+	}
+	defer stop(proxy)
+
+	fmt.Printf("machine: %d senders, %d series a request, %s per run\n", cfg.senders, cfg.series, cfg.duration)
+	profiled := false
+	for _, dup := range cfg.duplicates {
+		load := newLoad(cfg.series, cfg.bodies, dup)
+		direct := run(fmt.Sprintf("direct to upstream, %.1f%% dup", dup*100), "http://"+stubAddr+"/api/v1/push", load, cfg)
+		bare := run(fmt.Sprintf("bare reverse proxy, %.1f%% dup", dup*100), "http://"+proxyAddr+"/api/v1/push", load, cfg)
+		printResult(direct, bare)
+		printResult(bare, bare)
+		for _, action := range cfg.actions {
+			pg, addr, err := startPushguard(cfg.binary, upstreamURL, action, cfg.extraArgs)
+			if err != nil {
+				return err
+			}
+			var prof chan error
+			if cfg.profile != "" && !profiled && action != "report" && dup > 0 {
+				profiled = true
+				prof = make(chan error, 1)
+				go func() { prof <- fetchProfile(addr, cfg.profile, cfg.duration/2) }()
+			}
+			res := run(fmt.Sprintf("pushguard %s, %.1f%% dup", action, dup*100), "http://"+addr+"/api/v1/push", load, cfg)
+			if prof != nil {
+				if err := <-prof; err != nil {
+					fmt.Fprintln(os.Stderr, "profile:", err)
+				}
+			}
+			stop(pg)
+			printResult(res, bare)
+		}
+	}
+	return nil
+}
+
+func printResult(r, bare result) {
+	fmt.Printf("%-40s %12.0f samples/s  %5.2fx bare  p50 %8s  p99 %8s  errors %d\n",
+		r.name, r.samplesPerSec, r.samplesPerSec/bare.samplesPerSec, r.p50.Round(10*time.Microsecond), r.p99.Round(10*time.Microsecond), r.errors)
+}
+
+// run drives the load at url for cfg.duration and measures it.
+func run(name, url string, load *load, cfg driveConfig) result {
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: cfg.senders * 2, MaxIdleConns: cfg.senders * 4}}
+	// Warm up connections and pools.
+	for i := 0; i < cfg.senders; i++ {
+		_, _ = send(client, url, load.bodies[i%len(load.bodies)])
+	}
+	var (
+		next     atomic.Int64
+		okReqs   atomic.Int64
+		errs     atomic.Int64
+		mu       sync.Mutex
+		lat      []time.Duration
+		deadline = time.Now().Add(cfg.duration)
+		wg       sync.WaitGroup
+	)
+	start := time.Now()
+	for s := 0; s < cfg.senders; s++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var mine []time.Duration
+			for time.Now().Before(deadline) {
+				body := load.bodies[int(next.Add(1))%len(load.bodies)]
+				t0 := time.Now()
+				code, err := send(client, url, body)
+				d := time.Since(t0)
+				if err != nil || code/100 != 2 {
+					errs.Add(1)
+					continue
+				}
+				okReqs.Add(1)
+				mine = append(mine, d)
+			}
+			mu.Lock()
+			lat = append(lat, mine...)
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	slices.Sort(lat)
+	pct := func(p float64) time.Duration {
+		if len(lat) == 0 {
+			return 0
+		}
+		return lat[min(len(lat)-1, int(float64(len(lat))*p))]
+	}
+	return result{
+		name:          name,
+		samplesPerSec: float64(okReqs.Load()*int64(load.samples)) / elapsed.Seconds(),
+		p50:           pct(0.50),
+		p99:           pct(0.99),
+		errors:        errs.Load(),
+	}
+}
+
+func send(client *http.Client, url string, body []byte) (int, error) {
+	req, err := http.NewRequest(http.MethodPost, url, bytes.NewReader(body))
+	if err != nil {
+		return 0, err
+	}
+	req.Header.Set("Content-Type", "application/x-protobuf")
+	req.Header.Set("Content-Encoding", "snappy")
+	req.Header.Set("X-Prometheus-Remote-Write-Version", "0.1.0")
+	req.Header.Set("X-Scope-OrgID", "bench")
+	resp, err := client.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return resp.StatusCode, nil
+}
+
+// startHelper re-executes this binary in a helper mode and reads the
+// address it listens on.
+func startHelper(self string, args ...string) (*exec.Cmd, string, error) {
+	cmd := exec.Command(self, args...)
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, "", err
+	}
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		return nil, "", err
+	}
+	line := make([]byte, 64)
+	n, err := out.Read(line)
+	if err != nil {
+		return nil, "", err
+	}
+	return cmd, strings.TrimSpace(string(line[:n])), nil
+}
+
+func startPushguard(binary, upstreamURL, action string, extra []string) (*exec.Cmd, string, error) {
+	port, err := freePort()
+	if err != nil {
+		return nil, "", err
+	}
+	grpcPort, err := freePort()
+	if err != nil {
+		return nil, "", err
+	}
+	args := append([]string{
+		"-server.http-listen-address=127.0.0.1", fmt.Sprintf("-server.http-listen-port=%d", port),
+		"-server.grpc-listen-address=127.0.0.1", fmt.Sprintf("-server.grpc-listen-port=%d", grpcPort),
+		"-upstream.url=" + upstreamURL, "-validator.action=" + action, "-log.level=warn",
+	}, extra...)
+	cmd := exec.Command(binary, args...)
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		return nil, "", err
+	}
+	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		resp, err := http.Get("http://" + addr + "/ready")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return cmd, addr, nil
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	stop(cmd)
+	return nil, "", fmt.Errorf("pushguard at %s not ready", addr)
+}
+
+func fetchProfile(addr, path string, d time.Duration) error {
+	ctx, cancel := context.WithTimeout(context.Background(), d+30*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", addr, int(d.Seconds())), nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	_, err = io.Copy(f, resp.Body)
+	return err
+}
+
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+func stop(cmd *exec.Cmd) {
+	if cmd == nil || cmd.Process == nil {
+		return
+	}
+	_ = cmd.Process.Signal(os.Interrupt)
+	done := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		_ = cmd.Process.Kill()
+		<-done
+	}
+}
+
+func parseFloats(s string) []float64 {
+	var out []float64
+	for _, f := range strings.Split(s, ",") {
+		var v float64
+		if _, err := fmt.Sscan(strings.TrimSpace(f), &v); err == nil {
+			out = append(out, v)
+		}
+	}
+	return out
+}
