@@ -1,6 +1,7 @@
 package validator
 
 import (
+	"bytes"
 	"fmt"
 	"math"
 
@@ -113,7 +114,14 @@ func (r *Request) decodeRW1Series(start, end int) error {
 	}
 	b := r.Buf[:end]
 	off := start
+	// Track whether the labels are canonical: contiguous, sorted, non-empty
+	// and encoded the one way gogo and Prometheus encode them. Then their
+	// raw bytes are the series identity and hash without being rebuilt.
+	canonical := true
+	rawStart, rawEnd := -1, -1
+	var prevName []byte
 	for off < end {
+		fieldStart := off
 		num, typ, n := protowire.ConsumeTag(b[off:])
 		if n < 0 {
 			return protowire.ParseError(n)
@@ -139,9 +147,24 @@ func (r *Request) decodeRW1Series(start, end int) error {
 		off += n
 		switch num {
 		case rw1SeriesLabels:
-			l, err := decodeLabel(b, vStart, vEnd)
-			if err != nil {
-				return fmt.Errorf("label: %w", err)
+			l, canon := decodeCanonicalLabel(b, vStart, vEnd)
+			if !canon {
+				var err error
+				if l, err = decodeLabel(b, vStart, vEnd); err != nil {
+					return fmt.Errorf("label: %w", err)
+				}
+			}
+			if canonical {
+				name := b[l.Name.Start:l.Name.End]
+				canonical = canon &&
+					off-fieldStart == 1+protowire.SizeVarint(uint64(len(v)))+len(v) &&
+					(rawStart < 0 || fieldStart == rawEnd) &&
+					(prevName == nil || bytes.Compare(prevName, name) < 0)
+				prevName = name
+				if rawStart < 0 {
+					rawStart = fieldStart
+				}
+				rawEnd = off
 			}
 			r.Labels = append(r.Labels, l)
 		case rw1SeriesSamples:
@@ -159,10 +182,40 @@ func (r *Request) decodeRW1Series(start, end int) error {
 		}
 	}
 	s.LabelsEnd = int32(len(r.Labels))
+	if rawStart < 0 {
+		rawStart, rawEnd = start, start
+	}
+	s.LabelsRaw = Span{uint32(rawStart), uint32(rawEnd)}
+	s.Canonical = canonical
 	s.SamplesEnd = int32(len(r.Samples))
 	s.HistogramsEnd = int32(len(r.Histograms))
 	r.Series = append(r.Series, s)
 	return nil
+}
+
+// decodeCanonicalLabel decodes the label message b[start:end] when it is
+// encoded canonically: name then value, both non-empty and shorter than 128
+// bytes, nothing else. That is nearly every label; the rest go through
+// decodeLabel.
+func decodeCanonicalLabel(b []byte, start, end int) (Label, bool) {
+	if end-start < 6 || b[start] != 0x0a {
+		return Label{}, false
+	}
+	nameLen := int(b[start+1])
+	nameStart := start + 2
+	nameEnd := nameStart + nameLen
+	if nameLen == 0 || nameLen >= 0x80 || nameEnd+2 > end || b[nameEnd] != 0x12 {
+		return Label{}, false
+	}
+	valueLen := int(b[nameEnd+1])
+	valueStart := nameEnd + 2
+	if valueLen == 0 || valueLen >= 0x80 || valueStart+valueLen != end {
+		return Label{}, false
+	}
+	return Label{
+		Name:  Span{uint32(nameStart), uint32(nameEnd)},
+		Value: Span{uint32(valueStart), uint32(end)},
+	}, true
 }
 
 func decodeLabel(b []byte, start, end int) (Label, error) {

@@ -62,3 +62,11 @@ func unmarshal(t testing.TB, body []byte) prompb.WriteRequest {
 	require.NoError(t, wr.Unmarshal(raw))
 	return wr
 }
+
+func marshalRaw(t testing.TB, ts ...prompb.TimeSeries) []byte {
+	t.Helper()
+	wr := prompb.WriteRequest{Timeseries: ts}
+	b, err := wr.Marshal()
+	require.NoError(t, err)
+	return b
+}

@@ -5,16 +5,26 @@ import (
 	"slices"
 
 	"github.com/cespare/xxhash/v2"
+	"google.golang.org/protobuf/encoding/protowire"
 )
-
-// labelSep separates names and values in the identity hash. It cannot occur
-// in valid UTF-8, so "a"+"bc" and "ab"+"c" hash apart.
-var labelSep = []byte{0xff}
 
 // Identity computes series identities: the label set sorted by name, labels
 // with an empty value removed, minus the labels the upstream drops.
+//
+// An identity is represented by its canonical encoding: the label fields of
+// a remote-write 1.0 TimeSeries as gogo and Prometheus write them. Most
+// series arrive encoded that way, so their raw label bytes are hashed and
+// compared as they are; the others have the canonical form built in a
+// scratch buffer. Both paths give the same bytes for the same identity.
 type Identity struct {
 	ignore [][]byte
+}
+
+// Scratch is the reusable working space of identity computations; it is
+// not safe for concurrent use.
+type Scratch struct {
+	idx  []int32
+	a, b []byte
 }
 
 // NewIdentity returns an Identity that leaves out the given label names.
@@ -37,46 +47,49 @@ func (id *Identity) ignored(name []byte) bool {
 	return false
 }
 
-// Hash returns the identity hash of series i. scratch is reused between
-// calls to avoid allocating when labels arrive unsorted.
-func (id *Identity) Hash(r *Request, i int, scratch *[]int32) uint64 {
+// rawIdentity returns the raw label bytes of series i when they are its
+// canonical identity.
+func (id *Identity) rawIdentity(r *Request, i int) ([]byte, bool) {
 	s := &r.Series[i]
-	ls := r.Labels[s.LabelsStart:s.LabelsEnd]
-	// Senders almost always sort labels; check that on the way and only
-	// fall back to sorting when they did not.
-	var d xxhash.Digest
-	d.Reset()
-	var prev []byte
-	for k := range ls {
-		name := r.Bytes(ls[k].Name)
-		if k > 0 && bytes.Compare(name, prev) <= 0 {
-			return id.hashSorted(r, i, scratch)
-		}
-		prev = name
-		if ls[k].Value.Len() == 0 || (len(id.ignore) > 0 && id.ignored(name)) {
-			continue
-		}
-		_, _ = d.Write(name)
-		_, _ = d.Write(labelSep)
-		_, _ = d.Write(r.Bytes(ls[k].Value))
-		_, _ = d.Write(labelSep)
+	if !s.Canonical {
+		return nil, false
 	}
-	return d.Sum64()
+	if len(id.ignore) > 0 {
+		for _, l := range r.Labels[s.LabelsStart:s.LabelsEnd] {
+			if id.ignored(r.Bytes(l.Name)) {
+				return nil, false
+			}
+		}
+	}
+	return r.Bytes(s.LabelsRaw), true
 }
 
-func (id *Identity) hashSorted(r *Request, i int, scratch *[]int32) uint64 {
-	idx := id.normalized(r, i, (*scratch)[:0])
-	*scratch = idx
-	var d xxhash.Digest
-	d.Reset()
-	for _, k := range idx {
-		l := r.Labels[k]
-		_, _ = d.Write(r.Bytes(l.Name))
-		_, _ = d.Write(labelSep)
-		_, _ = d.Write(r.Bytes(l.Value))
-		_, _ = d.Write(labelSep)
+// canonical returns the canonical identity bytes of series i. When the
+// raw bytes are not canonical it builds them into *buf, which it grows and
+// keeps for reuse; raw bytes are returned as they are and never kept.
+func (id *Identity) canonical(r *Request, i int, sc *Scratch, buf *[]byte) []byte {
+	if raw, ok := id.rawIdentity(r, i); ok {
+		return raw
 	}
-	return d.Sum64()
+	sc.idx = id.normalized(r, i, sc.idx[:0])
+	dst := (*buf)[:0]
+	for _, k := range sc.idx {
+		name, value := r.Bytes(r.Labels[k].Name), r.Bytes(r.Labels[k].Value)
+		msgLen := 1 + protowire.SizeBytes(len(name)) + 1 + protowire.SizeBytes(len(value))
+		dst = protowire.AppendTag(dst, rw1SeriesLabels, protowire.BytesType)
+		dst = protowire.AppendVarint(dst, uint64(msgLen))
+		dst = protowire.AppendTag(dst, labelName, protowire.BytesType)
+		dst = protowire.AppendBytes(dst, name)
+		dst = protowire.AppendTag(dst, labelValue, protowire.BytesType)
+		dst = protowire.AppendBytes(dst, value)
+	}
+	*buf = dst
+	return dst
+}
+
+// Hash returns the identity hash of series i.
+func (id *Identity) Hash(r *Request, i int, sc *Scratch) uint64 {
+	return xxhash.Sum64(id.canonical(r, i, sc, &sc.a))
 }
 
 // normalized appends to dst the indexes (into r.Labels) of the identity
@@ -98,18 +111,6 @@ func (id *Identity) normalized(r *Request, i int, dst []int32) []int32 {
 
 // Equal reports whether series i and j have the same identity. It is the
 // exact check behind a hash match.
-func (id *Identity) Equal(r *Request, i, j int, sa, sb *[]int32) bool {
-	a := id.normalized(r, i, (*sa)[:0])
-	b := id.normalized(r, j, (*sb)[:0])
-	*sa, *sb = a, b
-	if len(a) != len(b) {
-		return false
-	}
-	for k := range a {
-		la, lb := r.Labels[a[k]], r.Labels[b[k]]
-		if !bytes.Equal(r.Bytes(la.Name), r.Bytes(lb.Name)) || !bytes.Equal(r.Bytes(la.Value), r.Bytes(lb.Value)) {
-			return false
-		}
-	}
-	return true
+func (id *Identity) Equal(r *Request, i, j int, sc *Scratch) bool {
+	return bytes.Equal(id.canonical(r, i, sc, &sc.a), id.canonical(r, j, sc, &sc.b))
 }

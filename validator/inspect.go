@@ -66,13 +66,13 @@ type Result struct {
 	Group  []int32
 	Hashes []uint64
 
-	head     map[uint64]int32
-	chain    []int32
-	size     []int32
-	members  []int32
-	entries  []entry
-	scratchA []int32
-	scratchB []int32
+	head    map[uint64]int32
+	chain   []int32
+	size    []int32
+	members []int32
+	entries []entry
+	scratch Scratch
+	multi   []int32
 }
 
 type entry struct {
@@ -129,7 +129,7 @@ func (in *Inspector) Inspect(r *Request, res *Result) {
 
 	multi := false
 	for i := range n {
-		h := in.id.Hash(r, i, &res.scratchA)
+		h := in.id.Hash(r, i, &res.scratch)
 		res.Hashes[i] = h
 		res.Group[i] = int32(i)
 		res.size[i] = 1
@@ -141,7 +141,7 @@ func (in *Inspector) Inspect(r *Request, res *Result) {
 		}
 		found := false
 		for ; j >= 0; j = res.chain[j] {
-			if in.id.Equal(r, i, int(j), &res.scratchA, &res.scratchB) {
+			if in.id.Equal(r, i, int(j), &res.scratch) {
 				g := res.Group[j]
 				res.Group[i] = g
 				res.size[g]++
@@ -180,7 +180,7 @@ func (in *Inspector) Inspect(r *Request, res *Result) {
 
 	// Series sharing an identity: inspect each group's samples together.
 	res.members = res.members[:0]
-	multiMembers := res.scratchB[:0]
+	multiMembers := res.multi[:0]
 	for i := range n {
 		if res.size[res.Group[i]] > 1 {
 			multiMembers = append(multiMembers, int32(i))
@@ -196,7 +196,7 @@ func (in *Inspector) Inspect(r *Request, res *Result) {
 		in.inspectGroup(r, res)
 		lo = hi
 	}
-	res.scratchB = multiMembers[:0]
+	res.multi = multiMembers[:0]
 }
 
 // inspectGroup finds the repeats among the samples of the series in

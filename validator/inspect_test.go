@@ -2,11 +2,13 @@ package validator
 
 import (
 	"math"
+	"strings"
 	"testing"
 
 	"github.com/prometheus/prometheus/model/value"
 	"github.com/prometheus/prometheus/prompb"
 	"github.com/stretchr/testify/require"
+	"google.golang.org/protobuf/encoding/protowire"
 )
 
 func TestIdentity(t *testing.T) {
@@ -27,10 +29,10 @@ func TestIdentity(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			r := decodeBody(t, marshal(t, tc.a, tc.b))
 			id := NewIdentity(tc.ignore)
-			var s1, s2 []int32
-			ha, hb := id.Hash(r, 0, &s1), id.Hash(r, 1, &s1)
+			var sc Scratch
+			ha, hb := id.Hash(r, 0, &sc), id.Hash(r, 1, &sc)
 			require.Equal(t, tc.same, ha == hb, "hash")
-			require.Equal(t, tc.same, id.Equal(r, 0, 1, &s1, &s2), "equal")
+			require.Equal(t, tc.same, id.Equal(r, 0, 1, &sc), "equal")
 		})
 	}
 }
@@ -145,4 +147,55 @@ func TestInspectReusesResult(t *testing.T) {
 	r2 := decodeBody(t, marshal(t, withSamples(series("__name__", "m"), 1, 1)))
 	in.Inspect(r2, &res)
 	require.Empty(t, res.Duplicates)
+}
+
+// appendLabelField encodes one label field, value first when swapped.
+func appendLabelField(b []byte, name, value string, swapped bool) []byte {
+	var msg []byte
+	if swapped {
+		msg = protowire.AppendTag(msg, labelValue, protowire.BytesType)
+		msg = protowire.AppendString(msg, value)
+	}
+	msg = protowire.AppendTag(msg, labelName, protowire.BytesType)
+	msg = protowire.AppendString(msg, name)
+	if !swapped {
+		msg = protowire.AppendTag(msg, labelValue, protowire.BytesType)
+		msg = protowire.AppendString(msg, value)
+	}
+	b = protowire.AppendTag(b, rw1SeriesLabels, protowire.BytesType)
+	return protowire.AppendBytes(b, msg)
+}
+
+func TestIdentityIgnoresEncodingDetails(t *testing.T) {
+	long := strings.Repeat("v", 300) // a two-byte length prefix
+	encode := func(swapped bool, extra []byte) []byte {
+		var ts []byte
+		ts = appendLabelField(ts, "__name__", "m", swapped)
+		ts = append(ts, extra...) // a field between the labels
+		ts = appendLabelField(ts, "job", long, false)
+		var wr []byte
+		wr = protowire.AppendTag(wr, rw1WriteRequestTimeseries, protowire.BytesType)
+		return protowire.AppendBytes(wr, ts)
+	}
+	sample := protowire.AppendTag(nil, rw1SeriesSamples, protowire.BytesType)
+	sample = protowire.AppendBytes(sample, protowire.AppendVarint(protowire.AppendTag(nil, sampleTimestamp, protowire.VarintType), 5))
+	body := append(encode(false, nil), encode(true, sample)...)
+	body = append(body, marshalRaw(t, withSamples(series("__name__", "m", "job", long), 5, 1))...)
+
+	r := &Request{Buf: body}
+	require.NoError(t, DecodeRW1(r))
+	require.Len(t, r.Series, 3)
+	require.False(t, r.Series[1].Canonical, "swapped fields and a field between labels are not canonical")
+	id := NewIdentity(nil)
+	var sc Scratch
+	h := id.Hash(r, 0, &sc)
+	for i := 1; i < 3; i++ {
+		require.Equal(t, h, id.Hash(r, i, &sc), "series %d", i)
+		require.True(t, id.Equal(r, 0, i, &sc), "series %d", i)
+	}
+	var res Result
+	NewInspector(id).Inspect(r, &res)
+	require.Len(t, res.Duplicates, 1, "series 1 and 2 both have a sample at 5")
+	require.Equal(t, int32(2), res.Duplicates[0].Sample.Series)
+	require.Equal(t, int32(1), res.Duplicates[0].First.Series)
 }

@@ -37,7 +37,12 @@ type Histogram struct {
 type Series struct {
 	// Raw is the encoded TimeSeries message, so an untouched series can be
 	// copied to a patched request byte for byte.
-	Raw                            Span
+	Raw Span
+	// LabelsRaw spans the encoded label fields. When Canonical holds they
+	// are contiguous, sorted by name, non-empty and canonically encoded,
+	// so these bytes are the series identity as they are.
+	LabelsRaw                      Span
+	Canonical                      bool
 	LabelsStart, LabelsEnd         int32
 	SamplesStart, SamplesEnd       int32
 	HistogramsStart, HistogramsEnd int32
