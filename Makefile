@@ -42,3 +42,9 @@ bench-e2e: ## Load benchmark: stub upstream vs bare reverse proxy vs pushguard, 
 	$(GO) build -o bin/loadbench ./tests/loadbench
 	bin/loadbench -pushguard=bin/pushguard -cpuprofile=bin/pushguard.cpu $(BENCH_E2E_FLAGS)
 	$(GO) tool pprof -top -nodecount=25 bin/pushguard bin/pushguard.cpu
+
+.PHONY: fuzz
+FUZZTIME ?= 30s
+fuzz: ## Run every fuzz target for FUZZTIME each (the committed corpus runs in make test).
+	@for t in FuzzDecodeRW1 FuzzDecodeRW2 FuzzDecompress; do \
+		$(GO) test ./validator -run='^$$' -fuzz="^$$t$$" -fuzztime=$(FUZZTIME) || exit 1; done

@@ -67,6 +67,8 @@ type Request struct {
 	Labels     []Label
 	Samples    []Sample
 	Histograms []Histogram
+	// Symbols are the symbol table of a remote-write 2.0 request.
+	Symbols []Span
 	// Source is the Mimir/Cortex WriteRequest source (0 API, 1 RULE, 2 OTLP).
 	Source int32
 }
@@ -128,6 +130,7 @@ func (r *Request) Reset() {
 	r.Labels = r.Labels[:0]
 	r.Samples = r.Samples[:0]
 	r.Histograms = r.Histograms[:0]
+	r.Symbols = r.Symbols[:0]
 	r.Source = 0
 }
 

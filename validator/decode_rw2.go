@@ -1,0 +1,170 @@
+package validator
+
+import (
+	"fmt"
+	"math"
+
+	"google.golang.org/protobuf/encoding/protowire"
+)
+
+// Field numbers of remote-write 2.0 (io.prometheus.write.v2.Request).
+const (
+	rw2RequestSymbols    = 4
+	rw2RequestTimeseries = 5
+
+	rw2SeriesLabelsRefs = 1
+	rw2SeriesSamples    = 2
+	rw2SeriesHistograms = 3
+)
+
+// DecodeRW2 parses r.Buf, a remote-write 2.0 Request, into r's series view.
+// Labels are spans of the request's symbols; every reference is checked,
+// so a bad one is an error naming the series, never a panic.
+func DecodeRW2(r *Request) error {
+	r.Version = RW2
+	r.Series = r.Series[:0]
+	r.Labels = r.Labels[:0]
+	r.Samples = r.Samples[:0]
+	r.Histograms = r.Histograms[:0]
+	r.Symbols = r.Symbols[:0]
+	if len(r.Buf) > math.MaxUint32 {
+		return NewError(ErrIDRequestTooLarge, CauseTooLarge, nil, "request of %d bytes is too large to decode", len(r.Buf))
+	}
+	// Symbols may follow the series on the wire: collect them first.
+	b := r.Buf
+	for off := 0; off < len(b); {
+		num, typ, n := protowire.ConsumeTag(b[off:])
+		if n < 0 {
+			return badProtobuf("write request", protowire.ParseError(n))
+		}
+		off += n
+		if (num == rw2RequestSymbols || num == rw2RequestTimeseries) && typ != protowire.BytesType {
+			return badProtobuf("write request", fmt.Errorf("field %d has wire type %d", num, typ))
+		}
+		if num == rw2RequestSymbols {
+			v, n := protowire.ConsumeBytes(b[off:])
+			if n < 0 {
+				return badProtobuf("write request", protowire.ParseError(n))
+			}
+			start := off + n - len(v)
+			r.Symbols = append(r.Symbols, Span{uint32(start), uint32(start + len(v))})
+			off += n
+			continue
+		}
+		n = protowire.ConsumeFieldValue(num, typ, b[off:])
+		if n < 0 {
+			return badProtobuf("write request", protowire.ParseError(n))
+		}
+		off += n
+	}
+	for off := 0; off < len(b); {
+		num, typ, n := protowire.ConsumeTag(b[off:])
+		off += n
+		if num != rw2RequestTimeseries {
+			off += protowire.ConsumeFieldValue(num, typ, b[off:])
+			continue
+		}
+		v, n := protowire.ConsumeBytes(b[off:])
+		start := off + n - len(v)
+		if err := r.decodeRW2Series(start, start+len(v)); err != nil {
+			return badProtobuf(fmt.Sprintf("timeseries %d", len(r.Series)), err)
+		}
+		off += n
+	}
+	return nil
+}
+
+func (r *Request) decodeRW2Series(start, end int) error {
+	s := Series{
+		Raw:             Span{uint32(start), uint32(end)},
+		LabelsRaw:       Span{uint32(start), uint32(start)},
+		LabelsStart:     int32(len(r.Labels)),
+		SamplesStart:    int32(len(r.Samples)),
+		HistogramsStart: int32(len(r.Histograms)),
+	}
+	b := r.Buf[:end]
+	var refs int // label references seen, to pair names with values
+	var pending uint32
+	addRef := func(ref uint64) error {
+		if ref >= uint64(len(r.Symbols)) {
+			return fmt.Errorf("label reference %d out of range: the request has %d symbols", ref, len(r.Symbols))
+		}
+		if refs%2 == 0 {
+			pending = uint32(ref)
+		} else {
+			r.Labels = append(r.Labels, Label{Name: r.Symbols[pending], Value: r.Symbols[ref]})
+		}
+		refs++
+		return nil
+	}
+	for off := start; off < end; {
+		num, typ, n := protowire.ConsumeTag(b[off:])
+		if n < 0 {
+			return protowire.ParseError(n)
+		}
+		off += n
+		switch {
+		case num == rw2SeriesLabelsRefs && typ == protowire.BytesType: // packed
+			v, n := protowire.ConsumeBytes(b[off:])
+			if n < 0 {
+				return protowire.ParseError(n)
+			}
+			off += n
+			for len(v) > 0 {
+				ref, m := protowire.ConsumeVarint(v)
+				if m < 0 {
+					return protowire.ParseError(m)
+				}
+				if err := addRef(ref); err != nil {
+					return err
+				}
+				v = v[m:]
+			}
+		case num == rw2SeriesLabelsRefs && typ == protowire.VarintType: // unpacked
+			ref, n := protowire.ConsumeVarint(b[off:])
+			if n < 0 {
+				return protowire.ParseError(n)
+			}
+			off += n
+			if err := addRef(ref); err != nil {
+				return err
+			}
+		case (num == rw2SeriesSamples || num == rw2SeriesHistograms) && typ == protowire.BytesType:
+			v, n := protowire.ConsumeBytes(b[off:])
+			if n < 0 {
+				return protowire.ParseError(n)
+			}
+			vStart := off + n - len(v)
+			off += n
+			if num == rw2SeriesSamples {
+				smp, err := decodeSample(v)
+				if err != nil {
+					return fmt.Errorf("sample: %w", err)
+				}
+				r.Samples = append(r.Samples, smp)
+				continue
+			}
+			ts, err := histogramTimestampOf(v)
+			if err != nil {
+				return fmt.Errorf("histogram: %w", err)
+			}
+			r.Histograms = append(r.Histograms, Histogram{TimestampMs: ts, Raw: Span{uint32(vStart), uint32(vStart + len(v))}})
+		case num == rw2SeriesLabelsRefs || num == rw2SeriesSamples || num == rw2SeriesHistograms:
+			return fmt.Errorf("field %d has wire type %d", num, typ)
+		default:
+			n := protowire.ConsumeFieldValue(num, typ, b[off:])
+			if n < 0 {
+				return protowire.ParseError(n)
+			}
+			off += n
+		}
+	}
+	if refs%2 != 0 {
+		return fmt.Errorf("odd number of label references (%d)", refs)
+	}
+	s.LabelsEnd = int32(len(r.Labels))
+	s.SamplesEnd = int32(len(r.Samples))
+	s.HistogramsEnd = int32(len(r.Histograms))
+	r.Series = append(r.Series, s)
+	return nil
+}

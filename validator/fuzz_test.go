@@ -1,0 +1,87 @@
+package validator
+
+import (
+	"testing"
+
+	writev2 "github.com/prometheus/prometheus/prompb/io/prometheus/write/v2"
+)
+
+// checkDecoded asserts the invariants every successfully decoded request
+// keeps: spans in bounds, index ranges consistent, and inspection and
+// keep-first patching run without panicking.
+func checkDecoded(t *testing.T, r *Request) {
+	inBounds := func(s Span) {
+		if s.Start > s.End || int(s.End) > len(r.Buf) {
+			t.Fatalf("span %v out of bounds (%d bytes)", s, len(r.Buf))
+		}
+	}
+	for i, s := range r.Series {
+		inBounds(s.Raw)
+		inBounds(s.LabelsRaw)
+		if s.LabelsStart > s.LabelsEnd || s.SamplesStart > s.SamplesEnd || s.HistogramsStart > s.HistogramsEnd {
+			t.Fatalf("series %d has inverted ranges", i)
+		}
+		for _, l := range r.SeriesLabels(i) {
+			inBounds(l.Name)
+			inBounds(l.Value)
+		}
+		for _, h := range r.SeriesHistograms(i) {
+			inBounds(h.Raw)
+		}
+	}
+	var res Result
+	NewInspector(NewIdentity([]string{"__replica__"})).Inspect(r, &res)
+	var p Patch
+	if p.Plan(r, &res, StaticPolicy(ActionKeepFirst)) && r.Version == RW1 {
+		out := &Request{}
+		if err := Decompress(p.Encode(r), 0, out); err != nil {
+			t.Fatalf("patched body does not decompress: %v", err)
+		}
+		if err := DecodeRW1(out); err != nil {
+			t.Fatalf("patched request does not decode: %v", err)
+		}
+	}
+}
+
+func FuzzDecodeRW1(f *testing.F) {
+	f.Add(marshalRaw(f, withSamples(series("__name__", "m", "job", "a"), 1, 1, 1, 2), withSamples(series("__name__", "m", "job", "a"), 1, 3)))
+	f.Add(marshalRaw(f, withHistogram(series("__name__", "h"), 5, testHistogram(3)), withHistogram(series("__name__", "h"), 5, testHistogram(4))))
+	f.Add([]byte{0x0a, 0x02, 0x0a, 0x00})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		r := &Request{Buf: b}
+		if DecodeRW1(r) != nil {
+			return
+		}
+		checkDecoded(t, r)
+	})
+}
+
+func FuzzDecodeRW2(f *testing.F) {
+	f.Add(marshalRW2(f,
+		rw2Series{lbls: []string{"__name__", "m", "job", "a"}, samples: []writev2.Sample{{Value: 1, Timestamp: 1}, {Value: 2, Timestamp: 1}}},
+		rw2Series{lbls: []string{"__name__", "m", "job", "a"}, samples: []writev2.Sample{{Value: 3, Timestamp: 1}}},
+	))
+	f.Add(marshalRW2(f, rw2Series{lbls: []string{"__name__", "h"}, hists: []writev2.Histogram{writev2.FromIntHistogram(0, 5, testHistogram(2))}}))
+	f.Add([]byte{0x22, 0x00, 0x2a, 0x04, 0x0a, 0x02, 0x00, 0x05})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		r := &Request{Buf: b}
+		if DecodeRW2(r) != nil {
+			return
+		}
+		checkDecoded(t, r)
+	})
+}
+
+func FuzzDecompress(f *testing.F) {
+	f.Add(marshal(f, withSamples(series("__name__", "m"), 1, 1)))
+	f.Add([]byte{0xff, 0xff, 0xff, 0xff, 0x0f})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		r := &Request{}
+		if err := Decompress(b, 1<<20, r); err != nil {
+			return
+		}
+		if len(r.Buf) > 1<<20 {
+			t.Fatalf("decompressed %d bytes past the limit", len(r.Buf))
+		}
+	})
+}
