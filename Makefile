@@ -4,7 +4,18 @@ RUN_FLAGS ?= -server.http-listen-address=127.0.0.1 -server.grpc-listen-address=1
 BENCH     ?= .
 BENCHTIME ?= 1s
 
-.PHONY: help build run test test-unit test-e2e bench lint
+# Tools, pinned, installed from the Go module proxy into ./bin.
+BIN                        := $(CURDIR)/bin
+BUF_VERSION                := v1.75.0
+GRPCURL_VERSION            := v1.9.4
+PROTOC_GEN_GO_VERSION      := v1.36.12
+PROTOC_GEN_GO_GRPC_VERSION := v1.6.2
+TOOL_STAMPS := $(BIN)/.buf-$(BUF_VERSION) $(BIN)/.grpcurl-$(GRPCURL_VERSION) \
+	$(BIN)/.protoc-gen-go-$(PROTOC_GEN_GO_VERSION) $(BIN)/.protoc-gen-go-grpc-$(PROTOC_GEN_GO_GRPC_VERSION)
+# buf runs the local protoc-gen-go* plugins found on PATH.
+BUF := PATH="$(BIN):$$PATH" $(BIN)/buf
+
+.PHONY: help build run test test-unit test-e2e bench lint tools protos check-protos
 
 help: ## Show this help.
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  %-14s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -15,7 +26,7 @@ build: ## Build ./pushguard.
 run: ## Run pushguard on 127.0.0.1:8080 (HTTP) and :9095 (gRPC) with the embedded TSDB in ./data.
 	$(GO) run ./cmd/pushguard $(RUN_FLAGS) $(ARGS)
 
-test: lint ## Run every test with the race detector, unit and end-to-end.
+test: lint check-protos ## Run every test with the race detector, unit and end-to-end.
 	$(GO) test -race -count=1 -timeout 15m ./...
 
 test-unit: ## Run the unit tests only.
@@ -27,9 +38,33 @@ test-e2e: ## Run the end-to-end tests only (they build and start the real binary
 bench: ## Run the Go benchmarks, each next to its baseline.
 	$(GO) test -run='^$$' -bench='$(BENCH)' -benchmem -benchtime=$(BENCHTIME) $$($(GO) list ./... | grep -v /tests)
 
-lint: ## gofmt and go vet.
+lint: tools ## gofmt, go vet and buf lint.
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
+	$(BUF) lint
+
+tools: $(TOOL_STAMPS) ## Install the pinned tools (buf, grpcurl, protoc plugins) into ./bin.
+
+$(BIN)/.buf-%:
+	GOBIN=$(BIN) $(GO) install github.com/bufbuild/buf/cmd/buf@$*
+	@touch $@
+$(BIN)/.grpcurl-%:
+	GOBIN=$(BIN) $(GO) install github.com/fullstorydev/grpcurl/cmd/grpcurl@$*
+	@touch $@
+$(BIN)/.protoc-gen-go-grpc-%:
+	GOBIN=$(BIN) $(GO) install google.golang.org/grpc/cmd/protoc-gen-go-grpc@$*
+	@touch $@
+$(BIN)/.protoc-gen-go-%:
+	GOBIN=$(BIN) $(GO) install google.golang.org/protobuf/cmd/protoc-gen-go@$*
+	@touch $@
+
+protos: tools ## Regenerate the Go code of the .proto files under proto/.
+	$(BUF) generate
+
+check-protos: tools ## Fail when the committed generated code differs from what the .proto files generate.
+	@tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; \
+	$(BUF) generate -o "$$tmp" && \
+	diff -ru -x '*.proto' proto "$$tmp/proto" || { echo "generated code is stale: run make protos"; exit 1; }
 
 .PHONY: docs
 docs: ## Regenerate the configuration reference in README.md from the flags.

@@ -269,7 +269,7 @@ func (e *Embedded) Push(ctx context.Context, req *Request) (*Response, error) {
 	if status, msg := checkEncoding(req.Header); status != http.StatusOK {
 		return textResponse(status, msg), nil
 	}
-	wr, status, err := decodeWriteRequest(req.Body)
+	wr, status, err := decodeWriteRequest(req.SnappyBody())
 	if err != nil {
 		return textResponse(status, err.Error()), nil
 	}

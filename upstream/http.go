@@ -18,6 +18,8 @@ type Config struct {
 	Timeout time.Duration `yaml:"timeout"`
 	// MaxResponseBytes caps how much of an upstream answer is read back.
 	MaxResponseBytes int `yaml:"max_response_bytes"`
+
+	GRPC GRPCConfig `yaml:",inline"`
 }
 
 // RegisterFlags registers the upstream flags.
@@ -25,6 +27,7 @@ func (cfg *Config) RegisterFlags(f *flag.FlagSet) {
 	f.StringVar(&cfg.URL, "upstream.url", "", "Remote-write URL accepted pushes are forwarded to, such as Mimir's http://distributor:8080/api/v1/push. Empty means the embedded TSDB receives them.")
 	f.DurationVar(&cfg.Timeout, "upstream.timeout", 15*time.Second, "Time allowed for the upstream to answer a push. A push that times out is answered 503 so the sender retries.")
 	f.IntVar(&cfg.MaxResponseBytes, "upstream.max-response-bytes", 1<<20, "Maximum size of an upstream answer passed back to the sender, in bytes; longer answers are truncated.")
+	cfg.GRPC.RegisterFlags(f)
 }
 
 // Validate checks the configuration.
@@ -38,7 +41,7 @@ func (cfg *Config) Validate() error {
 	if cfg.Timeout <= 0 {
 		return fmt.Errorf("-upstream.timeout must be positive")
 	}
-	return nil
+	return cfg.GRPC.Validate()
 }
 
 // forwardedHeaders are the sender's headers an HTTP upstream gets.
@@ -89,7 +92,7 @@ func NewHTTP(cfg Config) *HTTP {
 func (u *HTTP) Push(ctx context.Context, req *Request) (*Response, error) {
 	ctx, cancel := context.WithTimeout(ctx, u.cfg.Timeout)
 	defer cancel()
-	hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, u.cfg.URL, bytes.NewReader(req.Body))
+	hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, u.cfg.URL, bytes.NewReader(req.SnappyBody()))
 	if err != nil {
 		return nil, err
 	}

@@ -11,17 +11,23 @@ import (
 
 // Instrumented wraps an Upstream with request and latency metrics.
 type Instrumented struct {
-	next     Upstream
-	name     string
+	next Upstream
+	name string
+	m    *instrumentMetrics
+}
+
+type instrumentMetrics struct {
 	requests *prometheus.CounterVec
 	duration *prometheus.HistogramVec
 }
 
 // NewInstrumented wraps next; name is the "upstream" label value.
 func NewInstrumented(next Upstream, name string, reg prometheus.Registerer) *Instrumented {
-	return &Instrumented{
-		next: next,
-		name: name,
+	return newInstrumentMetrics(reg).wrap(next, name)
+}
+
+func newInstrumentMetrics(reg prometheus.Registerer) *instrumentMetrics {
+	return &instrumentMetrics{
 		requests: promauto.With(reg).NewCounterVec(prometheus.CounterOpts{
 			Namespace: "pushguard",
 			Name:      "forwarded_requests_total",
@@ -39,15 +45,21 @@ func NewInstrumented(next Upstream, name string, reg prometheus.Registerer) *Ins
 	}
 }
 
+// wrap returns next instrumented under name; several upstreams share the
+// metrics.
+func (m *instrumentMetrics) wrap(next Upstream, name string) *Instrumented {
+	return &Instrumented{next: next, name: name, m: m}
+}
+
 // Push implements Upstream.
 func (u *Instrumented) Push(ctx context.Context, req *Request) (*Response, error) {
 	start := time.Now()
 	resp, err := u.next.Push(ctx, req)
-	u.duration.WithLabelValues(u.name).Observe(time.Since(start).Seconds())
+	u.m.duration.WithLabelValues(u.name).Observe(time.Since(start).Seconds())
 	code := "error"
 	if err == nil {
 		code = strconv.Itoa(resp.StatusCode)
 	}
-	u.requests.WithLabelValues(u.name, code).Inc()
+	u.m.requests.WithLabelValues(u.name, code).Inc()
 	return resp, err
 }

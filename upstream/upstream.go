@@ -4,7 +4,11 @@ package upstream
 
 import (
 	"context"
+	"fmt"
 	"net/http"
+
+	"github.com/klauspost/compress/s2"
+	"github.com/klauspost/compress/snappy"
 )
 
 // Request is one accepted push on its way upstream.
@@ -17,6 +21,39 @@ type Request struct {
 	// Body is the snappy-compressed remote-write body: the sender's original
 	// bytes when nothing was patched.
 	Body []byte
+	// Protobuf is the same request uncompressed, when the receiving side
+	// already has it (a gRPC push arrives uncompressed). Either Body or
+	// Protobuf may be empty; SnappyBody and DecodedBody give each upstream
+	// the form it needs, converting at most once.
+	Protobuf []byte
+}
+
+// SnappyBody returns the snappy-compressed body, compressing Protobuf
+// when Body is empty.
+func (r *Request) SnappyBody() []byte {
+	if len(r.Body) == 0 && len(r.Protobuf) > 0 {
+		r.Body = s2.EncodeSnappy(nil, r.Protobuf)
+	}
+	return r.Body
+}
+
+// DecodedBody returns the uncompressed protobuf, decompressing Body when
+// Protobuf is empty.
+func (r *Request) DecodedBody() ([]byte, error) {
+	if len(r.Protobuf) == 0 && len(r.Body) > 0 {
+		b, err := snappy.Decode(nil, r.Body)
+		if err != nil {
+			return nil, fmt.Errorf("decompressing body: %w", err)
+		}
+		r.Protobuf = b
+	}
+	return r.Protobuf, nil
+}
+
+// Retryable reports whether the sender will retry a push that got this
+// answer (5xx or 429), so it must not be recorded yet: it comes back.
+func (r *Response) Retryable() bool {
+	return r.StatusCode >= 500 || r.StatusCode == http.StatusTooManyRequests
 }
 
 // Response is the upstream's answer, handed back to the sender unchanged.

@@ -137,20 +137,12 @@ func (c *Checked) Samples() int {
 // Check decompresses and decodes a remote-write 1.0 body, finds its
 // duplicates and plans the configured actions.
 func (v *Validator) Check(meta Meta, body []byte) (*Checked, error) {
-	c := checkedPool.Get().(*Checked)
-	c.Request = GetRequest()
-	if err := Decompress(body, v.cfg.MaxRequestBytes, c.Request); err != nil {
-		c.Release()
+	r := GetRequest()
+	if err := Decompress(body, v.cfg.MaxRequestBytes, r); err != nil {
+		PutRequest(r)
 		return nil, err
 	}
-	if err := DecodeRW1(c.Request); err != nil {
-		c.Release()
-		return nil, err
-	}
-	v.inspector.Inspect(c.Request, &c.Result)
-	c.Changed = c.Patch.Plan(c.Request, &c.Result, v.policy)
-	v.receivedSamples.WithLabelValues(meta.Tenant).Add(float64(c.Samples()))
-	return c, nil
+	return v.CheckDecoded(meta, r)
 }
 
 // Record counts a checked push's duplicates and adds its offenders to the

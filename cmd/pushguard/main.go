@@ -22,6 +22,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"gopkg.in/yaml.v3"
 
+	"github.com/pushguard/pushguard/grpcapi"
 	"github.com/pushguard/pushguard/httpapi"
 	"github.com/pushguard/pushguard/upstream"
 	"github.com/pushguard/pushguard/validator"
@@ -30,6 +31,7 @@ import (
 // Config is pushguard's whole configuration, as YAML and as flags.
 type Config struct {
 	Server    server.Config           `yaml:"server"`
+	GRPC      grpcapi.Config          `yaml:"grpc"`
 	Auth      validator.AuthConfig    `yaml:"auth"`
 	Validator validator.Config        `yaml:"validator"`
 	Upstream  upstream.Config         `yaml:"upstream"`
@@ -39,6 +41,7 @@ type Config struct {
 // RegisterFlags registers every flag, with pushguard's defaults.
 func (c *Config) RegisterFlags(f *flag.FlagSet) {
 	c.Server.RegisterFlags(f)
+	c.GRPC.RegisterFlags(f)
 	c.Auth.RegisterFlags(f)
 	c.Validator.RegisterFlags(f)
 	c.Upstream.RegisterFlags(f)
@@ -46,6 +49,8 @@ func (c *Config) RegisterFlags(f *flag.FlagSet) {
 	// Ports follow Mimir's.
 	setDefault(f, "server.http-listen-port", "8080")
 	setDefault(f, "server.grpc-listen-port", "9095")
+	// Pushes are up to 100 MiB, as Mimir's distributor takes them.
+	setDefault(f, "server.grpc-max-recv-msg-size-bytes", "104857600")
 }
 
 func setDefault(f *flag.FlagSet, name, value string) {
@@ -85,6 +90,7 @@ func run(args []string) error {
 	cfg.Server.Log = logger
 	cfg.Server.Registerer = reg
 	cfg.Server.Gatherer = reg
+	cfg.Server.GRPCOptions = append(cfg.Server.GRPCOptions, grpcapi.ServerOptions()...)
 	if configFile != "" {
 		level.Info(logger).Log("msg", "loaded configuration", "file", configFile)
 	}
@@ -93,29 +99,18 @@ func run(args []string) error {
 	if err != nil {
 		return err
 	}
-	var deps []services.Service
-	var up upstream.Upstream
-	var embedded *upstream.Embedded
-	name := "http"
-	if cfg.Upstream.URL != "" {
-		up = upstream.NewHTTP(cfg.Upstream)
-	} else {
-		embedded, err = upstream.NewEmbedded(cfg.Embedded, logger, reg)
-		if err != nil {
-			return err
-		}
-		up, name = embedded, "embedded"
-		deps = append(deps, embedded)
-		level.Info(logger).Log("msg", "no -upstream.url: accepted pushes go to the embedded TSDB", "dir", cfg.Embedded.Dir)
+	ups, err := upstream.NewSet(cfg.Upstream, cfg.Embedded, logger, reg)
+	if err != nil {
+		return err
 	}
-	up = upstream.NewInstrumented(up, name, reg)
+	deps, embedded := ups.Services, ups.Embedded
 
 	srv, err := server.New(cfg.Server)
 	if err != nil {
 		return err
 	}
 	tenantOf := func(r *http.Request) (string, error) { return cfg.Auth.Tenant(r.Header.Get("X-Scope-OrgID")) }
-	srv.HTTP.Path("/api/v1/push").Methods(http.MethodPost).Handler(httpapi.NewPushHandler(cfg.Auth, v, up, logger, reg))
+	srv.HTTP.Path("/api/v1/push").Methods(http.MethodPost).Handler(httpapi.NewPushHandler(cfg.Auth, v, ups.ForHTTP, logger, reg))
 	srv.HTTP.Path("/api/v1/offenders").Methods(http.MethodGet).Handler(httpapi.NewOffendersHandler(cfg.Auth, v.Store()))
 	if embedded != nil {
 		srv.HTTP.Path("/embedded/api/v1/query").Methods(http.MethodGet, http.MethodPost).Handler(httpapi.NewEmbeddedQueryHandler(embedded, tenantOf, logger))
@@ -124,6 +119,11 @@ func run(args []string) error {
 	// Dependencies start first and stop last, so that pushes in flight when
 	// the server stops can still reach them.
 	var depManager *services.Manager
+	var serverService services.Service
+	ready := func() bool {
+		return serverService != nil && serverService.State() == services.Running && (depManager == nil || depManager.IsHealthy())
+	}
+	grpcapi.Register(srv.GRPC, cfg.GRPC, cfg.Auth, v, ups.ForGRPC, ready, logger)
 	if len(deps) > 0 {
 		depManager, err = services.NewManager(deps...)
 		if err != nil {
@@ -133,10 +133,8 @@ func run(args []string) error {
 			return fmt.Errorf("starting: %w", err)
 		}
 	}
-	serverService := newServerService(srv)
-	srv.HTTP.Path("/ready").Handler(httpapi.NewReadyHandler(func() bool {
-		return serverService.State() == services.Running && (depManager == nil || depManager.IsHealthy())
-	}))
+	serverService = newServerService(srv)
+	srv.HTTP.Path("/ready").Handler(httpapi.NewReadyHandler(ready))
 	if err := services.StartAndAwaitRunning(context.Background(), serverService); err != nil {
 		return fmt.Errorf("starting server: %w", err)
 	}

@@ -77,15 +77,16 @@ const (
 	refEnd   = "<!-- config-reference:end -->"
 )
 
-// configReference renders pushguard's own flags (the dskit -server.* flags
-// are documented by dskit) as a Markdown table.
+// configReference renders pushguard's own flags (the dskit -server.* and
+// -upstream.grpc-client.* flags are documented by dskit) as a Markdown
+// table.
 func configReference() string {
 	var cfg Config
 	fs, _ := newFlagSet(&cfg)
 	var b strings.Builder
 	b.WriteString("| flag | default | meaning |\n|---|---|---|\n")
 	fs.VisitAll(func(f *flag.Flag) {
-		if strings.HasPrefix(f.Name, "server.") || strings.HasPrefix(f.Name, "log.") {
+		if strings.HasPrefix(f.Name, "server.") || strings.HasPrefix(f.Name, "log.") || strings.HasPrefix(f.Name, "upstream.grpc-client.") {
 			return
 		}
 		def := f.DefValue

@@ -1,0 +1,117 @@
+package grpcapi
+
+import (
+	"context"
+	"net/http"
+
+	"github.com/go-kit/log"
+	"github.com/go-kit/log/level"
+	"google.golang.org/grpc"
+
+	"github.com/pushguard/pushguard/proto/compat/cortexpb"
+	"github.com/pushguard/pushguard/proto/compat/distributor"
+	"github.com/pushguard/pushguard/upstream"
+	"github.com/pushguard/pushguard/validator"
+)
+
+// rawWriteRequest receives a Push's wire bytes straight into a pooled
+// validator.Request (see rawproto), which the validator parses without
+// copying.
+type rawWriteRequest struct {
+	r *validator.Request
+}
+
+// Buffer implements rawproto.Receiver.
+func (m *rawWriteRequest) Buffer(n int) []byte {
+	if cap(m.r.Buf) < n {
+		m.r.Buf = make([]byte, n)
+	}
+	m.r.Buf = m.r.Buf[:n]
+	return m.r.Buf
+}
+
+// rw1Header is what an HTTP upstream is told about a push received over
+// gRPC: a remote-write 1.0 body.
+var rw1Header = http.Header{
+	"Content-Type":                      {"application/x-protobuf"},
+	"Content-Encoding":                  {"snappy"},
+	"X-Prometheus-Remote-Write-Version": {"0.1.0"},
+}
+
+// Distributor implements Mimir's distributor.Distributor/Push: inspect,
+// act, forward, record, exactly as the HTTP receiver does.
+type Distributor struct {
+	auth   validator.AuthConfig
+	v      *validator.Validator
+	up     upstream.Upstream
+	logger log.Logger
+}
+
+// NewDistributor returns the push service.
+func NewDistributor(auth validator.AuthConfig, v *validator.Validator, up upstream.Upstream, logger log.Logger) *Distributor {
+	return &Distributor{auth: auth, v: v, up: up, logger: logger}
+}
+
+// Register registers d on s under distributor.Distributor. The service
+// description is the generated one with Push's decoder swapped, so that
+// the request arrives as bytes rather than a generated struct; reflection
+// still describes it from the generated descriptor.
+func (d *Distributor) Register(s grpc.ServiceRegistrar) {
+	desc := distributor.Distributor_ServiceDesc
+	desc.HandlerType = (*any)(nil)
+	desc.Methods = []grpc.MethodDesc{{MethodName: "Push", Handler: d.handlePush}}
+	s.RegisterService(&desc, d)
+}
+
+func (d *Distributor) handlePush(_ any, ctx context.Context, dec func(any) error, interceptor grpc.UnaryServerInterceptor) (any, error) {
+	in := &rawWriteRequest{r: validator.GetRequest()}
+	if err := dec(in); err != nil {
+		validator.PutRequest(in.r)
+		return nil, err
+	}
+	if interceptor == nil {
+		return d.push(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{Server: d, FullMethod: distributor.Distributor_Push_FullMethodName}
+	return interceptor(ctx, in, info, func(ctx context.Context, req any) (any, error) {
+		return d.push(ctx, req.(*rawWriteRequest))
+	})
+}
+
+func (d *Distributor) push(ctx context.Context, in *rawWriteRequest) (*cortexpb.WriteResponse, error) {
+	meta, err := metaOf(ctx, d.auth)
+	if err != nil {
+		validator.PutRequest(in.r)
+		return nil, statusError(err)
+	}
+	if len(in.r.Buf) > d.v.MaxRequestBytes() {
+		n := len(in.r.Buf)
+		validator.PutRequest(in.r)
+		return nil, statusError(validator.NewError(validator.ErrIDRequestTooLarge, validator.CauseTooLarge, nil,
+			"write request of %d bytes is over the limit of %d bytes", n, d.v.MaxRequestBytes()))
+	}
+	checked, err := d.v.CheckDecoded(meta, in.r)
+	if err != nil {
+		level.Debug(d.logger).Log("msg", "refused push", "tenant", meta.Tenant, "err", err)
+		return nil, statusError(err)
+	}
+	defer checked.Release()
+
+	header := rw1Header.Clone()
+	if meta.UserAgent != "" {
+		header.Set("User-Agent", meta.UserAgent)
+	}
+	resp, err := d.up.Push(ctx, &upstream.Request{Tenant: meta.Tenant, Header: header, Protobuf: checked.Protobuf()})
+	if err != nil {
+		level.Warn(d.logger).Log("msg", "upstream did not answer", "tenant", meta.Tenant, "err", err)
+		return nil, statusError(validator.NewError(validator.ErrIDUpstreamUnavailable, validator.CauseUnavailable, err, "upstream unavailable"))
+	}
+	// A push the sender will retry is recorded when it comes back.
+	if !resp.Retryable() {
+		d.v.Record(checked, meta)
+	}
+	if resp.StatusCode/100 != 2 {
+		return nil, upstreamError(resp.StatusCode, resp.Body)
+	}
+	return &cortexpb.WriteResponse{}, nil
+}

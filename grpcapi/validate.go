@@ -1,0 +1,131 @@
+package grpcapi
+
+import (
+	"bytes"
+	"context"
+	"mime"
+	"strings"
+
+	"google.golang.org/protobuf/proto"
+
+	"github.com/pushguard/pushguard/proto/compat/cortexpb"
+	pushguardv1 "github.com/pushguard/pushguard/proto/pushguard/v1"
+	"github.com/pushguard/pushguard/validator"
+)
+
+// ValidatorService implements pushguard.v1.ValidatorService.
+type ValidatorService struct {
+	pushguardv1.UnimplementedValidatorServiceServer
+	auth validator.AuthConfig
+	v    *validator.Validator
+}
+
+// NewValidatorService returns the service.
+func NewValidatorService(auth validator.AuthConfig, v *validator.Validator) *ValidatorService {
+	return &ValidatorService{auth: auth, v: v}
+}
+
+// Validate implements pushguardv1.ValidatorServiceServer: a dry run that
+// forwards nothing and records nothing.
+func (s *ValidatorService) Validate(ctx context.Context, req *pushguardv1.ValidateRequest) (*pushguardv1.ValidateResponse, error) {
+	meta, err := metaOf(ctx, s.auth)
+	if err != nil {
+		return nil, statusError(err)
+	}
+	var action validator.Action
+	if req.GetAction() != "" {
+		if action, err = validator.ParseAction(req.GetAction()); err != nil {
+			return nil, statusError(validator.NewError(validator.ErrIDBadQuery, validator.CauseBadData, err, "invalid action"))
+		}
+	}
+	r := validator.GetRequest()
+	var raw []byte
+	switch p := req.GetPayload().(type) {
+	case *pushguardv1.ValidateRequest_WriteRequest:
+		r.Buf, err = proto.MarshalOptions{}.MarshalAppend(r.Buf[:0], p.WriteRequest)
+		if err == nil && len(r.Buf) > s.v.MaxRequestBytes() {
+			err = validator.NewError(validator.ErrIDRequestTooLarge, validator.CauseTooLarge, nil,
+				"write request of %d bytes is over the limit of %d bytes", len(r.Buf), s.v.MaxRequestBytes())
+		}
+	case *pushguardv1.ValidateRequest_RawBody:
+		raw = p.RawBody.GetBody()
+		if err = checkRawContent(p.RawBody); err == nil {
+			err = validator.Decompress(raw, s.v.MaxRequestBytes(), r)
+		}
+	default:
+		err = validator.NewError(validator.ErrIDBadQuery, validator.CauseBadData, nil, "set write_request or raw_body")
+	}
+	if err != nil {
+		validator.PutRequest(r)
+		return nil, statusError(err)
+	}
+	c, err := s.v.DryRun(r, action)
+	if err != nil {
+		return nil, statusError(err)
+	}
+	defer c.Release()
+
+	resp := &pushguardv1.ValidateResponse{Counts: countsOf(c), Changed: c.Changed}
+	for _, o := range s.v.Offenders(c, meta) {
+		resp.Offenders = append(resp.Offenders, offenderProto(o))
+	}
+	patched := &cortexpb.WriteRequest{}
+	// Label values that are not UTF-8 cannot be shown as a message (the
+	// field is a string for JSON's sake); patched_body still carries them.
+	if proto.Unmarshal(c.Protobuf(), patched) == nil {
+		resp.PatchedRequest = patched
+	}
+	if raw != nil {
+		// Copied: the checked request's buffers go back to their pools.
+		resp.PatchedBody = bytes.Clone(c.Body(raw))
+	}
+	return resp, nil
+}
+
+// checkRawContent refuses bodies Validate cannot read, as the HTTP
+// receiver does. Empty headers mean the remote-write 1.0 defaults.
+func checkRawContent(b *pushguardv1.RawBody) error {
+	if enc := b.GetContentEncoding(); enc != "" && !strings.EqualFold(enc, "snappy") {
+		return validator.NewError(validator.ErrIDUnsupportedEncoding, validator.CauseUnsupported, nil,
+			"unsupported content encoding %q, remote write uses snappy", enc)
+	}
+	ct := b.GetContentType()
+	if ct == "" {
+		return nil
+	}
+	mt, params, err := mime.ParseMediaType(ct)
+	if err != nil || mt != "application/x-protobuf" {
+		return validator.NewError(validator.ErrIDUnsupportedContentType, validator.CauseUnsupported, nil,
+			"unsupported content type %q, remote write uses application/x-protobuf", ct)
+	}
+	if p, ok := params["proto"]; ok && p != "prometheus.WriteRequest" {
+		return validator.NewError(validator.ErrIDUnsupportedContentType, validator.CauseUnsupported, nil,
+			"unsupported remote-write message %q, this receiver takes prometheus.WriteRequest", p)
+	}
+	return nil
+}
+
+// ListOffenders implements pushguardv1.ValidatorServiceServer: the same
+// report, filters and order as GET /api/v1/offenders.
+func (s *ValidatorService) ListOffenders(ctx context.Context, req *pushguardv1.ListOffendersRequest) (*pushguardv1.ListOffendersResponse, error) {
+	meta, err := metaOf(ctx, s.auth)
+	if err != nil {
+		return nil, statusError(err)
+	}
+	f := validator.Filter{Metric: req.GetMetric(), Kind: req.GetKind(), Limit: int(req.GetLimit())}
+	if f.Kind != "" {
+		if _, ok := validator.ParseKind(f.Kind); !ok {
+			return nil, statusError(validator.NewError(validator.ErrIDBadQuery, validator.CauseBadData, nil,
+				"unknown kind %q, expected within_series, across_series or across_requests", f.Kind))
+		}
+	}
+	if f.Limit < 0 {
+		return nil, statusError(validator.NewError(validator.ErrIDBadQuery, validator.CauseBadData, nil, "limit must be non-negative, got %d", f.Limit))
+	}
+	offenders, evicted := s.v.Store().List(meta.Tenant, f)
+	resp := &pushguardv1.ListOffendersResponse{EvictedOffenders: evicted}
+	for k := range offenders {
+		resp.Offenders = append(resp.Offenders, offenderProto(&offenders[k]))
+	}
+	return resp, nil
+}

@@ -1,0 +1,336 @@
+package tests
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/prometheus/prompb"
+	"github.com/stretchr/testify/require"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/pushguard/pushguard/proto/compat/cortexpb"
+	"github.com/pushguard/pushguard/proto/compat/distributor"
+	pushguardv1 "github.com/pushguard/pushguard/proto/pushguard/v1"
+)
+
+// grpcurlPath finds the grpcurl that `make tools` installs into ./bin.
+func grpcurlPath(t *testing.T) string {
+	t.Helper()
+	p, err := filepath.Abs("../bin/grpcurl")
+	require.NoError(t, err)
+	if _, err := os.Stat(p); err == nil {
+		return p
+	}
+	p, err = exec.LookPath("grpcurl")
+	require.NoError(t, err, "grpcurl not found: run `make tools`")
+	return p
+}
+
+// grpcurl runs the real grpcurl against inst and returns its output.
+func (inst *instance) grpcurl(t *testing.T, args ...string) (string, error) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	cmd := exec.Command(grpcurlPath(t), append(append([]string{"-plaintext", "-max-time", "30"}, args[:len(args)-1]...), inst.GRPCAddr, args[len(args)-1])...)
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	err := cmd.Run()
+	if err != nil {
+		return out.String() + errOut.String(), fmt.Errorf("grpcurl %v: %w\n%s", args, err, errOut.String())
+	}
+	return out.String(), nil
+}
+
+// ksmJSON is kube-state-metrics' kube_job_status_failed for a retried Job,
+// twice in one request with different values, as grpcurl JSON.
+const ksmJSON = `{"action": "keep-first", "write_request": {"timeseries": [
+  {"labels": [{"name": "__name__", "value": "kube_job_status_failed"}, {"name": "job", "value": "kube-state-metrics"},
+              {"name": "namespace", "value": "renovate"}, {"name": "job_name", "value": "renovate-28883520"},
+              {"name": "reason", "value": "BackoffLimitExceeded"}],
+   "samples": [{"value": 1, "timestamp_ms": "1795773600000"}]},
+  {"labels": [{"name": "__name__", "value": "up"}, {"name": "job", "value": "kube-state-metrics"}],
+   "samples": [{"value": 1, "timestamp_ms": "1795773600000"}]},
+  {"labels": [{"name": "__name__", "value": "kube_job_status_failed"}, {"name": "job", "value": "kube-state-metrics"},
+              {"name": "namespace", "value": "renovate"}, {"name": "job_name", "value": "renovate-28883520"},
+              {"name": "reason", "value": "BackoffLimitExceeded"}],
+   "samples": [{"value": 0, "timestamp_ms": "1795773600000"}]}
+]}}`
+
+func TestGRPCurl(t *testing.T) {
+	inst := startPushguard(t)
+
+	out, err := inst.grpcurl(t, "list")
+	require.NoError(t, err)
+	services := strings.Fields(out)
+	require.Contains(t, services, "pushguard.v1.ValidatorService")
+	require.Contains(t, services, "distributor.Distributor")
+	require.Contains(t, services, "grpc.health.v1.Health")
+
+	out, err = inst.grpcurl(t, "grpc.health.v1.Health/Check")
+	require.NoError(t, err)
+	require.JSONEq(t, `{"status": "SERVING"}`, out)
+
+	t.Run("Validate", func(t *testing.T) {
+		out, err := inst.grpcurl(t, "-H", "x-scope-orgid: team-a", "-d", ksmJSON, "pushguard.v1.ValidatorService/Validate")
+		require.NoError(t, err)
+		var resp pushguardv1.ValidateResponse
+		require.NoError(t, protojson.Unmarshal([]byte(out), &resp), out)
+
+		require.Len(t, resp.Offenders, 1)
+		o := resp.Offenders[0]
+		require.Equal(t, "team-a", o.Tenant)
+		require.Equal(t, "kube_job_status_failed", o.Metric)
+		require.Equal(t, "across_series", o.Kind)
+		require.Equal(t, map[string]string{"job": "kube-state-metrics", "namespace": "renovate"}, o.Origin)
+		require.EqualValues(t, 1, o.ConflictingSamples)
+		require.Equal(t, "keep-first", o.Action)
+		require.EqualValues(t, 1, o.DroppedSamples)
+		require.Equal(t, []float64{1, 0}, o.Example.Values)
+		require.EqualValues(t, 3, resp.Counts.Series)
+		require.EqualValues(t, 3, resp.Counts.Samples)
+		require.EqualValues(t, 1, resp.Counts.AcrossSeries.Conflicting)
+		require.EqualValues(t, 1, resp.Counts.Dropped)
+		require.True(t, resp.Changed)
+
+		// The patched request holds the first value of the group only, and
+		// everything else untouched.
+		var got []string
+		for _, ts := range resp.PatchedRequest.Timeseries {
+			for _, s := range ts.Samples {
+				got = append(got, fmt.Sprintf("%s=%g", ts.Labels[0].Value, s.Value))
+			}
+		}
+		require.Equal(t, []string{"kube_job_status_failed=1", "up=1"}, got)
+
+		// A dry run records nothing.
+		require.Empty(t, inst.offenders(t, "team-a", "").Offenders)
+	})
+
+	t.Run("ListOffenders equals the HTTP report", func(t *testing.T) {
+		at := time.Now().Truncate(time.Second)
+		require.NoError(t, push(t, inst.writeClient(t, "team-b"), ksmJobFailed(1, at), ksmJobFailed(0, at),
+			prompb.TimeSeries{
+				Labels:  []prompb.Label{{Name: "__name__", Value: "container_spec_cpu_period"}, {Name: "job", Value: "cadvisor"}},
+				Samples: []prompb.Sample{{Value: 100000, Timestamp: at.UnixMilli()}, {Value: 100000, Timestamp: at.UnixMilli()}},
+			}))
+		httpRep := inst.offenders(t, "team-b", "")
+		require.Len(t, httpRep.Offenders, 2)
+
+		out, err := inst.grpcurl(t, "-H", "x-scope-orgid: team-b", "pushguard.v1.ValidatorService/ListOffenders")
+		require.NoError(t, err)
+		var resp pushguardv1.ListOffendersResponse
+		require.NoError(t, protojson.Unmarshal([]byte(out), &resp), out)
+		require.Equal(t, httpRep, offendersBodyOf(&resp))
+
+		out, err = inst.grpcurl(t, "-H", "x-scope-orgid: team-b", "-d", `{"kind": "within_series"}`, "pushguard.v1.ValidatorService/ListOffenders")
+		require.NoError(t, err)
+		resp.Reset()
+		require.NoError(t, protojson.Unmarshal([]byte(out), &resp), out)
+		require.Equal(t, inst.offenders(t, "team-b", "kind=within_series"), offendersBodyOf(&resp))
+
+		out, err = inst.grpcurl(t, "pushguard.v1.ValidatorService/ListOffenders")
+		require.Error(t, err)
+		require.Contains(t, out, "Unauthenticated")
+		require.Contains(t, out, "(err-pushguard-missing-tenant)")
+	})
+}
+
+// offendersBodyOf turns the gRPC report into the HTTP report's shape, by
+// way of the HTTP JSON field names, so the two compare field for field.
+func offendersBodyOf(resp *pushguardv1.ListOffendersResponse) offendersBody {
+	offenders := make([]map[string]any, 0, len(resp.Offenders))
+	for _, o := range resp.Offenders {
+		offenders = append(offenders, map[string]any{
+			"tenant": o.Tenant, "metric": o.Metric, "kind": o.Kind, "origin": o.Origin,
+			"conflicting_samples": o.ConflictingSamples, "identical_samples": o.IdenticalSamples,
+			"first_seen": o.FirstSeen.AsTime(), "last_seen": o.LastSeen.AsTime(), "action": o.Action,
+			"dropped_samples": o.DroppedSamples, "user_agent": o.UserAgent,
+			"example": map[string]any{"labels": o.Example.Labels, "timestamp_ms": o.Example.TimestampMs, "values": o.Example.Values},
+		})
+	}
+	b, err := json.Marshal(map[string]any{"offenders": offenders, "evicted_offenders": resp.EvictedOffenders})
+	if err != nil {
+		panic(err)
+	}
+	var out offendersBody
+	if err := json.Unmarshal(b, &out); err != nil {
+		panic(err)
+	}
+	return out
+}
+
+// distributorClient returns a client generated from the compat protos,
+// as a Mimir component would push with.
+func distributorClient(t *testing.T, addr string) distributor.DistributorClient {
+	t.Helper()
+	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	require.NoError(t, err)
+	t.Cleanup(func() { conn.Close() })
+	return distributor.NewDistributorClient(conn)
+}
+
+func withTenant(tenant string) context.Context {
+	return metadata.AppendToOutgoingContext(context.Background(), "x-scope-orgid", tenant)
+}
+
+func series(v float64, at time.Time, lbls ...string) *cortexpb.TimeSeries {
+	ts := &cortexpb.TimeSeries{Samples: []*cortexpb.Sample{{Value: v, TimestampMs: at.UnixMilli()}}}
+	for i := 0; i+1 < len(lbls); i += 2 {
+		ts.Labels = append(ts.Labels, &cortexpb.LabelPair{Name: lbls[i], Value: lbls[i+1]})
+	}
+	return ts
+}
+
+func TestGRPCPushIntoEmbedded(t *testing.T) {
+	inst := startPushguard(t, "-validator.action=keep-first")
+	client := distributorClient(t, inst.GRPCAddr)
+	at := time.Now().Truncate(time.Second)
+
+	req := &cortexpb.WriteRequest{Timeseries: []*cortexpb.TimeSeries{
+		series(10, at, "__name__", "http_requests_total", "code", "200", "job", "api"),
+		series(7, at, "__name__", "http_requests_total", "code", "500", "job", "api"),
+		series(20, at, "__name__", "http_requests_total", "code", "200", "job", "api"),
+	}}
+	_, err := client.Push(withTenant("team-a"), req)
+	require.NoError(t, err)
+
+	require.Equal(t, map[string]string{
+		`http_requests_total{code="200", job="api"}`: "10",
+		`http_requests_total{code="500", job="api"}`: "7",
+	}, inst.query(t, "team-a", "http_requests_total", at))
+	rep := inst.offenders(t, "team-a", "")
+	require.Len(t, rep.Offenders, 1)
+	require.EqualValues(t, 1, rep.Offenders[0].DroppedSamples)
+	require.Contains(t, rep.Offenders[0].UserAgent, "grpc-go/")
+
+	_, err = client.Push(context.Background(), req)
+	require.Equal(t, codes.Unauthenticated, status.Code(err), "%v", err)
+	require.Contains(t, err.Error(), "(err-pushguard-missing-tenant)")
+
+	// Bytes that are not a write request, sent as Mimir's Push.
+	conn, err := grpc.NewClient(inst.GRPCAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	require.NoError(t, err)
+	defer conn.Close()
+	err = conn.Invoke(withTenant("team-a"), distributor.Distributor_Push_FullMethodName, &cortexpb.Sample{Value: 1, TimestampMs: -1}, &cortexpb.WriteResponse{})
+	require.Equal(t, codes.InvalidArgument, status.Code(err), "%v", err)
+	require.Contains(t, err.Error(), "(err-pushguard-bad-protobuf)")
+}
+
+// fakeDistributor is a gRPC server implementing Mimir's
+// distributor.Distributor: it records what it receives and answers err.
+type fakeDistributor struct {
+	distributor.UnimplementedDistributorServer
+	mtx      sync.Mutex
+	tenants  []string
+	requests []*cortexpb.WriteRequest
+	err      error
+}
+
+func (f *fakeDistributor) Push(ctx context.Context, req *cortexpb.WriteRequest) (*cortexpb.WriteResponse, error) {
+	f.mtx.Lock()
+	defer f.mtx.Unlock()
+	md, _ := metadata.FromIncomingContext(ctx)
+	f.tenants = append(f.tenants, strings.Join(md.Get("x-scope-orgid"), ","))
+	f.requests = append(f.requests, req)
+	if f.err != nil {
+		return nil, f.err
+	}
+	return &cortexpb.WriteResponse{}, nil
+}
+
+func (f *fakeDistributor) setErr(err error) {
+	f.mtx.Lock()
+	defer f.mtx.Unlock()
+	f.err = err
+}
+
+func (f *fakeDistributor) received() ([]string, []*cortexpb.WriteRequest) {
+	f.mtx.Lock()
+	defer f.mtx.Unlock()
+	return append([]string(nil), f.tenants...), append([]*cortexpb.WriteRequest(nil), f.requests...)
+}
+
+func startFakeDistributor(t *testing.T) (*fakeDistributor, string) {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	srv := grpc.NewServer()
+	fake := &fakeDistributor{}
+	distributor.RegisterDistributorServer(srv, fake)
+	go func() { _ = srv.Serve(l) }()
+	t.Cleanup(srv.Stop)
+	return fake, l.Addr().String()
+}
+
+func TestGRPCUpstream(t *testing.T) {
+	fake, addr := startFakeDistributor(t)
+	inst := startPushguard(t, "-validator.action=keep-first", "-upstream.grpc-address="+addr, "-upstream.timeout=5s")
+	client := distributorClient(t, inst.GRPCAddr)
+	at := time.Now().Truncate(time.Second)
+
+	_, err := client.Push(withTenant("team-a"), &cortexpb.WriteRequest{
+		Source: cortexpb.WriteRequest_RULE,
+		Timeseries: []*cortexpb.TimeSeries{
+			series(1, at, "__name__", "kube_job_status_failed", "job_name", "renovate-1"),
+			series(5, at, "__name__", "up", "job", "node"),
+			series(0, at, "__name__", "kube_job_status_failed", "job_name", "renovate-1"),
+		},
+	})
+	require.NoError(t, err)
+	tenants, reqs := fake.received()
+	require.Equal(t, []string{"team-a"}, tenants)
+	require.Len(t, reqs, 1)
+	want := &cortexpb.WriteRequest{
+		Source: cortexpb.WriteRequest_RULE,
+		Timeseries: []*cortexpb.TimeSeries{
+			series(1, at, "__name__", "kube_job_status_failed", "job_name", "renovate-1"),
+			series(5, at, "__name__", "up", "job", "node"),
+		},
+	}
+	require.True(t, proto.Equal(want, reqs[0]), "upstream got %v", reqs[0])
+
+	// An HTTP push goes to the gRPC upstream too when -upstream.url is
+	// empty.
+	require.NoError(t, push(t, inst.writeClient(t, "team-b"), ts(3, at, "__name__", "up", "job", "http")))
+	tenants, reqs = fake.received()
+	require.Equal(t, []string{"team-a", "team-b"}, tenants)
+	require.Equal(t, "http", reqs[1].Timeseries[0].Labels[1].Value)
+
+	// The distributor's Unavailable reaches the client as Unavailable, so
+	// it retries, and the push is not recorded until it comes back.
+	fake.setErr(status.Error(codes.Unavailable, "ingesters unavailable"))
+	dup := &cortexpb.WriteRequest{Timeseries: []*cortexpb.TimeSeries{
+		series(1, at, "__name__", "dup", "job", "x"), series(2, at, "__name__", "dup", "job", "x"),
+	}}
+	_, err = client.Push(withTenant("team-c"), dup)
+	require.Equal(t, codes.Unavailable, status.Code(err), "%v", err)
+	require.Empty(t, inst.offenders(t, "team-c", "").Offenders)
+
+	// Its InvalidArgument is not retried, and the push is recorded.
+	fake.setErr(status.Error(codes.InvalidArgument, "out of bounds"))
+	_, err = client.Push(withTenant("team-c"), dup)
+	require.Equal(t, codes.InvalidArgument, status.Code(err), "%v", err)
+	require.Contains(t, err.Error(), "out of bounds")
+	require.Len(t, inst.offenders(t, "team-c", "").Offenders, 1)
+}
+
+func TestGRPCUpstreamRefused(t *testing.T) {
+	inst := startPushguard(t, "-upstream.grpc-address=127.0.0.1:1", "-upstream.timeout=2s")
+	_, err := distributorClient(t, inst.GRPCAddr).Push(withTenant("t"), &cortexpb.WriteRequest{Timeseries: []*cortexpb.TimeSeries{series(1, time.Now(), "__name__", "up")}})
+	require.Equal(t, codes.Unavailable, status.Code(err), "%v", err)
+	require.Contains(t, err.Error(), "(err-pushguard-upstream-unavailable)")
+}

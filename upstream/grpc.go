@@ -1,0 +1,155 @@
+package upstream
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"mime"
+	"net/http"
+	"time"
+
+	"github.com/go-kit/log"
+	"github.com/go-kit/log/level"
+	"github.com/grafana/dskit/grpcclient"
+	"github.com/grafana/dskit/httpgrpc"
+	"github.com/grafana/dskit/services"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
+
+	"github.com/pushguard/pushguard/grpcapi/rawproto"
+	"github.com/pushguard/pushguard/proto/compat/cortexpb"
+)
+
+// DistributorPushMethod is the full gRPC method of Mimir's distributor push.
+const DistributorPushMethod = "/distributor.Distributor/Push"
+
+// OrgIDMetadataKey is the gRPC metadata key carrying the tenant, as Mimir
+// reads it.
+const OrgIDMetadataKey = "x-scope-orgid"
+
+// GRPCConfig configures the gRPC upstream: Mimir's distributor gRPC.
+type GRPCConfig struct {
+	Address string            `yaml:"grpc_address"`
+	Client  grpcclient.Config `yaml:"grpc_client"`
+}
+
+// RegisterFlags registers the gRPC upstream flags.
+func (cfg *GRPCConfig) RegisterFlags(f *flag.FlagSet) {
+	f.StringVar(&cfg.Address, "upstream.grpc-address", "", "gRPC address of Mimir's distributor, such as dns:///distributor:9095. When set, pushes received over gRPC are forwarded there with /distributor.Distributor/Push (and so are HTTP pushes when -upstream.url is empty).")
+	cfg.Client.RegisterFlagsWithPrefix("upstream.grpc-client", f)
+}
+
+// Validate checks the configuration.
+func (cfg *GRPCConfig) Validate() error {
+	if cfg.Address == "" {
+		return nil
+	}
+	if err := cfg.Client.Validate(); err != nil {
+		return fmt.Errorf("invalid -upstream.grpc-client.* configuration: %w", err)
+	}
+	return nil
+}
+
+// GRPC forwards pushes to Mimir's distributor over gRPC. It is a dskit
+// service so that its connection is closed once the server has drained.
+type GRPC struct {
+	services.Service
+	cfg     GRPCConfig
+	timeout time.Duration
+	conn    *grpc.ClientConn
+	codec   *rawproto.Codec
+	logger  log.Logger
+}
+
+// NewGRPC returns a gRPC upstream. The connection is established lazily,
+// so a distributor that is not up yet does not stop pushguard starting.
+func NewGRPC(cfg GRPCConfig, up Config, logger log.Logger) (*GRPC, error) {
+	opts, err := cfg.Client.DialOption(nil, nil, nil)
+	if err != nil {
+		return nil, err
+	}
+	conn, err := grpc.NewClient(cfg.Address, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("creating gRPC client for %s: %w", cfg.Address, err)
+	}
+	g := &GRPC{cfg: cfg, timeout: up.Timeout, conn: conn, codec: rawproto.NewCodec(), logger: logger}
+	g.Service = services.NewIdleService(nil, func(error) error { return g.conn.Close() })
+	return g, nil
+}
+
+// Name returns a short name of the upstream for metrics and logs.
+func (g *GRPC) Name() string { return "grpc" }
+
+// Push implements Upstream. The tenant travels in metadata x-scope-orgid.
+// An answer the distributor gave is turned into its HTTP equivalent, so
+// both receivers pass it back the same way; no answer at all (refused
+// connection, timeout) is an error, which senders retry.
+func (g *GRPC) Push(ctx context.Context, req *Request) (*Response, error) {
+	if !isRW1(req.Header.Get("Content-Type")) {
+		return textResponse(http.StatusUnsupportedMediaType,
+			"the gRPC upstream takes remote write 1.0 only (err-pushguard-unsupported-content-type)"), nil
+	}
+	body, err := req.DecodedBody()
+	if err != nil {
+		return textResponse(http.StatusBadRequest, err.Error()+" (err-pushguard-bad-snappy)"), nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, g.timeout)
+	defer cancel()
+	ctx = metadata.AppendToOutgoingContext(ctx, OrgIDMetadataKey, req.Tenant)
+	opts := append(g.cfg.Client.CallOptions(), grpc.ForceCodecV2(g.codec))
+	var resp cortexpb.WriteResponse
+	err = g.conn.Invoke(ctx, DistributorPushMethod, rawproto.Bytes(body), &resp, opts...)
+	if err == nil {
+		return &Response{StatusCode: http.StatusOK, Header: http.Header{}}, nil
+	}
+	// Mimir wraps its HTTP answer in the gRPC status; prefer it.
+	if hr, ok := httpgrpc.HTTPResponseFromError(err); ok {
+		return textResponse(int(hr.Code), string(hr.Body)), nil
+	}
+	st, _ := status.FromError(err)
+	switch st.Code() {
+	case codes.Unavailable, codes.DeadlineExceeded, codes.Canceled:
+		level.Debug(g.logger).Log("msg", "gRPC upstream did not answer", "code", st.Code(), "err", st.Message())
+		return nil, fmt.Errorf("forwarding to %s: %w", g.cfg.Address, err)
+	}
+	return textResponse(httpStatusOf(st.Code()), st.Message()), nil
+}
+
+// httpStatusOf maps a gRPC code the distributor answered to the HTTP status
+// Mimir's HTTP push would have answered.
+func httpStatusOf(c codes.Code) int {
+	switch c {
+	case codes.OK:
+		return http.StatusOK
+	case codes.InvalidArgument, codes.FailedPrecondition, codes.OutOfRange, codes.AlreadyExists:
+		return http.StatusBadRequest
+	case codes.Unauthenticated:
+		return http.StatusUnauthorized
+	case codes.PermissionDenied:
+		return http.StatusForbidden
+	case codes.NotFound, codes.Unimplemented:
+		return http.StatusNotFound
+	case codes.ResourceExhausted:
+		return http.StatusTooManyRequests
+	case codes.Unavailable, codes.Aborted:
+		return http.StatusServiceUnavailable
+	default:
+		return http.StatusInternalServerError
+	}
+}
+
+// isRW1 reports whether a Content-Type names remote write 1.0 (or nothing,
+// which means it).
+func isRW1(ct string) bool {
+	if ct == "" {
+		return true
+	}
+	mt, params, err := mime.ParseMediaType(ct)
+	if err != nil || mt != "application/x-protobuf" {
+		return false
+	}
+	p, ok := params["proto"]
+	return !ok || p == rw1ProtoMessage
+}

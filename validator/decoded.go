@@ -1,0 +1,54 @@
+package validator
+
+// CheckDecoded is Check for a request whose decompressed remote-write 1.0
+// protobuf is already in r.Buf, as when it arrives over gRPC. It takes
+// ownership of r: r goes back to the pool with the Checked's Release, or
+// at once on error.
+func (v *Validator) CheckDecoded(meta Meta, r *Request) (*Checked, error) {
+	c, err := v.inspect(r, v.policy)
+	if err != nil {
+		return nil, err
+	}
+	v.receivedSamples.WithLabelValues(meta.Tenant).Add(float64(c.Samples()))
+	return c, nil
+}
+
+// DryRun inspects r and plans action (the configured actions when action
+// is empty) without counting or recording anything. Like CheckDecoded it
+// takes ownership of r.
+func (v *Validator) DryRun(r *Request, action Action) (*Checked, error) {
+	policy := v.policy
+	if action != "" {
+		policy = StaticPolicy(action)
+	}
+	return v.inspect(r, policy)
+}
+
+// Offenders returns the offender records of a checked request, as Record
+// would merge them into the report.
+func (v *Validator) Offenders(c *Checked, meta Meta) []*Offender {
+	return Offenders(c.Request, &c.Result, c.Patch.Outcomes, v.cfg.OriginLabels, meta)
+}
+
+func (v *Validator) inspect(r *Request, policy Policy) (*Checked, error) {
+	c := checkedPool.Get().(*Checked)
+	c.Request = r
+	if err := DecodeRW1(c.Request); err != nil {
+		c.Release()
+		return nil, err
+	}
+	v.inspector.Inspect(c.Request, &c.Result)
+	c.Changed = c.Patch.Plan(c.Request, &c.Result, policy)
+	return c, nil
+}
+
+// Protobuf returns the uncompressed protobuf to forward: the decoded
+// request's own bytes when nothing changed, the patched request otherwise.
+// Like Body, a patched result is owned by c and valid until Release.
+func (c *Checked) Protobuf() []byte {
+	if !c.Changed {
+		return c.Request.Buf
+	}
+	c.Patch.proto = c.Patch.encodeRW1(c.Request, c.Patch.proto[:0])
+	return c.Patch.proto
+}
