@@ -108,6 +108,9 @@ type inspectBench struct {
 	inspector *Inspector
 	req       Request
 	res       Result
+	// record, when set, is looked up as well.
+	record     *SeriesRecord
+	tenantHash uint64
 }
 
 func (ib *inspectBench) run() error {
@@ -118,6 +121,9 @@ func (ib *inspectBench) run() error {
 		return err
 	}
 	ib.inspector.Inspect(&ib.req, &ib.res)
+	if ib.record != nil {
+		ib.record.InspectAcross(ib.tenantHash, &ib.req, &ib.res, t0)
+	}
 	return nil
 }
 

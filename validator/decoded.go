@@ -5,7 +5,7 @@ package validator
 // ownership of r: r goes back to the pool with the Checked's Release, or
 // at once on error.
 func (v *Validator) CheckDecoded(meta Meta, r *Request) (*Checked, error) {
-	c, err := v.inspect(r, v.policy)
+	c, err := v.inspect(r, v.policy, &meta)
 	if err != nil {
 		return nil, err
 	}
@@ -14,14 +14,15 @@ func (v *Validator) CheckDecoded(meta Meta, r *Request) (*Checked, error) {
 }
 
 // DryRun inspects r and plans action (the configured actions when action
-// is empty) without counting or recording anything. Like CheckDecoded it
-// takes ownership of r.
+// is empty) without counting or recording anything. Having no tenant, it
+// finds no across_requests duplicates. Like CheckDecoded it takes
+// ownership of r.
 func (v *Validator) DryRun(r *Request, action Action) (*Checked, error) {
 	policy := v.policy
 	if action != "" {
 		policy = StaticPolicy(action)
 	}
-	return v.inspect(r, policy)
+	return v.inspect(r, policy, nil)
 }
 
 // Offenders returns the offender records of a checked request, as Record
@@ -30,7 +31,9 @@ func (v *Validator) Offenders(c *Checked, meta Meta) []*Offender {
 	return Offenders(c.Request, &c.Result, c.Patch.Outcomes, v.cfg.OriginLabels, meta)
 }
 
-func (v *Validator) inspect(r *Request, policy Policy) (*Checked, error) {
+// inspect finds r's duplicates and plans policy. With meta, the record of
+// recently forwarded series is looked up for meta's tenant too.
+func (v *Validator) inspect(r *Request, policy Policy, meta *Meta) (*Checked, error) {
 	c := checkedPool.Get().(*Checked)
 	c.Request = r
 	if err := DecodeRW1(c.Request); err != nil {
@@ -38,6 +41,11 @@ func (v *Validator) inspect(r *Request, policy Policy) (*Checked, error) {
 		return nil, err
 	}
 	v.inspector.Inspect(c.Request, &c.Result)
+	if v.record != nil && meta != nil {
+		lookups, hits := v.record.InspectAcross(TenantHash(meta.Tenant), c.Request, &c.Result, meta.Time)
+		v.lookups.WithLabelValues(meta.Tenant).Add(float64(lookups))
+		v.hits.WithLabelValues(meta.Tenant).Add(float64(hits))
+	}
 	c.Changed = c.Patch.Plan(c.Request, &c.Result, policy)
 	return c, nil
 }

@@ -55,7 +55,14 @@ type Duplicate struct {
 	Conflicting bool
 	TimestampMs int64
 	// Sample is the repeating sample, First the first sample of its group.
+	// For AcrossRequests, whose first sample went upstream in an earlier
+	// request, First is Sample itself.
 	Sample, First SampleRef
+	// RecordedValue is, for AcrossRequests, the value forwarded earlier at
+	// TimestampMs: float64 bits, or when RecordedHistogram the hash of the
+	// histogram's encoding.
+	RecordedValue     uint64
+	RecordedHistogram bool
 }
 
 // Result holds what one inspection found, and the scratch space it used;
@@ -73,6 +80,8 @@ type Result struct {
 	entries []entry
 	scratch Scratch
 	multi   []int32
+	next    []int32 // group chains, see groupChains
+	tail    []int32
 }
 
 type entry struct {

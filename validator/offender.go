@@ -2,6 +2,7 @@ package validator
 
 import (
 	"encoding/json"
+	"fmt"
 	"math"
 	"strconv"
 	"strings"
@@ -156,7 +157,18 @@ func exampleOf(r *Request, d *Duplicate) Example {
 	if d.First.Series != d.Sample.Series {
 		ex.FirstLabels = r.LabelMap(int(d.First.Series))
 	}
-	for _, ref := range []SampleRef{d.First, d.Sample} {
+	refs := []SampleRef{d.First, d.Sample}
+	if d.Kind == AcrossRequests {
+		// The first value was forwarded in an earlier request: show what
+		// the record kept of it.
+		refs = refs[1:]
+		if d.RecordedHistogram {
+			ex.Histograms = append(ex.Histograms, fmt.Sprintf("<histogram forwarded earlier, encoding hash %016x>", d.RecordedValue))
+		} else {
+			ex.Values = append(ex.Values, Value(math.Float64frombits(d.RecordedValue)))
+		}
+	}
+	for _, ref := range refs {
 		if ref.Histogram {
 			ex.Histograms = append(ex.Histograms, HistogramString(r, r.Histograms[ref.Index]))
 		} else {

@@ -51,6 +51,10 @@ func (p *Patch) Plan(r *Request, res *Result, policy Policy) bool {
 	return p.Dropped > 0
 }
 
+func (p *Patch) droppedSample(k int32) bool { return int(k) < len(p.dropSample) && p.dropSample[k] }
+
+func (p *Patch) droppedHistogram(k int32) bool { return int(k) < len(p.dropHist) && p.dropHist[k] }
+
 func (p *Patch) drop(ref SampleRef) bool {
 	flags := p.dropSample
 	if ref.Histogram {

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/stretchr/testify/require"
 )
 
 const benchRecordSeries = 1_000_000
@@ -82,5 +83,64 @@ func BenchmarkSeriesRecordChurn(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		sr.Put(rng.Uint64()|1, float(1, 1), t0)
+	}
+}
+
+// newInspectAcrossBench is the inspection bench with the record on: every
+// series of the request was forwarded a scrape earlier, and 0.1% of them
+// at the request's own timestamp, so they repeat across requests.
+func newInspectAcrossBench(tb testing.TB) *inspectBench {
+	ib := newInspectBench(tb, benchDupsDefault)
+	ib.record = NewSeriesRecord(benchRecordSeries, time.Hour, prometheus.NewRegistry())
+	ib.tenantHash = TenantHash("team-a")
+	heads := 0
+	for g := range ib.res.Group {
+		if int(ib.res.Group[g]) != g {
+			continue
+		}
+		ts := int64(benchScrapeMs - 30_000)
+		if heads%1000 == 0 {
+			ts = benchScrapeMs
+		}
+		heads++
+		ib.record.Put(recordKey(ib.tenantHash, ib.res.Hashes[g]), float(ts, 0), t0)
+	}
+	require.NoError(tb, ib.run())
+	require.Len(tb, ib.res.Duplicates, benchDupsDefault+(heads+999)/1000)
+	return ib
+}
+
+func TestInspectAcrossDoesNotAllocate(t *testing.T) {
+	ib := newInspectAcrossBench(t)
+	allocs := testing.AllocsPerRun(20, func() {
+		if err := ib.run(); err != nil {
+			t.Fatal(err)
+		}
+	})
+	require.Zero(t, allocs)
+}
+
+// BenchmarkInspectAcrossRequests is BenchmarkInspect plus the record
+// lookup of every series.
+func BenchmarkInspectAcrossRequests(b *testing.B) {
+	ib := newInspectAcrossBench(b)
+	b.ReportAllocs()
+	b.SetBytes(int64(len(ib.body)))
+	for b.Loop() {
+		if err := ib.run(); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkAccepted is the record update after the upstream accepted a
+// 2,000-series push.
+func BenchmarkAccepted(b *testing.B) {
+	ib := newInspectAcrossBench(b)
+	var p Patch
+	p.Plan(&ib.req, &ib.res, StaticPolicy(ActionReport))
+	b.ReportAllocs()
+	for b.Loop() {
+		ib.record.Accepted(ib.tenantHash, &ib.req, &ib.res, &p, t0)
 	}
 }

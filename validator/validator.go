@@ -25,6 +25,7 @@ type Config struct {
 	OriginLabels          flagext.StringSliceCSV `yaml:"origin_labels"`
 	MaxOffendersPerTenant int                    `yaml:"max_offenders_per_tenant"`
 	MaxRequestBytes       int                    `yaml:"max_request_bytes"`
+	CrossRequest          CrossRequestConfig     `yaml:"cross_request"`
 }
 
 // RegisterFlags registers the validator flags.
@@ -35,6 +36,7 @@ func (cfg *Config) RegisterFlags(f *flag.FlagSet) {
 	f.Var(&cfg.OriginLabels, "validator.origin-labels", "Comma-separated label names that identify where a duplicate comes from; reports group offenders by their values.")
 	f.IntVar(&cfg.MaxOffendersPerTenant, "validator.max-offenders-per-tenant", 1000, "Maximum offenders kept in the report per tenant; the least recently seen are evicted first.")
 	f.IntVar(&cfg.MaxRequestBytes, "validator.max-request-bytes", 100<<20, "Maximum size of a push body, compressed and decompressed, in bytes. Larger pushes are refused with 413.")
+	cfg.CrossRequest.RegisterFlags(f)
 }
 
 // Validate checks the configuration.
@@ -45,7 +47,7 @@ func (cfg *Config) Validate() error {
 	if cfg.MaxRequestBytes <= 0 {
 		return fmt.Errorf("-validator.max-request-bytes must be positive")
 	}
-	return nil
+	return cfg.CrossRequest.Validate()
 }
 
 // Validator runs the domain half of a push: decode, inspect, plan actions,
@@ -55,11 +57,15 @@ type Validator struct {
 	inspector *Inspector
 	policy    Policy
 	store     *Store
-	logger    log.Logger
+	// record is nil when cross-request detection is off.
+	record *SeriesRecord
+	logger log.Logger
 
 	receivedSamples *prometheus.CounterVec
 	duplicates      *prometheus.CounterVec
 	dropped         *prometheus.CounterVec
+	lookups         *prometheus.CounterVec
+	hits            *prometheus.CounterVec
 }
 
 // New returns a Validator.
@@ -68,7 +74,7 @@ func New(cfg Config, logger log.Logger, reg prometheus.Registerer) (*Validator, 
 		return nil, err
 	}
 	action, _ := ParseAction(cfg.Action)
-	return &Validator{
+	v := &Validator{
 		cfg:       cfg,
 		inspector: NewInspector(NewIdentity(cfg.IgnoreLabels)),
 		policy:    StaticPolicy(action),
@@ -89,8 +95,26 @@ func New(cfg Config, logger log.Logger, reg prometheus.Registerer) (*Validator, 
 			Name:      "dropped_samples_total",
 			Help:      "Duplicate samples removed from pushes before forwarding, by action.",
 		}, []string{"tenant", "action"}),
-	}, nil
+	}
+	if cfg.CrossRequest.Enabled {
+		v.record = NewSeriesRecord(cfg.CrossRequest.MaxSeries, cfg.CrossRequest.TTL, reg)
+		v.lookups = promauto.With(reg).NewCounterVec(prometheus.CounterOpts{
+			Namespace: "pushguard",
+			Name:      "cross_request_lookups_total",
+			Help:      "Series identities of pushes looked up in the cross-request record.",
+		}, []string{"tenant"})
+		v.hits = promauto.With(reg).NewCounterVec(prometheus.CounterOpts{
+			Namespace: "pushguard",
+			Name:      "cross_request_hits_total",
+			Help:      "Series identities of pushes the cross-request record held a recently forwarded sample for.",
+		}, []string{"tenant"})
+	}
+	return v, nil
 }
+
+// SeriesRecord returns the record of recently forwarded series, or nil when
+// cross-request detection is off.
+func (v *Validator) SeriesRecord() *SeriesRecord { return v.record }
 
 // Store returns the offender store.
 func (v *Validator) Store() *Store { return v.store }
@@ -129,6 +153,12 @@ func (c *Checked) Body(original []byte) []byte {
 	return c.Patch.Encode(c.Request)
 }
 
+// AllDropped reports whether the actions dropped every sample of the
+// request, so that there is nothing left to forward.
+func (c *Checked) AllDropped() bool {
+	return c.Changed && c.Patch.Dropped == c.Samples()
+}
+
 // Samples returns the number of float samples and histograms in the request.
 func (c *Checked) Samples() int {
 	return len(c.Request.Samples) + len(c.Request.Histograms)
@@ -164,4 +194,19 @@ func (v *Validator) Record(c *Checked, meta Meta) {
 		}
 	}
 	v.store.Record(Offenders(c.Request, &c.Result, c.Patch.Outcomes, v.cfg.OriginLabels, meta))
+}
+
+// Accepted remembers the latest forwarded sample of each series of a checked
+// push, for finding duplicates across requests. Call it only when the
+// upstream accepted the push (2xx): a refused push may not have been stored.
+//
+// Two pushes of one series in flight at once are both checked against the
+// record as it was before either was accepted, so neither sees the other;
+// the record then keeps the larger timestamp (at an equal timestamp, the
+// value accepted first). The upstream decides between such two pushes.
+func (v *Validator) Accepted(c *Checked, meta Meta) {
+	if v.record == nil {
+		return
+	}
+	v.record.Accepted(TenantHash(meta.Tenant), c.Request, &c.Result, &c.Patch, meta.Time)
 }

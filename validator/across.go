@@ -1,0 +1,138 @@
+package validator
+
+import (
+	"math"
+	"time"
+
+	"github.com/cespare/xxhash/v2"
+)
+
+// TenantHash returns the hash that folds a tenant into record keys.
+func TenantHash(tenant string) uint64 { return xxhash.Sum64String(tenant) }
+
+// groupChains links the series of each identity group in request order:
+// res.next[i] is the next series of i's group, -1 after the last. Inspect
+// must have filled res.Group.
+func groupChains(res *Result) {
+	n := len(res.Group)
+	res.next = resize(res.next, n)
+	res.tail = resize(res.tail, n)
+	for i := range n {
+		res.next[i] = -1
+		g := res.Group[i]
+		if int(g) == i {
+			res.tail[i] = int32(i)
+			continue
+		}
+		res.next[res.tail[g]] = int32(i)
+		res.tail[g] = int32(i)
+	}
+}
+
+// histogramHash is the value the record keeps for a native histogram: the
+// hash of its encoded message. A sender that re-encodes one histogram
+// differently (other spans for the same buckets) is seen as conflicting.
+func histogramHash(r *Request, h Histogram) uint64 { return xxhash.Sum64(r.Bytes(h.Raw)) }
+
+// InspectAcross appends to res.Duplicates the samples of r whose series was
+// already forwarded with a sample at the same timestamp, as far as the
+// record remembers. Inspect must have run on r and res first. For each
+// identity only the first sample at the recorded timestamp, in request
+// order, is an across_requests duplicate: later samples at that timestamp
+// are already within_series or across_series duplicates of it.
+//
+// The Duplicate's First is the sample itself, since the first sample is in
+// an earlier request; RecordedValue and RecordedHistogram hold what that
+// request forwarded. It returns the number of identities looked up and how
+// many of them the record held.
+func (sr *SeriesRecord) InspectAcross(tenantHash uint64, r *Request, res *Result, now time.Time) (lookups, hits int) {
+	groupChains(res)
+	for g := range res.Group {
+		if int(res.Group[g]) != g {
+			continue
+		}
+		lookups++
+		latest, ok := sr.Get(recordKey(tenantHash, res.Hashes[g]), now)
+		if !ok {
+			continue
+		}
+		hits++
+		ref, found := firstAt(r, res, int32(g), latest.TimestampMs)
+		if !found {
+			continue
+		}
+		var same bool
+		if ref.Histogram {
+			same = latest.Histogram && histogramHash(r, r.Histograms[ref.Index]) == latest.Value
+		} else {
+			same = !latest.Histogram && math.Float64bits(r.Samples[ref.Index].Value) == latest.Value
+		}
+		res.Duplicates = append(res.Duplicates, Duplicate{
+			Kind:              AcrossRequests,
+			Conflicting:       !same,
+			TimestampMs:       latest.TimestampMs,
+			Sample:            ref,
+			First:             ref,
+			RecordedValue:     latest.Value,
+			RecordedHistogram: latest.Histogram,
+		})
+	}
+	return lookups, hits
+}
+
+// firstAt finds the first sample of group g, in request order, at ts.
+func firstAt(r *Request, res *Result, g int32, ts int64) (SampleRef, bool) {
+	for i := g; i >= 0; i = res.next[i] {
+		s := &r.Series[i]
+		for k := s.SamplesStart; k < s.SamplesEnd; k++ {
+			if r.Samples[k].TimestampMs == ts {
+				return SampleRef{Series: i, Index: k}, true
+			}
+		}
+		for k := s.HistogramsStart; k < s.HistogramsEnd; k++ {
+			if r.Histograms[k].TimestampMs == ts {
+				return SampleRef{Series: i, Index: k, Histogram: true}, true
+			}
+		}
+	}
+	return SampleRef{}, false
+}
+
+// Accepted records, for each identity of r, the latest sample that was
+// forwarded, i.e. not dropped by p. Call it only once the upstream accepted
+// the request. At the latest timestamp the first sample in request order is
+// the one recorded, as it is the one the upstream keeps.
+func (sr *SeriesRecord) Accepted(tenantHash uint64, r *Request, res *Result, p *Patch, now time.Time) {
+	groupChains(res)
+	for g := range res.Group {
+		if int(res.Group[g]) != g {
+			continue
+		}
+		var latest Latest
+		found := false
+		for i := int32(g); i >= 0; i = res.next[i] {
+			s := &r.Series[i]
+			for k := s.SamplesStart; k < s.SamplesEnd; k++ {
+				if p.droppedSample(k) {
+					continue
+				}
+				if smp := r.Samples[k]; !found || smp.TimestampMs > latest.TimestampMs {
+					latest = Latest{TimestampMs: smp.TimestampMs, Value: math.Float64bits(smp.Value)}
+					found = true
+				}
+			}
+			for k := s.HistogramsStart; k < s.HistogramsEnd; k++ {
+				if p.droppedHistogram(k) {
+					continue
+				}
+				if h := r.Histograms[k]; !found || h.TimestampMs > latest.TimestampMs {
+					latest = Latest{TimestampMs: h.TimestampMs, Value: histogramHash(r, h), Histogram: true}
+					found = true
+				}
+			}
+		}
+		if found {
+			sr.Put(recordKey(tenantHash, res.Hashes[g]), latest, now)
+		}
+	}
+}

@@ -1,0 +1,294 @@
+package validator
+
+import (
+	"flag"
+	"math"
+	"sync"
+	"testing"
+
+	"github.com/go-kit/log"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/prometheus/prometheus/model/value"
+	"github.com/prometheus/prometheus/prompb"
+	"github.com/stretchr/testify/require"
+)
+
+func newTestValidator(t testing.TB, args ...string) (*Validator, *prometheus.Registry) {
+	t.Helper()
+	var cfg Config
+	fs := flag.NewFlagSet("test", flag.PanicOnError)
+	cfg.RegisterFlags(fs)
+	require.NoError(t, fs.Parse(args))
+	reg := prometheus.NewRegistry()
+	v, err := New(cfg, log.NewNopLogger(), reg)
+	require.NoError(t, err)
+	return v, reg
+}
+
+// pushAccepted checks a push and records it as accepted upstream, as the
+// push path does after a 2xx.
+func pushAccepted(t testing.TB, v *Validator, meta Meta, in ...prompb.TimeSeries) {
+	t.Helper()
+	c, err := v.Check(meta, marshal(t, in...))
+	require.NoError(t, err)
+	v.Accepted(c, meta)
+	c.Release()
+}
+
+func dupsOf(c *Checked) []dupWant {
+	got := []dupWant{}
+	for _, d := range c.Result.Duplicates {
+		got = append(got, dupWant{d.Kind, d.Conflicting, d.TimestampMs, d.Sample.Series, d.First.Series})
+	}
+	return got
+}
+
+// rule is a recording rule's output series, as the ruler writes it.
+func rule(ts int64, v float64) prompb.TimeSeries {
+	return withSamples(series("__name__", "namespace:container_memory_usage_bytes:sum", "namespace", "shop"), float64(ts), v)
+}
+
+func TestAcrossRequests(t *testing.T) {
+	nan := math.NaN()
+	stale := math.Float64frombits(value.StaleNaN)
+	hist := func(ts int64, count uint64) prompb.TimeSeries {
+		return withHistogram(series("__name__", "rpc_latency_seconds", "job", "api"), ts, testHistogram(count))
+	}
+	for name, tc := range map[string]struct {
+		action        string
+		first, second []prompb.TimeSeries
+		tenant        string // of the second push, when not the first's
+		want          []dupWant
+		allDropped    bool
+	}{
+		"rule sent twice with a new value": {
+			first: []prompb.TimeSeries{rule(1000, 1)}, second: []prompb.TimeSeries{rule(1000, 2)},
+			want: []dupWant{{AcrossRequests, true, 1000, 0, 0}},
+		},
+		"ruler retry with the same value": {
+			first: []prompb.TimeSeries{rule(1000, 1)}, second: []prompb.TimeSeries{rule(1000, 1)},
+			want: []dupWant{{AcrossRequests, false, 1000, 0, 0}},
+		},
+		"newer timestamp": {
+			first: []prompb.TimeSeries{rule(1000, 1)}, second: []prompb.TimeSeries{rule(2000, 2)},
+		},
+		"older timestamp is out of order, not a duplicate": {
+			first: []prompb.TimeSeries{rule(1000, 1)}, second: []prompb.TimeSeries{rule(500, 2)},
+		},
+		"the recorded timestamp among others": {
+			first:  []prompb.TimeSeries{rule(1000, 1)},
+			second: []prompb.TimeSeries{withSamples(series("__name__", "namespace:container_memory_usage_bytes:sum", "namespace", "shop"), 1000, 1, 2000, 1)},
+			want:   []dupWant{{AcrossRequests, false, 1000, 0, 0}},
+		},
+		"another tenant": {
+			first: []prompb.TimeSeries{rule(1000, 1)}, second: []prompb.TimeSeries{rule(1000, 2)}, tenant: "team-b",
+		},
+		"labels reordered, empty label": {
+			first:  []prompb.TimeSeries{rule(1000, 1)},
+			second: []prompb.TimeSeries{withSamples(series("namespace", "shop", "x", "", "__name__", "namespace:container_memory_usage_bytes:sum"), 1000, 2)},
+			want:   []dupWant{{AcrossRequests, true, 1000, 0, 0}},
+		},
+		"NaN with the same bits": {
+			first: []prompb.TimeSeries{rule(1000, nan)}, second: []prompb.TimeSeries{rule(1000, nan)},
+			want: []dupWant{{AcrossRequests, false, 1000, 0, 0}},
+		},
+		"stale marker after a NaN": {
+			first: []prompb.TimeSeries{rule(1000, nan)}, second: []prompb.TimeSeries{rule(1000, stale)},
+			want: []dupWant{{AcrossRequests, true, 1000, 0, 0}},
+		},
+		"histogram resent": {
+			first: []prompb.TimeSeries{hist(1000, 5)}, second: []prompb.TimeSeries{hist(1000, 5)},
+			want: []dupWant{{AcrossRequests, false, 1000, 0, 0}},
+		},
+		"histogram changed": {
+			first: []prompb.TimeSeries{hist(1000, 5)}, second: []prompb.TimeSeries{hist(1000, 6)},
+			want: []dupWant{{AcrossRequests, true, 1000, 0, 0}},
+		},
+		"float after a histogram": {
+			first:  []prompb.TimeSeries{hist(1000, 5)},
+			second: []prompb.TimeSeries{withSamples(series("__name__", "rpc_latency_seconds", "job", "api"), 1000, 5)},
+			want:   []dupWant{{AcrossRequests, true, 1000, 0, 0}},
+		},
+		"repeated in the request too: one across_requests, the rest in-request": {
+			action: "keep-first",
+			first:  []prompb.TimeSeries{rule(1000, 1)},
+			second: []prompb.TimeSeries{rule(1000, 2), rule(1000, 3)},
+			want:   []dupWant{{AcrossRequests, true, 1000, 0, 0}, {AcrossSeries, true, 1000, 1, 0}},
+			// keep-first drops both: the upstream already has the first value.
+			allDropped: true,
+		},
+		"keep-first keeps the rest of the request": {
+			action: "keep-first",
+			first:  []prompb.TimeSeries{rule(1000, 1)},
+			second: []prompb.TimeSeries{rule(1000, 2), withSamples(series("__name__", "up"), 1000, 1)},
+			want:   []dupWant{{AcrossRequests, true, 1000, 0, 0}},
+		},
+		"the first value of a repeating first push is recorded": {
+			action: "keep-first",
+			first:  []prompb.TimeSeries{rule(1000, 1), rule(1000, 2)},
+			second: []prompb.TimeSeries{rule(1000, 1)},
+			want:   []dupWant{{AcrossRequests, false, 1000, 0, 0}},
+			// A ruler retry of what the upstream already has: nothing to send.
+			allDropped: true,
+		},
+		"a dropped sample is not recorded": {
+			action:     "keep-first",
+			first:      []prompb.TimeSeries{withSamples(series("__name__", "m"), 1000, 1, 2000, 5, 2000, 6)},
+			second:     []prompb.TimeSeries{withSamples(series("__name__", "m"), 2000, 5)},
+			want:       []dupWant{{AcrossRequests, false, 2000, 0, 0}},
+			allDropped: true,
+		},
+	} {
+		t.Run(name, func(t *testing.T) {
+			action := tc.action
+			if action == "" {
+				action = "report"
+			}
+			v, _ := newTestValidator(t, "-validator.action="+action)
+			meta := Meta{Tenant: "team-a", Time: t0}
+			pushAccepted(t, v, meta, tc.first...)
+			if tc.tenant != "" {
+				meta.Tenant = tc.tenant
+			}
+			c, err := v.Check(meta, marshal(t, tc.second...))
+			require.NoError(t, err)
+			defer c.Release()
+			require.ElementsMatch(t, tc.want, dupsOf(c))
+			require.Equal(t, tc.allDropped, c.AllDropped())
+		})
+	}
+}
+
+func TestAcrossRequestsOnlyAfterAcceptance(t *testing.T) {
+	v, reg := newTestValidator(t)
+	meta := Meta{Tenant: "team-a", Time: t0}
+
+	// Refused upstream: Accepted is not called, nothing is recorded.
+	c, err := v.Check(meta, marshal(t, rule(1000, 1)))
+	require.NoError(t, err)
+	c.Release()
+	c, err = v.Check(meta, marshal(t, rule(1000, 2)))
+	require.NoError(t, err)
+	require.Empty(t, c.Result.Duplicates)
+	v.Accepted(c, meta)
+	c.Release()
+
+	c, err = v.Check(meta, marshal(t, rule(1000, 3)))
+	require.NoError(t, err)
+	defer c.Release()
+	require.Equal(t, []dupWant{{AcrossRequests, true, 1000, 0, 0}}, dupsOf(c))
+	require.Equal(t, math.Float64bits(2), c.Result.Duplicates[0].RecordedValue)
+
+	// The offender shows the recorded value and the new one.
+	v.Record(c, meta)
+	offs, _ := v.Store().List("team-a", Filter{})
+	require.Len(t, offs, 1)
+	require.Equal(t, "across_requests", offs[0].Kind)
+	require.Equal(t, []Value{2, 3}, offs[0].Example.Values)
+	require.Nil(t, offs[0].Example.FirstLabels)
+
+	require.Equal(t, 3.0, testutil.ToFloat64(v.lookups.WithLabelValues("team-a")))
+	require.Equal(t, 1.0, testutil.ToFloat64(v.hits.WithLabelValues("team-a")))
+	require.Equal(t, 1.0, testutil.ToFloat64(v.duplicates.WithLabelValues("team-a", "across_requests", "true")))
+	n, err := testutil.GatherAndCount(reg, "pushguard_cross_request_series")
+	require.NoError(t, err)
+	require.Equal(t, 1, n)
+}
+
+func TestAcrossRequestsDisabled(t *testing.T) {
+	v, reg := newTestValidator(t, "-validator.cross-request.enabled=false")
+	require.Nil(t, v.SeriesRecord())
+	meta := Meta{Tenant: "team-a", Time: t0}
+	pushAccepted(t, v, meta, rule(1000, 1))
+	c, err := v.Check(meta, marshal(t, rule(1000, 2)))
+	require.NoError(t, err)
+	defer c.Release()
+	require.Empty(t, c.Result.Duplicates)
+	n, err := testutil.GatherAndCount(reg, "pushguard_cross_request_series")
+	require.NoError(t, err)
+	require.Zero(t, n)
+}
+
+// TestAcrossRequestsInFlight documents what happens to two pushes of one
+// series in flight at once: both are checked against the record as it was,
+// so neither is a duplicate of the other; the upstream decides between them
+// (Mimir keeps the first it stores and answers the other 400), and the
+// record keeps the value accepted first.
+func TestAcrossRequestsInFlight(t *testing.T) {
+	v, _ := newTestValidator(t, "-validator.action=keep-first")
+	meta := Meta{Tenant: "team-a", Time: t0}
+	a, err := v.Check(meta, marshal(t, rule(1000, 1)))
+	require.NoError(t, err)
+	b, err := v.Check(meta, marshal(t, rule(1000, 2)))
+	require.NoError(t, err)
+	require.Empty(t, a.Result.Duplicates)
+	require.Empty(t, b.Result.Duplicates)
+	v.Accepted(a, meta)
+	v.Accepted(b, meta)
+	a.Release()
+	b.Release()
+
+	c, err := v.Check(meta, marshal(t, rule(1000, 2)))
+	require.NoError(t, err)
+	defer c.Release()
+	require.Equal(t, []dupWant{{AcrossRequests, true, 1000, 0, 0}}, dupsOf(c))
+	require.Equal(t, math.Float64bits(1), c.Result.Duplicates[0].RecordedValue)
+}
+
+// TestAcrossRequestsConcurrent runs pushes of shared series from many
+// goroutines; with the race detector on it proves the record is safe, and
+// afterwards it holds each series' largest forwarded timestamp.
+func TestAcrossRequestsConcurrent(t *testing.T) {
+	v, _ := newTestValidator(t, "-validator.action=keep-first")
+	const workers, pushes = 4, 100
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Go(func() {
+			for p := range pushes {
+				meta := Meta{Tenant: "team-a", Time: t0}
+				ts := int64(p * 1000)
+				in := []prompb.TimeSeries{
+					rule(ts, float64(w)),
+					withSamples(series("__name__", "up", "worker", string(rune('a'+w))), float64(ts), 1),
+				}
+				c, err := v.Check(meta, marshal(t, in...))
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				if !c.AllDropped() {
+					v.Accepted(c, meta)
+				}
+				v.Record(c, meta)
+				c.Release()
+			}
+		})
+	}
+	wg.Wait()
+	require.Equal(t, 1+workers, v.SeriesRecord().Len())
+
+	c, err := v.Check(Meta{Tenant: "team-a", Time: t0}, marshal(t, rule((pushes-1)*1000, 0)))
+	require.NoError(t, err)
+	defer c.Release()
+	require.Len(t, c.Result.Duplicates, 1, "the latest timestamp is recorded")
+	require.Equal(t, int64((pushes-1)*1000), c.Result.Duplicates[0].TimestampMs)
+}
+
+func TestCrossRequestConfigValidate(t *testing.T) {
+	for _, args := range [][]string{
+		{"-validator.cross-request.max-series=0"},
+		{"-validator.cross-request.ttl=0s"},
+	} {
+		var cfg Config
+		fs := flag.NewFlagSet("test", flag.PanicOnError)
+		cfg.RegisterFlags(fs)
+		require.NoError(t, fs.Parse(args))
+		require.Error(t, cfg.Validate(), args)
+	}
+	var cfg Config
+	fs := flag.NewFlagSet("test", flag.PanicOnError)
+	cfg.RegisterFlags(fs)
+	require.NoError(t, fs.Parse([]string{"-validator.cross-request.enabled=false", "-validator.cross-request.max-series=0"}))
+	require.NoError(t, cfg.Validate(), "limits of a disabled record do not matter")
+}
