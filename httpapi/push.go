@@ -88,6 +88,15 @@ func (h *pushHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	defer checked.Release()
 
+	if checked.AllDropped() {
+		// Everything was already forwarded in earlier requests: there is
+		// nothing to send, and the sender must not retry.
+		level.Debug(h.logger).Log("msg", "every sample of the push was dropped, not forwarding", "tenant", tenant, "dropped", checked.Patch.Dropped)
+		h.v.Record(checked, meta)
+		w.WriteHeader(http.StatusOK)
+		return
+	}
+
 	resp, err := h.up.Push(r.Context(), &upstream.Request{
 		Tenant: tenant,
 		Header: upstream.ForwardedHeaders(r.Header),
@@ -101,6 +110,11 @@ func (h *pushHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// A push the sender will retry is recorded when it comes back.
 	if resp.StatusCode < 500 && resp.StatusCode != http.StatusTooManyRequests {
 		h.v.Record(checked, meta)
+	}
+	// Only what the upstream stored may count as forwarded: after a 4xx
+	// (Mimir's partial write) it is unknown which samples were kept.
+	if resp.StatusCode/100 == 2 {
+		h.v.Accepted(checked, meta)
 	}
 	for _, name := range passedBackHeaders {
 		if v := resp.Header.Values(name); len(v) > 0 {

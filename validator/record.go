@@ -23,7 +23,7 @@ type CrossRequestConfig struct {
 // RegisterFlags registers the cross-request flags.
 func (cfg *CrossRequestConfig) RegisterFlags(f *flag.FlagSet) {
 	f.BoolVar(&cfg.Enabled, "validator.cross-request.enabled", true, "Remember the latest sample forwarded for each series, to find samples that repeat a timestamp already sent in an earlier request (kind across_requests).")
-	f.IntVar(&cfg.MaxSeries, "validator.cross-request.max-series", 1_000_000, "Maximum series remembered for across_requests detection, for all tenants of this instance together (about 32-60 bytes each); the least recently forwarded are evicted first.")
+	f.IntVar(&cfg.MaxSeries, "validator.cross-request.max-series", 1_000_000, "Maximum series remembered for across_requests detection, for all tenants of this instance together (40 to 60 bytes each); the least recently forwarded are evicted first.")
 	f.DurationVar(&cfg.TTL, "validator.cross-request.ttl", 10*time.Minute, "How long a series nothing was forwarded for stays remembered for across_requests detection. Keep it above the longest scrape or rule evaluation interval and the senders' retry time.")
 }
 

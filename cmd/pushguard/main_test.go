@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 )
@@ -40,6 +41,9 @@ server:
 validator:
   action: keep-first
   origin_labels: job,pod
+  cross_request:
+    max_series: 5000
+    ttl: 30m
 upstream:
   url: http://127.0.0.1:9009/api/v1/push
 `)
@@ -50,6 +54,9 @@ upstream:
 		require.Equal(t, 4321, cfg.Server.HTTPListenPort)
 		require.Equal(t, "keep-first", cfg.Validator.Action)
 		require.Equal(t, []string{"job", "pod"}, []string(cfg.Validator.OriginLabels))
+		require.Equal(t, 5000, cfg.Validator.CrossRequest.MaxSeries)
+		require.Equal(t, 30*time.Minute, cfg.Validator.CrossRequest.TTL)
+		require.True(t, cfg.Validator.CrossRequest.Enabled)
 		require.Equal(t, "http://127.0.0.1:9009/api/v1/push", cfg.Upstream.URL)
 		require.NoError(t, cfg.Validate())
 	})
