@@ -97,6 +97,14 @@ func (d *Distributor) push(ctx context.Context, in *rawWriteRequest) (*cortexpb.
 	}
 	defer checked.Release()
 
+	if checked.AllDropped() {
+		// Everything was already forwarded in earlier requests: nothing to
+		// send, and the sender must not retry.
+		level.Debug(d.logger).Log("msg", "every sample of the push was dropped, not forwarding", "tenant", meta.Tenant, "dropped", checked.Patch.Dropped)
+		d.v.Record(checked, meta)
+		return &cortexpb.WriteResponse{}, nil
+	}
+
 	header := rw1Header.Clone()
 	if meta.UserAgent != "" {
 		header.Set("User-Agent", meta.UserAgent)
@@ -113,5 +121,7 @@ func (d *Distributor) push(ctx context.Context, in *rawWriteRequest) (*cortexpb.
 	if resp.StatusCode/100 != 2 {
 		return nil, upstreamError(resp.StatusCode, resp.Body)
 	}
+	// Only what the upstream stored counts as forwarded.
+	d.v.Accepted(checked, meta)
 	return &cortexpb.WriteResponse{}, nil
 }

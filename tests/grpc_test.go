@@ -303,6 +303,22 @@ func TestGRPCUpstream(t *testing.T) {
 	}
 	require.True(t, proto.Equal(want, reqs[0]), "upstream got %v", reqs[0])
 
+	// The ruler retries the same push: every sample is already upstream, so
+	// keep-first drops them all and the push is answered without reaching
+	// the distributor, which would have refused the conflicting value.
+	_, err = client.Push(withTenant("team-a"), &cortexpb.WriteRequest{
+		Source: cortexpb.WriteRequest_RULE,
+		Timeseries: []*cortexpb.TimeSeries{
+			series(1, at, "__name__", "kube_job_status_failed", "job_name", "renovate-1"),
+			series(5, at, "__name__", "up", "job", "node"),
+			series(0, at, "__name__", "kube_job_status_failed", "job_name", "renovate-1"),
+		},
+	})
+	require.NoError(t, err)
+	_, reqs = fake.received()
+	require.Len(t, reqs, 1)
+	require.Len(t, inst.offenders(t, "team-a", "kind=across_requests").Offenders, 2)
+
 	// An HTTP push goes to the gRPC upstream too when -upstream.url is
 	// empty.
 	require.NoError(t, push(t, inst.writeClient(t, "team-b"), ts(3, at, "__name__", "up", "job", "http")))
