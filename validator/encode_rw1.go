@@ -1,9 +1,9 @@
 package validator
 
 import (
-	"bytes"
 	"math"
 	"strconv"
+	"strings"
 
 	"google.golang.org/protobuf/encoding/protowire"
 )
@@ -82,6 +82,19 @@ func (p *Patch) appendSeriesPart(r *Request, i int, rank int32, extras bool, out
 		rankValue = p.scratch
 	}
 
+	// A label of that name already there (empty, or left out of identity)
+	// gets the value in place; otherwise the label goes before the first
+	// label with a larger name, which keeps sorted labels sorted.
+	replace := false
+	if !labelled {
+		for _, l := range r.SeriesLabels(i) {
+			if string(r.Bytes(l.Name)) == name {
+				replace = true
+				break
+			}
+		}
+	}
+
 	b := r.Buf[:s.Raw.End]
 	sample, hist, lbl := s.SamplesStart, s.HistogramsStart, s.LabelsStart
 	for off := int(s.Raw.Start); off < int(s.Raw.End); {
@@ -101,10 +114,8 @@ func (p *Patch) appendSeriesPart(r *Request, i int, rank int32, extras bool, out
 			l := r.Labels[lbl]
 			lbl++
 			if !labelled {
-				// Keep labels sorted: the new one goes before the first
-				// label with a larger name, or replaces one of its name.
-				c := bytes.Compare(r.Bytes(l.Name), []byte(name))
-				if c >= 0 {
+				c := strings.Compare(yoloString(r.Bytes(l.Name)), name)
+				if c == 0 || (c > 0 && !replace) {
 					out = appendLabel(out, name, rankValue)
 					labelled = true
 					if c == 0 {
