@@ -46,7 +46,8 @@ func (cfg *Config) Validate() error {
 	if _, err := defaultTenantConfig(*cfg); err != nil {
 		return err
 	}
-	if !labelNameRE.MatchString(cfg.DisambiguationLabel) {
+	// Empty means the default, for configurations built in code.
+	if cfg.DisambiguationLabel != "" && !labelNameRE.MatchString(cfg.DisambiguationLabel) {
 		return fmt.Errorf("invalid -validator.disambiguation-label %q: not a label name", cfg.DisambiguationLabel)
 	}
 	if cfg.MaxRequestBytes <= 0 {
@@ -112,7 +113,7 @@ func NewWithOverrides(cfg Config, o *Overrides, logger log.Logger, reg prometheu
 		dropped: promauto.With(reg).NewCounterVec(prometheus.CounterOpts{
 			Namespace: "pushguard",
 			Name:      "dropped_samples_total",
-			Help:      "Samples removed from duplicate groups before forwarding, by action.",
+			Help:      "Duplicate samples removed from pushes before forwarding, by action.",
 		}, []string{"tenant", "action"}),
 		changed: promauto.With(reg).NewCounterVec(prometheus.CounterOpts{
 			Namespace: "pushguard",
