@@ -59,7 +59,7 @@ func (s *ValidatorService) Validate(ctx context.Context, req *pushguardv1.Valida
 		validator.PutRequest(r)
 		return nil, statusError(err)
 	}
-	c, err := s.v.DryRun(r, action)
+	c, err := s.v.DryRun(meta.Tenant, r, action)
 	if err != nil {
 		return nil, statusError(err)
 	}

@@ -229,6 +229,9 @@ type offendersBody struct {
 		LastSeen           time.Time         `json:"last_seen"`
 		Action             string            `json:"action"`
 		DroppedSamples     int64             `json:"dropped_samples"`
+		ChangedSamples     int64             `json:"changed_samples"`
+		RelabelledSamples  int64             `json:"relabelled_samples"`
+		RequestedAction    string            `json:"requested_action"`
 		UserAgent          string            `json:"user_agent"`
 		Example            struct {
 			Labels      map[string]string `json:"labels"`

@@ -44,8 +44,8 @@ func dupsOf(c *Checked) []dupWant {
 	return got
 }
 
-// rule is a recording rule's output series, as the ruler writes it.
-func rule(ts int64, v float64) prompb.TimeSeries {
+// ruleSeries is a recording rule's output series, as the ruler writes it.
+func ruleSeries(ts int64, v float64) prompb.TimeSeries {
 	return withSamples(series("__name__", "namespace:container_memory_usage_bytes:sum", "namespace", "shop"), float64(ts), v)
 }
 
@@ -63,38 +63,38 @@ func TestAcrossRequests(t *testing.T) {
 		allDropped    bool
 	}{
 		"rule sent twice with a new value": {
-			first: []prompb.TimeSeries{rule(1000, 1)}, second: []prompb.TimeSeries{rule(1000, 2)},
+			first: []prompb.TimeSeries{ruleSeries(1000, 1)}, second: []prompb.TimeSeries{ruleSeries(1000, 2)},
 			want: []dupWant{{AcrossRequests, true, 1000, 0, 0}},
 		},
 		"ruler retry with the same value": {
-			first: []prompb.TimeSeries{rule(1000, 1)}, second: []prompb.TimeSeries{rule(1000, 1)},
+			first: []prompb.TimeSeries{ruleSeries(1000, 1)}, second: []prompb.TimeSeries{ruleSeries(1000, 1)},
 			want: []dupWant{{AcrossRequests, false, 1000, 0, 0}},
 		},
 		"newer timestamp": {
-			first: []prompb.TimeSeries{rule(1000, 1)}, second: []prompb.TimeSeries{rule(2000, 2)},
+			first: []prompb.TimeSeries{ruleSeries(1000, 1)}, second: []prompb.TimeSeries{ruleSeries(2000, 2)},
 		},
 		"older timestamp is out of order, not a duplicate": {
-			first: []prompb.TimeSeries{rule(1000, 1)}, second: []prompb.TimeSeries{rule(500, 2)},
+			first: []prompb.TimeSeries{ruleSeries(1000, 1)}, second: []prompb.TimeSeries{ruleSeries(500, 2)},
 		},
 		"the recorded timestamp among others": {
-			first:  []prompb.TimeSeries{rule(1000, 1)},
+			first:  []prompb.TimeSeries{ruleSeries(1000, 1)},
 			second: []prompb.TimeSeries{withSamples(series("__name__", "namespace:container_memory_usage_bytes:sum", "namespace", "shop"), 1000, 1, 2000, 1)},
 			want:   []dupWant{{AcrossRequests, false, 1000, 0, 0}},
 		},
 		"another tenant": {
-			first: []prompb.TimeSeries{rule(1000, 1)}, second: []prompb.TimeSeries{rule(1000, 2)}, tenant: "team-b",
+			first: []prompb.TimeSeries{ruleSeries(1000, 1)}, second: []prompb.TimeSeries{ruleSeries(1000, 2)}, tenant: "team-b",
 		},
 		"labels reordered, empty label": {
-			first:  []prompb.TimeSeries{rule(1000, 1)},
+			first:  []prompb.TimeSeries{ruleSeries(1000, 1)},
 			second: []prompb.TimeSeries{withSamples(series("namespace", "shop", "x", "", "__name__", "namespace:container_memory_usage_bytes:sum"), 1000, 2)},
 			want:   []dupWant{{AcrossRequests, true, 1000, 0, 0}},
 		},
 		"NaN with the same bits": {
-			first: []prompb.TimeSeries{rule(1000, nan)}, second: []prompb.TimeSeries{rule(1000, nan)},
+			first: []prompb.TimeSeries{ruleSeries(1000, nan)}, second: []prompb.TimeSeries{ruleSeries(1000, nan)},
 			want: []dupWant{{AcrossRequests, false, 1000, 0, 0}},
 		},
 		"stale marker after a NaN": {
-			first: []prompb.TimeSeries{rule(1000, nan)}, second: []prompb.TimeSeries{rule(1000, stale)},
+			first: []prompb.TimeSeries{ruleSeries(1000, nan)}, second: []prompb.TimeSeries{ruleSeries(1000, stale)},
 			want: []dupWant{{AcrossRequests, true, 1000, 0, 0}},
 		},
 		"histogram resent": {
@@ -112,22 +112,22 @@ func TestAcrossRequests(t *testing.T) {
 		},
 		"repeated in the request too: one across_requests, the rest in-request": {
 			action: "keep-first",
-			first:  []prompb.TimeSeries{rule(1000, 1)},
-			second: []prompb.TimeSeries{rule(1000, 2), rule(1000, 3)},
+			first:  []prompb.TimeSeries{ruleSeries(1000, 1)},
+			second: []prompb.TimeSeries{ruleSeries(1000, 2), ruleSeries(1000, 3)},
 			want:   []dupWant{{AcrossRequests, true, 1000, 0, 0}, {AcrossSeries, true, 1000, 1, 0}},
 			// keep-first drops both: the upstream already has the first value.
 			allDropped: true,
 		},
 		"keep-first keeps the rest of the request": {
 			action: "keep-first",
-			first:  []prompb.TimeSeries{rule(1000, 1)},
-			second: []prompb.TimeSeries{rule(1000, 2), withSamples(series("__name__", "up"), 1000, 1)},
+			first:  []prompb.TimeSeries{ruleSeries(1000, 1)},
+			second: []prompb.TimeSeries{ruleSeries(1000, 2), withSamples(series("__name__", "up"), 1000, 1)},
 			want:   []dupWant{{AcrossRequests, true, 1000, 0, 0}},
 		},
 		"the first value of a repeating first push is recorded": {
 			action: "keep-first",
-			first:  []prompb.TimeSeries{rule(1000, 1), rule(1000, 2)},
-			second: []prompb.TimeSeries{rule(1000, 1)},
+			first:  []prompb.TimeSeries{ruleSeries(1000, 1), ruleSeries(1000, 2)},
+			second: []prompb.TimeSeries{ruleSeries(1000, 1)},
 			want:   []dupWant{{AcrossRequests, false, 1000, 0, 0}},
 			// A ruler retry of what the upstream already has: nothing to send.
 			allDropped: true,
@@ -165,16 +165,16 @@ func TestAcrossRequestsOnlyAfterAcceptance(t *testing.T) {
 	meta := Meta{Tenant: "team-a", Time: t0}
 
 	// Refused upstream: Accepted is not called, nothing is recorded.
-	c, err := v.Check(meta, marshal(t, rule(1000, 1)))
+	c, err := v.Check(meta, marshal(t, ruleSeries(1000, 1)))
 	require.NoError(t, err)
 	c.Release()
-	c, err = v.Check(meta, marshal(t, rule(1000, 2)))
+	c, err = v.Check(meta, marshal(t, ruleSeries(1000, 2)))
 	require.NoError(t, err)
 	require.Empty(t, c.Result.Duplicates)
 	v.Accepted(c, meta)
 	c.Release()
 
-	c, err = v.Check(meta, marshal(t, rule(1000, 3)))
+	c, err = v.Check(meta, marshal(t, ruleSeries(1000, 3)))
 	require.NoError(t, err)
 	defer c.Release()
 	require.Equal(t, []dupWant{{AcrossRequests, true, 1000, 0, 0}}, dupsOf(c))
@@ -200,8 +200,8 @@ func TestAcrossRequestsDisabled(t *testing.T) {
 	v, reg := newTestValidator(t, "-validator.cross-request.enabled=false")
 	require.Nil(t, v.SeriesRecord())
 	meta := Meta{Tenant: "team-a", Time: t0}
-	pushAccepted(t, v, meta, rule(1000, 1))
-	c, err := v.Check(meta, marshal(t, rule(1000, 2)))
+	pushAccepted(t, v, meta, ruleSeries(1000, 1))
+	c, err := v.Check(meta, marshal(t, ruleSeries(1000, 2)))
 	require.NoError(t, err)
 	defer c.Release()
 	require.Empty(t, c.Result.Duplicates)
@@ -218,9 +218,9 @@ func TestAcrossRequestsDisabled(t *testing.T) {
 func TestAcrossRequestsInFlight(t *testing.T) {
 	v, _ := newTestValidator(t, "-validator.action=keep-first")
 	meta := Meta{Tenant: "team-a", Time: t0}
-	a, err := v.Check(meta, marshal(t, rule(1000, 1)))
+	a, err := v.Check(meta, marshal(t, ruleSeries(1000, 1)))
 	require.NoError(t, err)
-	b, err := v.Check(meta, marshal(t, rule(1000, 2)))
+	b, err := v.Check(meta, marshal(t, ruleSeries(1000, 2)))
 	require.NoError(t, err)
 	require.Empty(t, a.Result.Duplicates)
 	require.Empty(t, b.Result.Duplicates)
@@ -229,7 +229,7 @@ func TestAcrossRequestsInFlight(t *testing.T) {
 	a.Release()
 	b.Release()
 
-	c, err := v.Check(meta, marshal(t, rule(1000, 2)))
+	c, err := v.Check(meta, marshal(t, ruleSeries(1000, 2)))
 	require.NoError(t, err)
 	defer c.Release()
 	require.Equal(t, []dupWant{{AcrossRequests, true, 1000, 0, 0}}, dupsOf(c))
@@ -249,7 +249,7 @@ func TestAcrossRequestsConcurrent(t *testing.T) {
 				meta := Meta{Tenant: "team-a", Time: t0}
 				ts := int64(p * 1000)
 				in := []prompb.TimeSeries{
-					rule(ts, float64(w)),
+					ruleSeries(ts, float64(w)),
 					withSamples(series("__name__", "up", "worker", string(rune('a'+w))), float64(ts), 1),
 				}
 				c, err := v.Check(meta, marshal(t, in...))
@@ -268,7 +268,7 @@ func TestAcrossRequestsConcurrent(t *testing.T) {
 	wg.Wait()
 	require.Equal(t, 1+workers, v.SeriesRecord().Len())
 
-	c, err := v.Check(Meta{Tenant: "team-a", Time: t0}, marshal(t, rule((pushes-1)*1000, 0)))
+	c, err := v.Check(Meta{Tenant: "team-a", Time: t0}, marshal(t, ruleSeries((pushes-1)*1000, 0)))
 	require.NoError(t, err)
 	defer c.Release()
 	require.Len(t, c.Result.Duplicates, 1, "the latest timestamp is recorded")
@@ -291,4 +291,29 @@ func TestCrossRequestConfigValidate(t *testing.T) {
 	cfg.RegisterFlags(fs)
 	require.NoError(t, fs.Parse([]string{"-validator.cross-request.enabled=false", "-validator.cross-request.max-series=0"}))
 	require.NoError(t, cfg.Validate(), "limits of a disabled record do not matter")
+}
+
+// TestAcrossRequestsWithInRequestRepeats: when the upstream already holds a
+// timestamp, any action that keeps a sample of the request's own group at
+// that timestamp would make the upstream refuse it; the whole group goes.
+func TestAcrossRequestsWithInRequestRepeats(t *testing.T) {
+	for _, action := range []string{"keep-first", "keep-last", "keep-max", "sum", "label"} {
+		t.Run(action, func(t *testing.T) {
+			v, _ := newTestValidator(t, "-validator.action="+action)
+			meta := Meta{Tenant: "t"}
+			pushAccepted(t, v, meta, ruleSeries(1000, 1))
+			other := withSamples(series("__name__", "up"), 1000, 1)
+			body := marshal(t, ruleSeries(1000, 1), other, ruleSeries(1000, 5), ruleSeries(1000, 7))
+			c, err := v.Check(meta, body)
+			require.NoError(t, err)
+			defer c.Release()
+			out := unmarshal(t, c.Body(body))
+			require.Len(t, out.Timeseries, 1, "only the unrelated series is forwarded")
+			require.Equal(t, "up", out.Timeseries[0].Labels[0].Value)
+			require.Equal(t, 3, c.Patch.Dropped)
+			for _, o := range c.Patch.Outcomes {
+				require.Equal(t, ActionKeepFirst, o.Action)
+			}
+		})
+	}
 }

@@ -5,20 +5,29 @@ package validator
 // ownership of r: r goes back to the pool with the Checked's Release, or
 // at once on error.
 func (v *Validator) CheckDecoded(meta Meta, r *Request) (*Checked, error) {
-	c, err := v.inspect(r, v.policy, &meta)
+	c, err := v.inspect(r, v.overrides.For(meta.Tenant).Rules, &meta)
 	if err != nil {
 		return nil, err
 	}
 	v.receivedSamples.WithLabelValues(meta.Tenant).Add(float64(c.Samples()))
+	if c.Patch.Rejected {
+		// A refused push is bad data: the sender will not retry it, so
+		// this is its only chance to be counted.
+		err := c.Patch.RejectError(c.Request, &c.Result)
+		v.Record(c, meta)
+		c.Release()
+		return nil, err
+	}
 	return c, nil
 }
 
-// DryRun inspects r and plans action (the configured actions when action
-// is empty) without counting or recording anything. Having no tenant, it
-// finds no across_requests duplicates. Like CheckDecoded it takes
-// ownership of r.
-func (v *Validator) DryRun(r *Request, action Action) (*Checked, error) {
-	policy := v.policy
+// DryRun inspects r and plans action (the tenant's rules when action is
+// empty) without counting or recording anything. A dry run finds no
+// across_requests duplicates: it records nothing to compare against. Like
+// CheckDecoded it takes ownership of r. A request the reject action would refuse comes back
+// unchanged, with Patch.Rejected set.
+func (v *Validator) DryRun(tenant string, r *Request, action Action) (*Checked, error) {
+	var policy Policy = v.overrides.For(tenant).Rules
 	if action != "" {
 		policy = StaticPolicy(action)
 	}
@@ -28,7 +37,7 @@ func (v *Validator) DryRun(r *Request, action Action) (*Checked, error) {
 // Offenders returns the offender records of a checked request, as Record
 // would merge them into the report.
 func (v *Validator) Offenders(c *Checked, meta Meta) []*Offender {
-	return Offenders(c.Request, &c.Result, c.Patch.Outcomes, v.cfg.OriginLabels, meta)
+	return Offenders(c.Request, &c.Result, c.Patch.Outcomes, v.overrides.For(meta.Tenant).OriginLabels, meta)
 }
 
 // inspect finds r's duplicates and plans policy. With meta, the record of
@@ -46,6 +55,7 @@ func (v *Validator) inspect(r *Request, policy Policy, meta *Meta) (*Checked, er
 		v.lookups.WithLabelValues(meta.Tenant).Add(float64(lookups))
 		v.hits.WithLabelValues(meta.Tenant).Add(float64(hits))
 	}
+	c.Patch.LabelName = v.cfg.DisambiguationLabel
 	c.Changed = c.Patch.Plan(c.Request, &c.Result, policy)
 	return c, nil
 }

@@ -21,9 +21,14 @@ type Offender struct {
 	FirstSeen          time.Time         `json:"first_seen"`
 	LastSeen           time.Time         `json:"last_seen"`
 	Action             string            `json:"action"`
-	DroppedSamples     int64             `json:"dropped_samples"`
-	UserAgent          string            `json:"user_agent"`
-	Example            Example           `json:"example"`
+	// RequestedAction is the action the rules chose when it could not
+	// apply and keep-first was applied instead.
+	RequestedAction   string  `json:"requested_action,omitempty"`
+	DroppedSamples    int64   `json:"dropped_samples"`
+	ChangedSamples    int64   `json:"changed_samples"`
+	RelabelledSamples int64   `json:"relabelled_samples"`
+	UserAgent         string  `json:"user_agent"`
+	Example           Example `json:"example"`
 }
 
 // Example is one concrete duplicate of an offender: the repeating sample's
@@ -123,10 +128,11 @@ func Offenders(r *Request, res *Result, outcomes []Outcome, originLabels []strin
 			o.IdenticalSamples++
 		}
 		if k < len(outcomes) {
-			o.Action = string(outcomes[k].Action)
-			if outcomes[k].Dropped {
-				o.DroppedSamples++
-			}
+			oc := &outcomes[k]
+			o.Action, o.RequestedAction = string(oc.Action), string(oc.Requested)
+			o.DroppedSamples += int64(oc.Dropped)
+			o.ChangedSamples += int64(oc.Changed)
+			o.RelabelledSamples += int64(oc.Relabelled)
 		}
 	}
 	return order

@@ -1,69 +1,309 @@
 package validator
 
 import (
+	"cmp"
+	"slices"
+
 	"github.com/klauspost/compress/s2"
-	"google.golang.org/protobuf/encoding/protowire"
 )
 
-// Outcome is what was done with one duplicate sample.
+// DefaultDisambiguationLabel is the label the label action adds to the
+// second, third, ... colliding series.
+const DefaultDisambiguationLabel = "duplicate_index"
+
+// Outcome is what was done about one duplicate sample.
 type Outcome struct {
-	Action  Action
-	Dropped bool
+	// Action is the action applied.
+	Action Action
+	// Requested is the action the policy chose when it could not apply to
+	// this duplicate and Action is its keep-first fallback; empty otherwise.
+	Requested Action
+	// Dropped, Changed and Relabelled count the samples this duplicate
+	// caused to be removed, given a new value, or moved to a series with the
+	// disambiguation label. A sample that is not itself a duplicate (the
+	// first of its group) is counted on the duplicate that replaced it.
+	Dropped, Changed, Relabelled int32
 }
 
-// Patch applies actions to a request. Untouched series are copied as their
-// original bytes; only series that lose samples are re-encoded.
+// Patch applies actions to a request. Plan decides, per sample, what
+// happens to it; an encoder then writes the request that plan describes.
+// Untouched series are copied as their original bytes; only series that
+// lose samples, get new values or get the disambiguation label are
+// re-encoded.
 type Patch struct {
+	// LabelName is the disambiguation label of the label action;
+	// DefaultDisambiguationLabel when empty.
+	LabelName string
+
 	// Outcomes[k] is what was done with Result.Duplicates[k].
 	Outcomes []Outcome
-	// Dropped is the number of samples and histograms removed.
-	Dropped int
+	// Dropped, Changed and Relabelled are the totals of Outcomes: samples
+	// and histograms removed, given a new value, and labelled.
+	Dropped, Changed, Relabelled int
+	// Rejected is set when the action of some duplicate is reject: the
+	// request must be refused as a whole, not forwarded.
+	Rejected bool
 
-	dropSample []bool
-	dropHist   []bool
-	touched    []bool
+	// The per-sample plan every encoder follows: samples[k] is the fate of
+	// Request.Samples[k], hists[k] that of Request.Histograms[k]; touched[i]
+	// says whether series i must be re-encoded at all.
+	samples []samplePlan
+	hists   []histPlan
+	touched []bool
+
+	order []int32 // duplicate indexes, grouped by their first sample
+	cands []member
+
 	proto      []byte
 	compressed []byte
+	scratch    []byte
+}
+
+// samplePlan is the fate of one float sample.
+type samplePlan struct {
+	drop bool
+	set  bool // Value replaces the sample's value
+	// rank > 0 moves the sample to a copy of its series that carries the
+	// disambiguation label with this value.
+	rank  int32
+	value float64
+}
+
+// histPlan is the fate of one histogram sample.
+type histPlan struct {
+	drop bool
+	rank int32
+	// raw, when not nil, replaces the encoded histogram message (the same
+	// fields in RW1 and RW2).
+	raw []byte
+}
+
+// member is one sample of a duplicate group; dup is its index in
+// Result.Duplicates, -1 for the group's first sample.
+type member struct {
+	ref SampleRef
+	dup int32
 }
 
 // Reset empties the patch, keeping its buffers.
 func (p *Patch) Reset() {
 	p.Outcomes = p.Outcomes[:0]
-	p.Dropped = 0
+	p.Dropped, p.Changed, p.Relabelled = 0, 0, 0
+	p.Rejected = false
 }
 
-// Plan decides, per duplicate, what policy says to do with it. It reports
-// whether the request must change.
+func (p *Patch) labelName() string {
+	if p.LabelName == "" {
+		return DefaultDisambiguationLabel
+	}
+	return p.LabelName
+}
+
+// Plan decides what policy says to do with every duplicate of res. It
+// reports whether the request must change; when Rejected is set afterwards
+// the request must not be forwarded at all.
+//
+// The samples sharing an identity and timestamp in the request form a
+// group, and the action chosen for the group's first duplicate applies to
+// the whole group. A duplicate of a sample forwarded in an earlier request
+// is handled alone: only report, keep-first and reject can apply to it.
 func (p *Patch) Plan(r *Request, res *Result, policy Policy) bool {
 	p.Reset()
-	p.dropSample = resizeBool(p.dropSample, len(r.Samples))
-	p.dropHist = resizeBool(p.dropHist, len(r.Histograms))
+	p.samples = resizePlan(p.samples, len(r.Samples))
+	p.hists = resizePlan(p.hists, len(r.Histograms))
 	p.touched = resizeBool(p.touched, len(r.Series))
+	if cap(p.Outcomes) < len(res.Duplicates) {
+		p.Outcomes = make([]Outcome, len(res.Duplicates))
+	}
+	p.Outcomes = p.Outcomes[:len(res.Duplicates)]
+
+	p.order = p.order[:0]
 	for k := range res.Duplicates {
 		d := &res.Duplicates[k]
-		a := policy.ActionFor(r, d)
-		o := Outcome{Action: a}
-		if a == ActionKeepFirst {
-			o.Dropped = p.drop(d.Sample)
+		p.Outcomes[k] = Outcome{Action: policy.ActionFor(r, d)}
+		if d.Kind == AcrossRequests {
+			continue
 		}
-		p.Outcomes = append(p.Outcomes, o)
+		p.order = append(p.order, int32(k))
 	}
-	return p.Dropped > 0
+	// Duplicates of earlier requests first: a sample they drop is no longer
+	// a candidate of its group in this request.
+	for k := range res.Duplicates {
+		if res.Duplicates[k].Kind == AcrossRequests {
+			p.planAcrossRequests(&res.Duplicates[k], int32(k))
+		}
+	}
+	ds := res.Duplicates
+	slices.SortStableFunc(p.order, func(a, b int32) int {
+		fa, fb := ds[a].First, ds[b].First
+		if fa.Histogram != fb.Histogram {
+			if fa.Histogram {
+				return 1
+			}
+			return -1
+		}
+		return cmp.Compare(fa.Index, fb.Index)
+	})
+	for lo := 0; lo < len(p.order); {
+		hi := lo + 1
+		first := ds[p.order[lo]].First
+		for hi < len(p.order) && ds[p.order[hi]].First == first {
+			hi++
+		}
+		p.planGroup(r, res, p.order[lo:hi])
+		lo = hi
+	}
+	return p.Dropped > 0 || p.Changed > 0 || p.Relabelled > 0
 }
 
-func (p *Patch) droppedSample(k int32) bool { return int(k) < len(p.dropSample) && p.dropSample[k] }
+func (p *Patch) planAcrossRequests(d *Duplicate, k int32) {
+	o := &p.Outcomes[k]
+	switch o.Action {
+	case ActionReport:
+		return
+	case ActionReject:
+		p.Rejected = true
+		return
+	}
+	if !o.Action.appliesAcrossRequests() {
+		// The first sample is already upstream: nothing but keeping it
+		// can make the series consistent.
+		o.Requested, o.Action = o.Action, ActionKeepFirst
+	}
+	if p.drop(d.Sample) {
+		o.Dropped++
+	}
+}
 
-func (p *Patch) droppedHistogram(k int32) bool { return int(k) < len(p.dropHist) && p.dropHist[k] }
+// planGroup plans one group: the duplicates idx, which share their first
+// sample, in request order.
+func (p *Patch) planGroup(r *Request, res *Result, idx []int32) {
+	action := p.Outcomes[idx[0]].Action
+	for _, k := range idx {
+		p.Outcomes[k].Action = action
+	}
+	first := res.Duplicates[idx[0]].First
+	// Only across_requests drops precede the groups: a dropped first
+	// sample means the upstream already holds this timestamp, so whatever
+	// the group keeps would conflict with it there.
+	alreadyUpstream := p.isDropped(first)
+	cands := p.cands[:0]
+	if !alreadyUpstream {
+		cands = append(cands, member{ref: first, dup: -1})
+	}
+	for _, k := range idx {
+		if ref := res.Duplicates[k].Sample; !p.isDropped(ref) {
+			cands = append(cands, member{ref: ref, dup: k})
+		}
+	}
+	p.cands = cands
+	if action == ActionReject {
+		p.Rejected = true
+		return
+	}
+	if action == ActionReport {
+		return
+	}
+	if alreadyUpstream {
+		for _, c := range cands {
+			if p.drop(c.ref) {
+				p.Outcomes[c.dup].Dropped++
+			}
+			if action != ActionKeepFirst {
+				p.Outcomes[c.dup].Requested, p.Outcomes[c.dup].Action = action, ActionKeepFirst
+			}
+		}
+		return
+	}
+	if len(cands) < 2 {
+		return
+	}
+	ok := true
+	switch action {
+	case ActionKeepFirst:
+		p.keep(cands, 0)
+	case ActionKeepLast:
+		p.keep(cands, len(cands)-1)
+	case ActionKeepMax, ActionKeepMin:
+		var i int
+		if i, ok = pickExtreme(r, cands, action == ActionKeepMax); ok {
+			p.keep(cands, i)
+		}
+	case ActionSum:
+		ok = p.sum(r, cands)
+	case ActionLabel:
+		p.label(cands)
+	}
+	if !ok {
+		for _, k := range idx {
+			p.Outcomes[k].Requested, p.Outcomes[k].Action = action, ActionKeepFirst
+		}
+		p.keep(cands, 0)
+	}
+}
+
+// keep drops every candidate but cands[i].
+func (p *Patch) keep(cands []member, i int) {
+	kept := cands[i]
+	for j, c := range cands {
+		if j == i || !p.drop(c.ref) {
+			continue
+		}
+		if c.dup >= 0 {
+			p.Outcomes[c.dup].Dropped++
+		} else {
+			p.Outcomes[kept.dup].Dropped++
+		}
+	}
+}
+
+// label moves the 2nd, 3rd, ... candidates to series carrying the
+// disambiguation label "1", "2", ...
+func (p *Patch) label(cands []member) {
+	for j := 1; j < len(cands); j++ {
+		c := cands[j]
+		if c.ref.Histogram {
+			p.hists[c.ref.Index].rank = int32(j)
+		} else {
+			p.samples[c.ref.Index].rank = int32(j)
+		}
+		p.touched[c.ref.Series] = true
+		p.Outcomes[c.dup].Relabelled++
+		p.Relabelled++
+	}
+}
+
+// chargeChange counts a new value for cands[0] on a duplicate of the group.
+func (p *Patch) chargeChange(cands []member) {
+	dup := cands[0].dup
+	if dup < 0 {
+		dup = cands[1].dup
+	}
+	p.Outcomes[dup].Changed++
+	p.Changed++
+	p.touched[cands[0].ref.Series] = true
+}
+
+func (p *Patch) isDropped(ref SampleRef) bool {
+	if ref.Histogram {
+		return p.hists[ref.Index].drop
+	}
+	return p.samples[ref.Index].drop
+}
+
+func (p *Patch) droppedSample(k int32) bool { return int(k) < len(p.samples) && p.samples[k].drop }
+
+func (p *Patch) droppedHistogram(k int32) bool { return int(k) < len(p.hists) && p.hists[k].drop }
 
 func (p *Patch) drop(ref SampleRef) bool {
-	flags := p.dropSample
-	if ref.Histogram {
-		flags = p.dropHist
-	}
-	if flags[ref.Index] {
+	if p.isDropped(ref) {
 		return false
 	}
-	flags[ref.Index] = true
+	if ref.Histogram {
+		p.hists[ref.Index].drop = true
+	} else {
+		p.samples[ref.Index].drop = true
+	}
 	p.touched[ref.Series] = true
 	p.Dropped++
 	return true
@@ -86,101 +326,18 @@ func (p *Patch) Encode(r *Request) []byte {
 // Protobuf returns the uncompressed protobuf of the last Encode.
 func (p *Patch) Protobuf() []byte { return p.proto }
 
-func (p *Patch) encodeRW1(r *Request, out []byte) []byte {
-	b := r.Buf
-	series := 0
-	for off := 0; off < len(b); {
-		start := off
-		num, typ, n := protowire.ConsumeTag(b[off:])
-		off += n
-		n = protowire.ConsumeFieldValue(num, typ, b[off:])
-		off += n
-		if num != rw1WriteRequestTimeseries || typ != protowire.BytesType {
-			out = append(out, b[start:off]...)
-			continue
-		}
-		i := series
-		series++
-		if !p.touched[i] {
-			out = append(out, b[start:off]...)
-			continue
-		}
-		out = p.appendPatchedSeries(r, i, out)
-	}
-	return out
-}
-
-// appendPatchedSeries appends series i as a timeseries field without its
-// dropped samples; a series left with no sample at all is left out.
-func (p *Patch) appendPatchedSeries(r *Request, i int, out []byte) []byte {
-	s := &r.Series[i]
-	kept := 0
-	for k := s.SamplesStart; k < s.SamplesEnd; k++ {
-		if !p.dropSample[k] {
-			kept++
-		}
-	}
-	for k := s.HistogramsStart; k < s.HistogramsEnd; k++ {
-		if !p.dropHist[k] {
-			kept++
-		}
-	}
-	if kept == 0 {
-		return out
-	}
-	// Reserve room for the length prefix, write the body, then fix it up.
-	out = protowire.AppendTag(out, rw1WriteRequestTimeseries, protowire.BytesType)
-	lenAt := len(out)
-	out = append(out, make([]byte, maxVarintLen)...)
-	bodyAt := len(out)
-
-	b := r.Buf[:s.Raw.End]
-	sample, hist := s.SamplesStart, s.HistogramsStart
-	for off := int(s.Raw.Start); off < int(s.Raw.End); {
-		start := off
-		num, typ, n := protowire.ConsumeTag(b[off:])
-		off += n
-		n = protowire.ConsumeFieldValue(num, typ, b[off:])
-		off += n
-		switch {
-		case num == rw1SeriesSamples && typ == protowire.BytesType:
-			k := sample
-			sample++
-			if p.dropSample[k] {
-				continue
-			}
-		case num == rw1SeriesHistograms && typ == protowire.BytesType:
-			k := hist
-			hist++
-			if p.dropHist[k] {
-				continue
-			}
-		}
-		out = append(out, b[start:off]...)
-	}
-	return fixLength(out, lenAt, bodyAt)
-}
-
-const maxVarintLen = 5 // series bodies are below 4 GiB
-
-// fixLength writes the varint length of out[bodyAt:] at lenAt, closing the
-// gap left by the reserved bytes.
-func fixLength(out []byte, lenAt, bodyAt int) []byte {
-	bodyLen := len(out) - bodyAt
-	var tmp [maxVarintLen]byte
-	enc := protowire.AppendVarint(tmp[:0], uint64(bodyLen))
-	copy(out[lenAt:], enc)
-	gap := maxVarintLen - len(enc)
-	if gap > 0 {
-		copy(out[lenAt+len(enc):], out[bodyAt:])
-		out = out[:len(out)-gap]
-	}
-	return out
-}
-
 func resizeBool(s []bool, n int) []bool {
 	if cap(s) < n {
 		return make([]bool, n)
+	}
+	s = s[:n]
+	clear(s)
+	return s
+}
+
+func resizePlan[T any](s []T, n int) []T {
+	if cap(s) < n {
+		return make([]T, n)
 	}
 	s = s[:n]
 	clear(s)

@@ -242,7 +242,7 @@ func TestPatch(t *testing.T) {
 				require.Equal(t, wantDropped, p.Dropped)
 				require.Len(t, p.Outcomes, len(res.Duplicates))
 				for _, o := range p.Outcomes {
-					require.Equal(t, Outcome{Action: ActionKeepFirst, Dropped: true}, o)
+					require.Equal(t, Outcome{Action: ActionKeepFirst, Dropped: 1}, o)
 				}
 				out := p.Encode(r)
 

@@ -107,13 +107,15 @@ func merge(dst, src *Offender) {
 	dst.ConflictingSamples += src.ConflictingSamples
 	dst.IdenticalSamples += src.IdenticalSamples
 	dst.DroppedSamples += src.DroppedSamples
+	dst.ChangedSamples += src.ChangedSamples
+	dst.RelabelledSamples += src.RelabelledSamples
 	if src.FirstSeen.Before(dst.FirstSeen) {
 		dst.FirstSeen = src.FirstSeen
 	}
 	if src.LastSeen.After(dst.LastSeen) {
 		dst.LastSeen = src.LastSeen
 	}
-	dst.Action = src.Action
+	dst.Action, dst.RequestedAction = src.Action, src.RequestedAction
 	dst.UserAgent = src.UserAgent
 }
 

@@ -425,6 +425,8 @@ func TestOffenderJSON(t *testing.T) {
 		"last_seen": "2026-11-27T10:05:00Z",
 		"action": "report",
 		"dropped_samples": 0,
+		"changed_samples": 0,
+		"relabelled_samples": 0,
 		"user_agent": "Prometheus/3.1.0",
 		"example": {
 			"labels": {"__name__": "kube_job_status_failed"},

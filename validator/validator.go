@@ -6,6 +6,7 @@ package validator
 import (
 	"flag"
 	"fmt"
+	"regexp"
 	"sync"
 
 	"github.com/go-kit/log"
@@ -21,6 +22,8 @@ var DefaultOriginLabels = []string{"job", "instance", "namespace", "pod", "conta
 // Config configures inspection, actions and the report.
 type Config struct {
 	Action                string                 `yaml:"action"`
+	Rules                 []RuleConfig           `yaml:"rules"`
+	DisambiguationLabel   string                 `yaml:"disambiguation_label"`
 	IgnoreLabels          flagext.StringSliceCSV `yaml:"ignore_labels"`
 	OriginLabels          flagext.StringSliceCSV `yaml:"origin_labels"`
 	MaxOffendersPerTenant int                    `yaml:"max_offenders_per_tenant"`
@@ -30,7 +33,8 @@ type Config struct {
 
 // RegisterFlags registers the validator flags.
 func (cfg *Config) RegisterFlags(f *flag.FlagSet) {
-	f.StringVar(&cfg.Action, "validator.action", string(ActionReport), "What to do with duplicate samples: report (forward unchanged) or keep-first (drop every later sample of a duplicate group).")
+	f.StringVar(&cfg.Action, "validator.action", string(ActionReport), "What to do with duplicate samples no rule matches: report, keep-first, keep-last, keep-max, keep-min, sum, label or reject. Rules, in YAML only, choose per series selector and kind.")
+	f.StringVar(&cfg.DisambiguationLabel, "validator.disambiguation-label", DefaultDisambiguationLabel, "Label the label action adds to the second, third, ... colliding series, with value 1, 2, ...")
 	f.Var(&cfg.IgnoreLabels, "validator.ignore-labels", "Comma-separated label names left out of series identity, mirroring labels the upstream drops (Mimir's drop_labels, the HA tracker's __replica__).")
 	cfg.OriginLabels = append(flagext.StringSliceCSV(nil), DefaultOriginLabels...)
 	f.Var(&cfg.OriginLabels, "validator.origin-labels", "Comma-separated label names that identify where a duplicate comes from; reports group offenders by their values.")
@@ -41,8 +45,12 @@ func (cfg *Config) RegisterFlags(f *flag.FlagSet) {
 
 // Validate checks the configuration.
 func (cfg *Config) Validate() error {
-	if _, err := ParseAction(cfg.Action); err != nil {
-		return fmt.Errorf("invalid -validator.action: %w", err)
+	if _, err := defaultTenantConfig(*cfg); err != nil {
+		return err
+	}
+	// Empty means the default, for configurations built in code.
+	if cfg.DisambiguationLabel != "" && !labelNameRE.MatchString(cfg.DisambiguationLabel) {
+		return fmt.Errorf("invalid -validator.disambiguation-label %q: not a label name", cfg.DisambiguationLabel)
 	}
 	if cfg.MaxRequestBytes <= 0 {
 		return fmt.Errorf("-validator.max-request-bytes must be positive")
@@ -50,12 +58,16 @@ func (cfg *Config) Validate() error {
 	return cfg.CrossRequest.Validate()
 }
 
+// labelNameRE is Prometheus' classic label name syntax, without the "__"
+// prefix reserved for internal labels.
+var labelNameRE = regexp.MustCompile(`^(?:[a-zA-Z][a-zA-Z0-9_]*|_[a-zA-Z0-9][a-zA-Z0-9_]*)$`)
+
 // Validator runs the domain half of a push: decode, inspect, plan actions,
 // record offenders.
 type Validator struct {
 	cfg       Config
 	inspector *Inspector
-	policy    Policy
+	overrides *Overrides
 	store     *Store
 	// record is nil when cross-request detection is off.
 	record *SeriesRecord
@@ -66,18 +78,32 @@ type Validator struct {
 	dropped         *prometheus.CounterVec
 	lookups         *prometheus.CounterVec
 	hits            *prometheus.CounterVec
+	changed         *prometheus.CounterVec
+	relabelled      *prometheus.CounterVec
 }
 
-// New returns a Validator.
+// New returns a Validator applying cfg's defaults to every tenant.
 func New(cfg Config, logger log.Logger, reg prometheus.Registerer) (*Validator, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	action, _ := ParseAction(cfg.Action)
+	o, err := NewOverrides(cfg, RuntimeConfig{}, logger, reg)
+	if err != nil {
+		return nil, err
+	}
+	return NewWithOverrides(cfg, o, logger, reg)
+}
+
+// NewWithOverrides returns a Validator taking each tenant's rules, default
+// action and origin labels from o.
+func NewWithOverrides(cfg Config, o *Overrides, logger log.Logger, reg prometheus.Registerer) (*Validator, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
 	v := &Validator{
 		cfg:       cfg,
 		inspector: NewInspector(NewIdentity(cfg.IgnoreLabels)),
-		policy:    StaticPolicy(action),
+		overrides: o,
 		store:     NewStore(cfg.MaxOffendersPerTenant, reg),
 		logger:    logger,
 		receivedSamples: promauto.With(reg).NewCounterVec(prometheus.CounterOpts{
@@ -95,6 +121,16 @@ func New(cfg Config, logger log.Logger, reg prometheus.Registerer) (*Validator, 
 			Name:      "dropped_samples_total",
 			Help:      "Duplicate samples removed from pushes before forwarding, by action.",
 		}, []string{"tenant", "action"}),
+		changed: promauto.With(reg).NewCounterVec(prometheus.CounterOpts{
+			Namespace: "pushguard",
+			Name:      "changed_samples_total",
+			Help:      "Samples forwarded with a new value, such as the sum of their duplicate group, by action.",
+		}, []string{"tenant", "action"}),
+		relabelled: promauto.With(reg).NewCounterVec(prometheus.CounterOpts{
+			Namespace: "pushguard",
+			Name:      "relabelled_samples_total",
+			Help:      "Samples moved to a series carrying the disambiguation label by the label action.",
+		}, []string{"tenant"}),
 	}
 	if cfg.CrossRequest.Enabled {
 		v.record = NewSeriesRecord(cfg.CrossRequest.MaxSeries, cfg.CrossRequest.TTL, reg)
@@ -165,7 +201,8 @@ func (c *Checked) Samples() int {
 }
 
 // Check decompresses and decodes a remote-write 1.0 body, finds its
-// duplicates and plans the configured actions.
+// duplicates and plans the tenant's actions. A push the reject action
+// refuses is recorded in the report and answered with an error.
 func (v *Validator) Check(meta Meta, body []byte) (*Checked, error) {
 	r := GetRequest()
 	if err := Decompress(body, v.cfg.MaxRequestBytes, r); err != nil {
@@ -189,11 +226,21 @@ func (v *Validator) Record(c *Checked, meta Meta) {
 			conflict = "true"
 		}
 		v.duplicates.WithLabelValues(meta.Tenant, d.Kind.String(), conflict).Inc()
-		if k < len(c.Patch.Outcomes) && c.Patch.Outcomes[k].Dropped {
-			v.dropped.WithLabelValues(meta.Tenant, string(c.Patch.Outcomes[k].Action)).Inc()
+		if k >= len(c.Patch.Outcomes) {
+			continue
+		}
+		o := &c.Patch.Outcomes[k]
+		if o.Dropped > 0 {
+			v.dropped.WithLabelValues(meta.Tenant, string(o.Action)).Add(float64(o.Dropped))
+		}
+		if o.Changed > 0 {
+			v.changed.WithLabelValues(meta.Tenant, string(o.Action)).Add(float64(o.Changed))
+		}
+		if o.Relabelled > 0 {
+			v.relabelled.WithLabelValues(meta.Tenant).Add(float64(o.Relabelled))
 		}
 	}
-	v.store.Record(Offenders(c.Request, &c.Result, c.Patch.Outcomes, v.cfg.OriginLabels, meta))
+	v.store.Record(Offenders(c.Request, &c.Result, c.Patch.Outcomes, v.overrides.For(meta.Tenant).OriginLabels, meta))
 }
 
 // Accepted remembers the latest forwarded sample of each series of a checked

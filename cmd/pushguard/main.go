@@ -34,6 +34,7 @@ type Config struct {
 	GRPC      grpcapi.Config          `yaml:"grpc"`
 	Auth      validator.AuthConfig    `yaml:"auth"`
 	Validator validator.Config        `yaml:"validator"`
+	Runtime   validator.RuntimeConfig `yaml:"runtime_config"`
 	Upstream  upstream.Config         `yaml:"upstream"`
 	Embedded  upstream.EmbeddedConfig `yaml:"embedded"`
 }
@@ -44,6 +45,7 @@ func (c *Config) RegisterFlags(f *flag.FlagSet) {
 	c.GRPC.RegisterFlags(f)
 	c.Auth.RegisterFlags(f)
 	c.Validator.RegisterFlags(f)
+	c.Runtime.RegisterFlags(f)
 	c.Upstream.RegisterFlags(f)
 	c.Embedded.RegisterFlags(f)
 	// Ports follow Mimir's.
@@ -62,6 +64,9 @@ func setDefault(f *flag.FlagSet, name, value string) {
 // Validate checks the configuration.
 func (c *Config) Validate() error {
 	if err := c.Validator.Validate(); err != nil {
+		return err
+	}
+	if err := c.Runtime.Validate(); err != nil {
 		return err
 	}
 	return c.Upstream.Validate()
@@ -95,7 +100,11 @@ func run(args []string) error {
 		level.Info(logger).Log("msg", "loaded configuration", "file", configFile)
 	}
 
-	v, err := validator.New(cfg.Validator, logger, reg)
+	overrides, err := validator.NewOverrides(cfg.Validator, cfg.Runtime, logger, reg)
+	if err != nil {
+		return err
+	}
+	v, err := validator.NewWithOverrides(cfg.Validator, overrides, logger, reg)
 	if err != nil {
 		return err
 	}
@@ -104,6 +113,9 @@ func run(args []string) error {
 		return err
 	}
 	deps, embedded := ups.Services, ups.Embedded
+	if s := overrides.Service(); s != nil {
+		deps = append([]services.Service{s}, deps...)
+	}
 
 	srv, err := server.New(cfg.Server)
 	if err != nil {

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/pushguard/pushguard/validator"
 )
 
 var updateReadme = flag.Bool("update-readme", false, "rewrite the configuration reference in README.md")
@@ -59,6 +61,33 @@ upstream:
 		require.True(t, cfg.Validator.CrossRequest.Enabled)
 		require.Equal(t, "http://127.0.0.1:9009/api/v1/push", cfg.Upstream.URL)
 		require.NoError(t, cfg.Validate())
+	})
+	t.Run("rules and runtime config from yaml", func(t *testing.T) {
+		p := writeFile(t, `
+validator:
+  action: keep-first
+  rules:
+    - match: '{job="kube-state-metrics"}'
+      kinds: [across_series]
+      action: label
+runtime_config:
+  file: /etc/pushguard/runtime.yaml
+  period: 5s
+`)
+		var cfg Config
+		_, err := parseConfig([]string{"-config.file=" + p}, &cfg)
+		require.NoError(t, err)
+		require.Equal(t, []validator.RuleConfig{{Match: `{job="kube-state-metrics"}`, Kinds: []string{"across_series"}, Action: "label"}}, cfg.Validator.Rules)
+		require.Equal(t, []string{"/etc/pushguard/runtime.yaml"}, []string(cfg.Runtime.File))
+		require.Equal(t, 5*time.Second, cfg.Runtime.ReloadPeriod)
+		require.NoError(t, cfg.Validate())
+	})
+	t.Run("an invalid rule is a start-up error naming it", func(t *testing.T) {
+		p := writeFile(t, "validator:\n  rules:\n    - match: 'up{job='\n      action: sum\n")
+		var cfg Config
+		_, err := parseConfig([]string{"-config.file=" + p}, &cfg)
+		require.NoError(t, err)
+		require.ErrorContains(t, cfg.Validate(), `rule 1 (match "up{job=")`)
 	})
 	t.Run("unknown yaml key is an error", func(t *testing.T) {
 		var cfg Config

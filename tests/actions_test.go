@@ -1,0 +1,208 @@
+package tests
+
+import (
+	"bufio"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/prometheus/prompb"
+	"github.com/stretchr/testify/require"
+)
+
+// writeRuntimeFile replaces the runtime configuration file in one step, as
+// a Kubernetes ConfigMap update does.
+func writeRuntimeFile(t testing.TB, path, content string) {
+	t.Helper()
+	require.NoError(t, os.WriteFile(path+".tmp", []byte(content), 0o600))
+	require.NoError(t, os.Rename(path+".tmp", path))
+}
+
+// metric returns the value of the first /metrics line starting with
+// prefix, and whether there was one.
+func (inst *instance) metric(t testing.TB, prefix string) (string, bool) {
+	t.Helper()
+	resp, err := http.Get(inst.url("/metrics"))
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(nil, 1<<20)
+	for sc.Scan() {
+		if line := sc.Text(); strings.HasPrefix(line, prefix) {
+			return line[strings.LastIndexByte(line, ' ')+1:], true
+		}
+	}
+	return "", false
+}
+
+func body(series ...prompb.TimeSeries) []byte {
+	wr := prompb.WriteRequest{Timeseries: series}
+	raw, err := wr.Marshal()
+	if err != nil {
+		panic(err)
+	}
+	return snappyEncode(raw)
+}
+
+func pushAs(t testing.TB, inst *instance, tenant string, series ...prompb.TimeSeries) (int, string) {
+	t.Helper()
+	return inst.rawPush(t, body(series...), map[string]string{
+		"Content-Type": "application/x-protobuf", "Content-Encoding": "snappy", "X-Scope-OrgID": tenant,
+	})
+}
+
+const runtimeFile = `
+overrides:
+  t-keep-first: {action: keep-first}
+  t-keep-last: {action: keep-last}
+  t-keep-max: {action: keep-max}
+  t-keep-min: {action: keep-min}
+  t-sum: {action: sum}
+  t-label: {action: label}
+  t-reject: {action: reject}
+  t-rules:
+    action: sum
+    rules:
+      - match: '{__name__="kube_job_status_failed", job="kube-state-metrics"}'
+        kinds: [across_series]
+        action: label
+`
+
+// TestActionsEndToEnd pushes one duplicate group through the real binary
+// under every action, one tenant each, and reads back what the embedded
+// upstream stored.
+func TestActionsEndToEnd(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "runtime.yaml")
+	writeRuntimeFile(t, path, runtimeFile)
+	inst := startPushguard(t, "-runtime-config.file="+path)
+	at := time.Now().Truncate(time.Second)
+
+	// Two targets collapsed into one series by a labeldrop of pod, and a
+	// third copy: 10, 30, 20 at one timestamp.
+	reqs := func(v float64) prompb.TimeSeries {
+		return ts(v, at, "__name__", "http_requests_total", "job", "api", "code", "200")
+	}
+	up := ts(1, at, "__name__", "up", "job", "api")
+	const series = `http_requests_total{code="200", job="api"}`
+	const labelled = `http_requests_total{code="200", duplicate_index="%s", job="api"}`
+	for name, tc := range map[string]struct {
+		want                       map[string]string
+		dropped, changed, relabels int64
+	}{
+		"report":     {want: map[string]string{series: "10"}},
+		"keep-first": {want: map[string]string{series: "10"}, dropped: 2},
+		"keep-last":  {want: map[string]string{series: "20"}, dropped: 2},
+		"keep-max":   {want: map[string]string{series: "30"}, dropped: 2},
+		"keep-min":   {want: map[string]string{series: "10"}, dropped: 2},
+		"sum":        {want: map[string]string{series: "60"}, dropped: 2, changed: 1},
+		"label": {want: map[string]string{
+			series:                                  "10",
+			strings.Replace(labelled, "%s", "1", 1): "30",
+			strings.Replace(labelled, "%s", "2", 1): "20",
+		}, relabels: 2},
+	} {
+		t.Run(name, func(t *testing.T) {
+			tenant := "t-" + name
+			status, msg := pushAs(t, inst, tenant, reqs(10), up, reqs(30), reqs(20))
+			require.Equal(t, http.StatusOK, status, msg)
+			got := inst.query(t, tenant, `http_requests_total`, at)
+			require.Equal(t, tc.want, got)
+			require.Equal(t, map[string]string{`up{job="api"}`: "1"}, inst.query(t, tenant, `up`, at))
+
+			rep := inst.offenders(t, tenant, "")
+			require.Len(t, rep.Offenders, 1)
+			o := rep.Offenders[0]
+			require.Equal(t, name, o.Action)
+			require.Equal(t, tc.dropped, o.DroppedSamples)
+			require.Equal(t, tc.changed, o.ChangedSamples)
+			require.Equal(t, tc.relabels, o.RelabelledSamples)
+		})
+	}
+
+	t.Run("reject", func(t *testing.T) {
+		status, msg := pushAs(t, inst, "t-reject", reqs(10), up, reqs(30))
+		require.Equal(t, http.StatusBadRequest, status, msg)
+		require.Equal(t, `push refused: 1 samples repeat the series and timestamp of another sample: {__name__="http_requests_total", code="200", job="api"} at `+
+			strconv.FormatInt(at.UnixMilli(), 10)+`: values 10, 30 (err-pushguard-sample-duplicate-timestamp)`, msg)
+		require.Empty(t, inst.query(t, "t-reject", `{__name__=~"up|http_requests_total"}`, at), "nothing of a refused push is stored")
+		rep := inst.offenders(t, "t-reject", "")
+		require.Len(t, rep.Offenders, 1)
+		require.Equal(t, "reject", rep.Offenders[0].Action)
+		v, ok := inst.metric(t, `pushguard_rejected_requests_total{reason="sample-duplicate-timestamp"}`)
+		require.True(t, ok)
+		require.Equal(t, "1", v)
+	})
+
+	t.Run("rules: first match wins, then the tenant's default", func(t *testing.T) {
+		status, msg := pushAs(t, inst, "t-rules", ksmJobFailed(1, at), reqs(10), ksmJobFailed(0, at), reqs(5))
+		require.Equal(t, http.StatusOK, status, msg)
+		require.Equal(t, map[string]string{
+			`kube_job_status_failed{instance="10.0.0.7:8080", job="kube-state-metrics", job_name="renovate-28883520", namespace="renovate", reason="BackoffLimitExceeded"}`:                      "1",
+			`kube_job_status_failed{duplicate_index="1", instance="10.0.0.7:8080", job="kube-state-metrics", job_name="renovate-28883520", namespace="renovate", reason="BackoffLimitExceeded"}`: "0",
+			series: "15",
+		}, inst.query(t, "t-rules", `{__name__=~"kube_job_status_failed|http_requests_total"}`, at))
+	})
+}
+
+// TestRuntimeConfigReload changes the runtime file under the running binary.
+func TestRuntimeConfigReload(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "runtime.yaml")
+	writeRuntimeFile(t, path, "overrides:\n  team-a:\n    action: keep-first\n")
+	inst := startPushguard(t, "-runtime-config.file="+path, "-runtime-config.reload-period=50ms")
+	at := time.Now().Truncate(time.Second).Add(-time.Minute)
+	dup := func(at time.Time) []prompb.TimeSeries {
+		return []prompb.TimeSeries{
+			ts(1, at, "__name__", "kube_job_status_failed", "job_name", "r-1"),
+			ts(2, at, "__name__", "kube_job_status_failed", "job_name", "r-1"),
+		}
+	}
+	stored := func(at time.Time) map[string]string {
+		return inst.query(t, "team-a", "kube_job_status_failed", at)
+	}
+	const key = `kube_job_status_failed{job_name="r-1"}`
+	hash := func() string {
+		resp, err := http.Get(inst.url("/metrics"))
+		require.NoError(t, err)
+		defer resp.Body.Close()
+		sc := bufio.NewScanner(resp.Body)
+		for sc.Scan() {
+			if strings.HasPrefix(sc.Text(), "pushguard_runtime_config_hash{") {
+				return sc.Text()
+			}
+		}
+		return ""
+	}
+
+	status, msg := pushAs(t, inst, "team-a", dup(at)...)
+	require.Equal(t, http.StatusOK, status, msg)
+	require.Equal(t, map[string]string{key: "1"}, stored(at))
+
+	// A new rule applies to the next push, without restart.
+	before := hash()
+	require.NotEmpty(t, before)
+	writeRuntimeFile(t, path, "overrides:\n  team-a:\n    action: keep-last\n")
+	require.Eventually(t, func() bool { return hash() != before }, 30*time.Second, 20*time.Millisecond)
+	at2 := at.Add(time.Second)
+	status, msg = pushAs(t, inst, "team-a", dup(at2)...)
+	require.Equal(t, http.StatusOK, status, msg)
+	require.Equal(t, map[string]string{key: "2"}, stored(at2))
+
+	// A broken file changes nothing, and says so.
+	writeRuntimeFile(t, path, "overrides:\n  team-a:\n    rules:\n      - match: '{job_name=~\"(\"}'\n        action: keep-first\n")
+	require.Eventually(t, func() bool {
+		v, ok := inst.metric(t, "pushguard_runtime_config_reload_failures_total")
+		return ok && v != "0"
+	}, 30*time.Second, 20*time.Millisecond)
+	v, ok := inst.metric(t, `pushguard_runtime_config_last_reload_successful{config="overrides"}`)
+	require.True(t, ok)
+	require.Equal(t, "0", v)
+	require.Contains(t, inst.logs.String(), `rule 1 (match \"{job_name=~\\\"(\\\"}\")`)
+	at3 := at2.Add(time.Second)
+	status, msg = pushAs(t, inst, "team-a", dup(at3)...)
+	require.Equal(t, http.StatusOK, status, msg)
+	require.Equal(t, map[string]string{key: "2"}, stored(at3), "keep-last still applies")
+}

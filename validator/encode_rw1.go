@@ -1,0 +1,213 @@
+package validator
+
+import (
+	"math"
+	"strconv"
+	"strings"
+
+	"google.golang.org/protobuf/encoding/protowire"
+)
+
+// encodeRW1 writes the remote-write 1.0 request p's plan describes: every
+// field of the original copied in order, untouched series byte for byte.
+func (p *Patch) encodeRW1(r *Request, out []byte) []byte {
+	b := r.Buf
+	series := 0
+	for off := 0; off < len(b); {
+		start := off
+		num, typ, n := protowire.ConsumeTag(b[off:])
+		off += n
+		n = protowire.ConsumeFieldValue(num, typ, b[off:])
+		off += n
+		if num != rw1WriteRequestTimeseries || typ != protowire.BytesType {
+			out = append(out, b[start:off]...)
+			continue
+		}
+		i := series
+		series++
+		if !p.touched[i] {
+			out = append(out, b[start:off]...)
+			continue
+		}
+		out = p.appendPatchedSeries(r, i, out)
+	}
+	return out
+}
+
+// appendPatchedSeries appends series i as it leaves the plan: without its
+// dropped samples, with new values, and split into one timeseries per
+// disambiguation rank its samples carry (rank 0 keeps the original labels).
+// Exemplars and other fields go with the first part. A series left with no
+// sample at all is left out.
+func (p *Patch) appendPatchedSeries(r *Request, i int, out []byte) []byte {
+	first := true
+	for rank, ok := p.nextRank(r, i, -1); ok; rank, ok = p.nextRank(r, i, rank) {
+		out = p.appendSeriesPart(r, i, rank, first, out)
+		first = false
+	}
+	return out
+}
+
+// nextRank returns the smallest rank above after among the kept samples of
+// series i.
+func (p *Patch) nextRank(r *Request, i int, after int32) (int32, bool) {
+	s := &r.Series[i]
+	best, found := int32(math.MaxInt32), false
+	for k := s.SamplesStart; k < s.SamplesEnd; k++ {
+		if sp := &p.samples[k]; !sp.drop && sp.rank > after && sp.rank <= best {
+			best, found = sp.rank, true
+		}
+	}
+	for k := s.HistogramsStart; k < s.HistogramsEnd; k++ {
+		if hp := &p.hists[k]; !hp.drop && hp.rank > after && hp.rank <= best {
+			best, found = hp.rank, true
+		}
+	}
+	return best, found
+}
+
+func (p *Patch) appendSeriesPart(r *Request, i int, rank int32, extras bool, out []byte) []byte {
+	s := &r.Series[i]
+	// Reserve room for the length prefix, write the body, then fix it up.
+	out = protowire.AppendTag(out, rw1WriteRequestTimeseries, protowire.BytesType)
+	lenAt := len(out)
+	out = append(out, make([]byte, maxVarintLen)...)
+	bodyAt := len(out)
+
+	name := p.labelName()
+	var rankValue []byte
+	labelled := rank == 0 // nothing to add
+	if !labelled {
+		p.scratch = strconv.AppendInt(p.scratch[:0], int64(rank), 10)
+		rankValue = p.scratch
+	}
+
+	// A label of that name already there (empty, or left out of identity)
+	// gets the value in place; otherwise the label goes before the first
+	// label with a larger name, which keeps sorted labels sorted.
+	replace := false
+	if !labelled {
+		for _, l := range r.SeriesLabels(i) {
+			if string(r.Bytes(l.Name)) == name {
+				replace = true
+				break
+			}
+		}
+	}
+
+	b := r.Buf[:s.Raw.End]
+	sample, hist, lbl := s.SamplesStart, s.HistogramsStart, s.LabelsStart
+	for off := int(s.Raw.Start); off < int(s.Raw.End); {
+		start := off
+		num, typ, n := protowire.ConsumeTag(b[off:])
+		off += n
+		n = protowire.ConsumeFieldValue(num, typ, b[off:])
+		off += n
+		if typ != protowire.BytesType {
+			if extras {
+				out = append(out, b[start:off]...)
+			}
+			continue
+		}
+		switch num {
+		case rw1SeriesLabels:
+			l := r.Labels[lbl]
+			lbl++
+			if !labelled {
+				c := strings.Compare(yoloString(r.Bytes(l.Name)), name)
+				if c == 0 || (c > 0 && !replace) {
+					out = appendLabel(out, name, rankValue)
+					labelled = true
+					if c == 0 {
+						continue
+					}
+				}
+			}
+			out = append(out, b[start:off]...)
+		case rw1SeriesSamples:
+			sp := &p.samples[sample]
+			sample++
+			if sp.drop || sp.rank != rank {
+				continue
+			}
+			if sp.set {
+				out = appendSampleWithValue(out, b[start:off], sp.value)
+				continue
+			}
+			out = append(out, b[start:off]...)
+		case rw1SeriesHistograms:
+			hp := &p.hists[hist]
+			hist++
+			if hp.drop || hp.rank != rank {
+				continue
+			}
+			if hp.raw != nil {
+				out = protowire.AppendTag(out, rw1SeriesHistograms, protowire.BytesType)
+				out = protowire.AppendBytes(out, hp.raw)
+				continue
+			}
+			out = append(out, b[start:off]...)
+		default:
+			if extras {
+				out = append(out, b[start:off]...)
+			}
+		}
+	}
+	if !labelled {
+		out = appendLabel(out, name, rankValue)
+	}
+	return fixLength(out, lenAt, bodyAt)
+}
+
+// appendLabel appends a labels field.
+func appendLabel(out []byte, name string, value []byte) []byte {
+	out = protowire.AppendTag(out, rw1SeriesLabels, protowire.BytesType)
+	out = protowire.AppendVarint(out, uint64(protowire.SizeTag(labelName)+protowire.SizeBytes(len(name))+protowire.SizeTag(labelValue)+protowire.SizeBytes(len(value))))
+	out = protowire.AppendTag(out, labelName, protowire.BytesType)
+	out = protowire.AppendString(out, name)
+	out = protowire.AppendTag(out, labelValue, protowire.BytesType)
+	return protowire.AppendBytes(out, value)
+}
+
+// appendSampleWithValue appends the samples field field (tag included) with
+// its value replaced by v; its other fields are kept as they were.
+func appendSampleWithValue(out, field []byte, v float64) []byte {
+	_, _, n := protowire.ConsumeTag(field)
+	msg, _ := protowire.ConsumeBytes(field[n:])
+	out = protowire.AppendTag(out, rw1SeriesSamples, protowire.BytesType)
+	lenAt := len(out)
+	out = append(out, make([]byte, maxVarintLen)...)
+	bodyAt := len(out)
+	// Proto3 leaves a zero value out; -0 keeps its sign bit on the wire.
+	if bits := math.Float64bits(v); bits != 0 {
+		out = protowire.AppendTag(out, sampleValue, protowire.Fixed64Type)
+		out = protowire.AppendFixed64(out, bits)
+	}
+	for off := 0; off < len(msg); {
+		start := off
+		num, typ, n := protowire.ConsumeTag(msg[off:])
+		off += n
+		off += protowire.ConsumeFieldValue(num, typ, msg[off:])
+		if num != sampleValue {
+			out = append(out, msg[start:off]...)
+		}
+	}
+	return fixLength(out, lenAt, bodyAt)
+}
+
+const maxVarintLen = 5 // series bodies are below 4 GiB
+
+// fixLength writes the varint length of out[bodyAt:] at lenAt, closing the
+// gap left by the reserved bytes.
+func fixLength(out []byte, lenAt, bodyAt int) []byte {
+	bodyLen := len(out) - bodyAt
+	var tmp [maxVarintLen]byte
+	enc := protowire.AppendVarint(tmp[:0], uint64(bodyLen))
+	copy(out[lenAt:], enc)
+	gap := maxVarintLen - len(enc)
+	if gap > 0 {
+		copy(out[lenAt+len(enc):], out[bodyAt:])
+		out = out[:len(out)-gap]
+	}
+	return out
+}
