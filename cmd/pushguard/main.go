@@ -36,6 +36,7 @@ type Config struct {
 	Validator validator.Config        `yaml:"validator"`
 	Upstream  upstream.Config         `yaml:"upstream"`
 	Embedded  upstream.EmbeddedConfig `yaml:"embedded"`
+	Report    httpapi.ReportConfig    `yaml:"report"`
 }
 
 // RegisterFlags registers every flag, with pushguard's defaults.
@@ -46,6 +47,7 @@ func (c *Config) RegisterFlags(f *flag.FlagSet) {
 	c.Validator.RegisterFlags(f)
 	c.Upstream.RegisterFlags(f)
 	c.Embedded.RegisterFlags(f)
+	c.Report.RegisterFlags(f)
 	// Ports follow Mimir's.
 	setDefault(f, "server.http-listen-port", "8080")
 	setDefault(f, "server.grpc-listen-port", "9095")
@@ -62,6 +64,9 @@ func setDefault(f *flag.FlagSet, name, value string) {
 // Validate checks the configuration.
 func (c *Config) Validate() error {
 	if err := c.Validator.Validate(); err != nil {
+		return err
+	}
+	if err := c.Report.Validate(); err != nil {
 		return err
 	}
 	return c.Upstream.Validate()
@@ -95,6 +100,7 @@ func run(args []string) error {
 		level.Info(logger).Log("msg", "loaded configuration", "file", configFile)
 	}
 
+	cfg.Validator.DebugLog = cfg.Server.LogLevel.String() == "debug"
 	v, err := validator.New(cfg.Validator, logger, reg)
 	if err != nil {
 		return err
@@ -110,8 +116,15 @@ func run(args []string) error {
 		return err
 	}
 	tenantOf := func(r *http.Request) (string, error) { return cfg.Auth.Tenant(r.Header.Get("X-Scope-OrgID")) }
-	srv.HTTP.Path("/api/v1/push").Methods(http.MethodPost).Handler(httpapi.NewPushHandler(cfg.Auth, v, ups.ForHTTP, logger, reg))
+	srv.HTTP.Path("/api/v1/push").Methods(http.MethodPost).Handler(httpapi.NewPushHandler(cfg.Auth, v, ups.ForHTTP, logger, reg, httpapi.WithSenderAddress(cfg.Report.SenderAddress)))
 	srv.HTTP.Path("/api/v1/offenders").Methods(http.MethodGet).Handler(httpapi.NewOffendersHandler(cfg.Auth, v.Store()))
+	if cfg.Report.AdminEnabled {
+		srv.HTTP.Path("/admin/api/v1/offenders").Methods(http.MethodGet).Handler(httpapi.NewAdminOffendersHandler(v.Store()))
+	}
+	ui := httpapi.NewUIHandler(cfg.Auth, v.Store(), cfg.Report.AdminEnabled, logger)
+	srv.HTTP.Path("/").Methods(http.MethodGet, http.MethodHead).Handler(ui)
+	srv.HTTP.Path(httpapi.UIOffenderPath).Methods(http.MethodGet, http.MethodHead).Handler(ui)
+	srv.HTTP.PathPrefix(httpapi.UIStaticPrefix).Methods(http.MethodGet, http.MethodHead).Handler(ui)
 	if embedded != nil {
 		srv.HTTP.Path("/embedded/api/v1/query").Methods(http.MethodGet, http.MethodPost).Handler(httpapi.NewEmbeddedQueryHandler(embedded, tenantOf, logger))
 	}
