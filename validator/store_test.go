@@ -179,6 +179,8 @@ func TestStoreIsolatesTenants(t *testing.T) {
 # HELP pushguard_offenders_evicted_total Offenders evicted from the report because the tenant's store or the whole store was full.
 # TYPE pushguard_offenders_evicted_total counter
 pushguard_offenders_evicted_total{tenant="team-a"} 1
+pushguard_offenders_evicted_total{tenant="team-b"} 0
+pushguard_offenders_evicted_total{tenant="team-c"} 0
 `), "pushguard_offenders_evicted_total"))
 }
 
