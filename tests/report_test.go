@@ -1,6 +1,7 @@
 package tests
 
 import (
+	"context"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -10,6 +11,13 @@ import (
 
 	"github.com/prometheus/prometheus/prompb"
 	"github.com/stretchr/testify/require"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/metadata"
+	grpcstatus "google.golang.org/grpc/status"
+
+	pushguardv1 "github.com/pushguard/pushguard/proto/pushguard/v1"
 )
 
 // pushSeries pushes series as tenant with extra headers, raw body suffix
@@ -104,6 +112,22 @@ func TestReportTenantIsolationHTTP(t *testing.T) {
 	require.Equal(t, http.StatusOK, status)
 	require.Contains(t, body, `data-metric="namespace:container_memory_usage_bytes:sum"`)
 	require.NotContains(t, body, `data-metric="kube_job_status_failed"`)
+
+	// Over gRPC too: ListOffenders answers the caller's tenant only.
+	conn, err := grpc.NewClient(inst.GRPCAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	require.NoError(t, err)
+	defer conn.Close()
+	client := pushguardv1.NewValidatorServiceClient(conn)
+	for tenant, metric := range map[string]string{"tenant-a": "kube_job_status_failed", "tenant-b": "namespace:container_memory_usage_bytes:sum"} {
+		ctx := metadata.AppendToOutgoingContext(context.Background(), "x-scope-orgid", tenant)
+		resp, err := client.ListOffenders(ctx, &pushguardv1.ListOffendersRequest{})
+		require.NoError(t, err)
+		require.Len(t, resp.Offenders, 1, tenant)
+		require.Equal(t, tenant, resp.Offenders[0].Tenant)
+		require.Equal(t, metric, resp.Offenders[0].Metric)
+	}
+	_, err = client.ListOffenders(context.Background(), &pushguardv1.ListOffendersRequest{})
+	require.Equal(t, codes.Unauthenticated, grpcstatus.Code(err), "%v", err)
 
 	// The aggregated warning names tenant, kind and metric, once per push and kind.
 	require.Eventually(t, func() bool {
