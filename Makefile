@@ -28,6 +28,7 @@ run: ## Run pushguard on 127.0.0.1:8080 (HTTP) and :9095 (gRPC) with the embedde
 
 test: lint check-protos ## Run every test with the race detector, unit and end-to-end.
 	$(GO) test -race -count=1 -timeout 15m ./...
+	$(GO) test -count=1 -run 'TestStoreStorm' ./validator
 
 test-unit: ## Run the unit tests only.
 	$(GO) test -race -count=1 $$($(GO) list ./... | grep -v /tests)

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"strconv"
+	"strings"
 
 	"github.com/pushguard/pushguard/validator"
 )
@@ -46,9 +47,52 @@ func (h *offendersHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	_ = json.NewEncoder(w).Encode(OffendersResponse{Offenders: offenders, EvictedOffenders: evicted})
 }
 
+type adminOffendersHandler struct {
+	store *validator.Store
+}
+
+// NewAdminOffendersHandler serves every tenant's offenders as JSON, for
+// operators: the same shape as GET /api/v1/offenders, plus a tenant filter.
+// It has no authentication of its own and belongs behind the operator's.
+func NewAdminOffendersHandler(store *validator.Store) http.Handler {
+	return &adminOffendersHandler{store: store}
+}
+
+func (h *adminOffendersHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	f, err := parseFilter(r)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	f.Tenant = r.URL.Query().Get("tenant")
+	offenders, evicted := h.store.ListAll(f)
+	if offenders == nil {
+		offenders = []validator.Offender{}
+	}
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(OffendersResponse{Offenders: offenders, EvictedOffenders: evicted})
+}
+
+// parseFilter reads the metric, kind, origin (name=value, repeatable or
+// space-separated) and
+// limit query parameters.
 func parseFilter(r *http.Request) (validator.Filter, error) {
 	q := r.URL.Query()
 	f := validator.Filter{Metric: q.Get("metric"), Kind: q.Get("kind")}
+	var origins []string
+	for _, o := range q["origin"] {
+		origins = append(origins, strings.Fields(o)...)
+	}
+	for _, o := range origins {
+		name, value, ok := strings.Cut(o, "=")
+		if !ok || strings.TrimSpace(name) == "" {
+			return f, validator.NewError(validator.ErrIDBadQuery, validator.CauseBadData, nil, "origin must be name=value, got %q", o)
+		}
+		if f.Origin == nil {
+			f.Origin = map[string]string{}
+		}
+		f.Origin[strings.TrimSpace(name)] = strings.Trim(strings.TrimSpace(value), `"`)
+	}
 	if f.Kind != "" {
 		if _, ok := validator.ParseKind(f.Kind); !ok {
 			return f, validator.NewError(validator.ErrIDBadQuery, validator.CauseBadData, nil,

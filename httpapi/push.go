@@ -34,13 +34,23 @@ type pushHandler struct {
 	logger   log.Logger
 	rejected *prometheus.CounterVec
 	bodies   sync.Pool
+	sender   func(*http.Request) string
+}
+
+// PushOption configures the remote-write receiver.
+type PushOption func(*pushHandler)
+
+// WithSenderAddress sets how the sender's address is found for reports;
+// by default it is the peer's address.
+func WithSenderAddress(f func(*http.Request) string) PushOption {
+	return func(h *pushHandler) { h.sender = f }
 }
 
 // NewPushHandler returns the remote-write receiver: it inspects every push,
 // applies the configured actions and forwards what it accepts upstream,
 // handing the upstream's answer back to the sender.
-func NewPushHandler(auth validator.AuthConfig, v *validator.Validator, up upstream.Upstream, logger log.Logger, reg prometheus.Registerer) http.Handler {
-	return &pushHandler{
+func NewPushHandler(auth validator.AuthConfig, v *validator.Validator, up upstream.Upstream, logger log.Logger, reg prometheus.Registerer, opts ...PushOption) http.Handler {
+	h := &pushHandler{
 		auth:   auth,
 		v:      v,
 		up:     up,
@@ -51,7 +61,12 @@ func NewPushHandler(auth validator.AuthConfig, v *validator.Validator, up upstre
 			Help:      "Pushes refused by pushguard itself, by reason (the stable error ID).",
 		}, []string{"reason"}),
 		bodies: sync.Pool{New: func() any { return new(bytes.Buffer) }},
+		sender: (&ReportConfig{}).SenderAddress,
 	}
+	for _, o := range opts {
+		o(h)
+	}
+	return h
 }
 
 const maxPooledBody = 16 << 20
@@ -79,7 +94,7 @@ func (h *pushHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	meta := validator.Meta{Tenant: tenant, UserAgent: r.UserAgent(), Time: time.Now()}
+	meta := validator.Meta{Tenant: tenant, UserAgent: r.UserAgent(), RemoteAddr: h.sender(r), Time: time.Now()}
 	checked, err := h.v.Check(meta, body)
 	if err != nil {
 		level.Debug(h.logger).Log("msg", "refused push", "tenant", tenant, "err", err)

@@ -136,7 +136,7 @@ func TestAcrossRequestsKeepFirst(t *testing.T) {
 
 	metrics := inst.metrics(t)
 	require.Contains(t, metrics, "pushguard_cross_request_series 2")
-	require.Contains(t, metrics, `pushguard_duplicate_samples_total{conflict="true",kind="across_requests",tenant="team-a"} 2`)
+	require.Contains(t, metrics, `pushguard_duplicate_samples_total{action="keep-first",conflict="true",kind="across_requests",tenant="team-a"} 2`)
 	require.Contains(t, metrics, `pushguard_cross_request_hits_total{tenant="team-a"} 3`)
 }
 

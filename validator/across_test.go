@@ -190,7 +190,7 @@ func TestAcrossRequestsOnlyAfterAcceptance(t *testing.T) {
 
 	require.Equal(t, 3.0, testutil.ToFloat64(v.lookups.WithLabelValues("team-a")))
 	require.Equal(t, 1.0, testutil.ToFloat64(v.hits.WithLabelValues("team-a")))
-	require.Equal(t, 1.0, testutil.ToFloat64(v.duplicates.WithLabelValues("team-a", "across_requests", "true")))
+	require.Equal(t, 1.0, testutil.ToFloat64(v.duplicates.WithLabelValues("team-a", "across_requests", "true", "report")))
 	n, err := testutil.GatherAndCount(reg, "pushguard_cross_request_series")
 	require.NoError(t, err)
 	require.Equal(t, 1, n)

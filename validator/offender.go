@@ -12,6 +12,9 @@ import (
 // Offender is one source of duplicate samples: a (tenant, metric, kind,
 // origin label values) key and what was seen of it.
 type Offender struct {
+	// ID names the offender in links to its detail view; stable for as long
+	// as the offender is kept.
+	ID                 string            `json:"id,omitempty"`
 	Tenant             string            `json:"tenant"`
 	Metric             string            `json:"metric"`
 	Kind               string            `json:"kind"`
@@ -23,12 +26,22 @@ type Offender struct {
 	Action             string            `json:"action"`
 	// RequestedAction is the action the rules chose when it could not
 	// apply and keep-first was applied instead.
-	RequestedAction   string  `json:"requested_action,omitempty"`
-	DroppedSamples    int64   `json:"dropped_samples"`
-	ChangedSamples    int64   `json:"changed_samples"`
-	RelabelledSamples int64   `json:"relabelled_samples"`
-	UserAgent         string  `json:"user_agent"`
-	Example           Example `json:"example"`
+	RequestedAction   string `json:"requested_action,omitempty"`
+	DroppedSamples    int64  `json:"dropped_samples"`
+	ChangedSamples    int64  `json:"changed_samples"`
+	RelabelledSamples int64  `json:"relabelled_samples"`
+	UserAgent         string `json:"user_agent"`
+	// SenderAddress is the address the latest offending push came from:
+	// the peer, or the X-Forwarded-For client when the peer is a trusted
+	// proxy.
+	SenderAddress string `json:"sender_address,omitempty"`
+	// Source is the Mimir/Cortex WriteRequest source when the client set it
+	// to something other than the default API: RULE (a ruler) or OTLP.
+	Source  string  `json:"source,omitempty"`
+	Example Example `json:"example"`
+	// PerMinute counts the offender's duplicate samples in each of the last
+	// 60 minutes, oldest first, ending with the minute the report was read.
+	PerMinute []uint32 `json:"per_minute,omitempty"`
 }
 
 // Example is one concrete duplicate of an offender: the repeating sample's
@@ -77,8 +90,15 @@ func (v *Value) UnmarshalJSON(b []byte) error {
 type Meta struct {
 	Tenant    string
 	UserAgent string
-	Time      time.Time
+	// RemoteAddr is the sender's address (host, no port), proxies trusted
+	// by the receiver already resolved.
+	RemoteAddr string
+	Time       time.Time
 }
+
+// sourceNames are the Mimir/Cortex WriteRequest sources worth reporting.
+// API (0) is the default and cannot be told apart from an unset field.
+var sourceNames = map[int32]string{1: "RULE", 2: "OTLP"}
 
 // Offenders turns one request's duplicates into offender records, one per
 // (metric, kind, origin). outcomes may be nil when no action was planned.
@@ -105,15 +125,17 @@ func Offenders(r *Request, res *Result, outcomes []Outcome, originLabels []strin
 		o, ok := byKey[key.String()]
 		if !ok {
 			o = &Offender{
-				Tenant:    meta.Tenant,
-				Metric:    metric,
-				Kind:      d.Kind.String(),
-				Origin:    origin,
-				FirstSeen: meta.Time,
-				LastSeen:  meta.Time,
-				Action:    string(ActionReport),
-				UserAgent: meta.UserAgent,
-				Example:   exampleOf(r, d),
+				Tenant:        meta.Tenant,
+				Metric:        metric,
+				Kind:          d.Kind.String(),
+				Origin:        origin,
+				FirstSeen:     meta.Time,
+				LastSeen:      meta.Time,
+				Action:        string(ActionReport),
+				UserAgent:     meta.UserAgent,
+				SenderAddress: meta.RemoteAddr,
+				Source:        sourceNames[r.Source],
+				Example:       exampleOf(r, d),
 			}
 			byKey[key.String()] = o
 			order = append(order, o)

@@ -135,7 +135,7 @@ func TestStoreEvictsLeastRecentlySeen(t *testing.T) {
 	require.Equal(t, int64(4), evicted)
 
 	require.NoError(t, testutil.GatherAndCompare(reg, strings.NewReader(`
-# HELP pushguard_offenders_evicted_total Offenders evicted from the report because the tenant's store was full.
+# HELP pushguard_offenders_evicted_total Offenders evicted from the report because the tenant's store or the whole store was full.
 # TYPE pushguard_offenders_evicted_total counter
 pushguard_offenders_evicted_total{tenant="team-a"} 4
 # HELP pushguard_offenders Offenders currently held in the report.
@@ -176,9 +176,11 @@ func TestStoreIsolatesTenants(t *testing.T) {
 	}
 
 	require.NoError(t, testutil.GatherAndCompare(reg, strings.NewReader(`
-# HELP pushguard_offenders_evicted_total Offenders evicted from the report because the tenant's store was full.
+# HELP pushguard_offenders_evicted_total Offenders evicted from the report because the tenant's store or the whole store was full.
 # TYPE pushguard_offenders_evicted_total counter
 pushguard_offenders_evicted_total{tenant="team-a"} 1
+pushguard_offenders_evicted_total{tenant="team-b"} 0
+pushguard_offenders_evicted_total{tenant="team-c"} 0
 `), "pushguard_offenders_evicted_total"))
 }
 

@@ -21,15 +21,24 @@ var DefaultOriginLabels = []string{"job", "instance", "namespace", "pod", "conta
 
 // Config configures inspection, actions and the report.
 type Config struct {
-	Action                string                 `yaml:"action"`
-	Rules                 []RuleConfig           `yaml:"rules"`
-	DisambiguationLabel   string                 `yaml:"disambiguation_label"`
-	IgnoreLabels          flagext.StringSliceCSV `yaml:"ignore_labels"`
-	OriginLabels          flagext.StringSliceCSV `yaml:"origin_labels"`
-	MaxOffendersPerTenant int                    `yaml:"max_offenders_per_tenant"`
-	MaxRequestBytes       int                    `yaml:"max_request_bytes"`
-	CrossRequest          CrossRequestConfig     `yaml:"cross_request"`
+	Action                    string                 `yaml:"action"`
+	Rules                     []RuleConfig           `yaml:"rules"`
+	DisambiguationLabel       string                 `yaml:"disambiguation_label"`
+	IgnoreLabels              flagext.StringSliceCSV `yaml:"ignore_labels"`
+	OriginLabels              flagext.StringSliceCSV `yaml:"origin_labels"`
+	MaxOffendersPerTenant     int                    `yaml:"max_offenders_per_tenant"`
+	MaxOffenders              int                    `yaml:"max_offenders"`
+	MaxRequestBytes           int                    `yaml:"max_request_bytes"`
+	CrossRequest              CrossRequestConfig     `yaml:"cross_request"`
+	AttributionLabels         flagext.StringSliceCSV `yaml:"attribution_labels"`
+	MaxAttributionCardinality int                    `yaml:"max_attribution_cardinality"`
+	WarnLogRate               float64                `yaml:"warn_log_rate"`
+	// DebugLog turns on per-sample duplicate logging; set from -log.level.
+	DebugLog bool `yaml:"-"`
 }
+
+// DefaultAttributionLabels are the labels duplicate samples are counted by.
+var DefaultAttributionLabels = []string{"job", "namespace"}
 
 // RegisterFlags registers the validator flags.
 func (cfg *Config) RegisterFlags(f *flag.FlagSet) {
@@ -39,6 +48,11 @@ func (cfg *Config) RegisterFlags(f *flag.FlagSet) {
 	cfg.OriginLabels = append(flagext.StringSliceCSV(nil), DefaultOriginLabels...)
 	f.Var(&cfg.OriginLabels, "validator.origin-labels", "Comma-separated label names that identify where a duplicate comes from; reports group offenders by their values.")
 	f.IntVar(&cfg.MaxOffendersPerTenant, "validator.max-offenders-per-tenant", 1000, "Maximum offenders kept in the report per tenant; the least recently seen are evicted first.")
+	f.IntVar(&cfg.MaxOffenders, "validator.max-offenders", 10000, "Maximum offenders kept in the report across all tenants; the least recently seen are evicted first. Bounds the report's memory (a few KiB an offender). 0 means only the per-tenant bound applies.")
+	cfg.AttributionLabels = append(flagext.StringSliceCSV(nil), DefaultAttributionLabels...)
+	f.Var(&cfg.AttributionLabels, "validator.attribution-labels", "Comma-separated labels of the offending series that pushguard_attributed_duplicate_samples_total counts duplicates by. Empty disables the metric.")
+	f.IntVar(&cfg.MaxAttributionCardinality, "validator.max-attribution-cardinality", 100, "Maximum attribution label value combinations per tenant; further combinations are counted with every attribution label set to __overflow__.")
+	f.Float64Var(&cfg.WarnLogRate, "validator.warn-log-rate", 1, "Aggregated duplicate-sample warnings (one per push and kind) logged per second at most; the others are counted in pushguard_duplicate_warnings_suppressed_total.")
 	f.IntVar(&cfg.MaxRequestBytes, "validator.max-request-bytes", 100<<20, "Maximum size of a push body, compressed and decompressed, in bytes. Larger pushes are refused with 413.")
 	cfg.CrossRequest.RegisterFlags(f)
 }
@@ -51,6 +65,18 @@ func (cfg *Config) Validate() error {
 	// Empty means the default, for configurations built in code.
 	if cfg.DisambiguationLabel != "" && !labelNameRE.MatchString(cfg.DisambiguationLabel) {
 		return fmt.Errorf("invalid -validator.disambiguation-label %q: not a label name", cfg.DisambiguationLabel)
+	}
+	if err := ValidateAttributionLabels(cfg.AttributionLabels); err != nil {
+		return fmt.Errorf("invalid -validator.attribution-labels: %w", err)
+	}
+	if cfg.MaxAttributionCardinality < 1 && len(cfg.AttributionLabels) > 0 {
+		return fmt.Errorf("-validator.max-attribution-cardinality must be at least 1")
+	}
+	if cfg.WarnLogRate < 0 {
+		return fmt.Errorf("-validator.warn-log-rate must not be negative")
+	}
+	if cfg.MaxOffenders < 0 {
+		return fmt.Errorf("-validator.max-offenders must not be negative")
 	}
 	if cfg.MaxRequestBytes <= 0 {
 		return fmt.Errorf("-validator.max-request-bytes must be positive")
@@ -72,6 +98,8 @@ type Validator struct {
 	// record is nil when cross-request detection is off.
 	record *SeriesRecord
 	logger log.Logger
+	dupLog *duplicateLog
+	attrib *Attribution
 
 	receivedSamples *prometheus.CounterVec
 	duplicates      *prometheus.CounterVec
@@ -104,8 +132,10 @@ func NewWithOverrides(cfg Config, o *Overrides, logger log.Logger, reg prometheu
 		cfg:       cfg,
 		inspector: NewInspector(NewIdentity(cfg.IgnoreLabels)),
 		overrides: o,
-		store:     NewStore(cfg.MaxOffendersPerTenant, reg),
+		store:     NewStore(cfg.MaxOffendersPerTenant, reg, WithMaxOffenders(cfg.MaxOffenders)),
 		logger:    logger,
+		dupLog:    newDuplicateLog(logger, cfg.WarnLogRate, cfg.DebugLog, reg),
+		attrib:    NewAttribution(cfg.AttributionLabels, cfg.MaxAttributionCardinality, reg),
 		receivedSamples: promauto.With(reg).NewCounterVec(prometheus.CounterOpts{
 			Namespace: "pushguard",
 			Name:      "received_samples_total",
@@ -114,8 +144,8 @@ func NewWithOverrides(cfg Config, o *Overrides, logger log.Logger, reg prometheu
 		duplicates: promauto.With(reg).NewCounterVec(prometheus.CounterOpts{
 			Namespace: "pushguard",
 			Name:      "duplicate_samples_total",
-			Help:      "Samples that repeat the series and timestamp of an earlier sample, by kind and whether the value conflicts.",
-		}, []string{"tenant", "kind", "conflict"}),
+			Help:      "Samples that repeat the series and timestamp of an earlier sample, by kind, whether the value conflicts and the action applied.",
+		}, []string{"tenant", "kind", "conflict", "action"}),
 		dropped: promauto.With(reg).NewCounterVec(prometheus.CounterOpts{
 			Namespace: "pushguard",
 			Name:      "dropped_samples_total",
@@ -219,13 +249,23 @@ func (v *Validator) Record(c *Checked, meta Meta) {
 	if len(c.Result.Duplicates) == 0 {
 		return
 	}
+	var values []string
 	for k := range c.Result.Duplicates {
 		d := &c.Result.Duplicates[k]
 		conflict := "false"
 		if d.Conflicting {
 			conflict = "true"
 		}
-		v.duplicates.WithLabelValues(meta.Tenant, d.Kind.String(), conflict).Inc()
+		action := ActionReport
+		if k < len(c.Patch.Outcomes) {
+			action = c.Patch.Outcomes[k].Action
+		}
+		kind := d.Kind.String()
+		v.duplicates.WithLabelValues(meta.Tenant, kind, conflict, string(action)).Inc()
+		if len(v.attrib.labels) > 0 {
+			values = v.attrib.valuesOf(c.Request, int(d.Sample.Series), values)
+			v.attrib.Add(meta.Tenant, kind, conflict, values, 1)
+		}
 		if k >= len(c.Patch.Outcomes) {
 			continue
 		}
@@ -240,7 +280,14 @@ func (v *Validator) Record(c *Checked, meta Meta) {
 			v.relabelled.WithLabelValues(meta.Tenant).Add(float64(o.Relabelled))
 		}
 	}
-	v.store.Record(Offenders(c.Request, &c.Result, c.Patch.Outcomes, v.overrides.For(meta.Tenant).OriginLabels, meta))
+	v.dupLog.log(c.Request, &c.Result, c.Patch.Outcomes, meta)
+	v.store.Record(Offenders(c.Request, &c.Result, c.Patch.Outcomes, v.OriginLabels(meta.Tenant), meta))
+}
+
+// OriginLabels returns the origin labels of tenant: its runtime override
+// when it has one, -validator.origin-labels otherwise.
+func (v *Validator) OriginLabels(tenant string) []string {
+	return v.overrides.For(tenant).OriginLabels
 }
 
 // Accepted remembers the latest forwarded sample of each series of a checked

@@ -42,10 +42,10 @@ func TestValidatorCheckAndRecord(t *testing.T) {
 
 	v.Record(c, meta)
 	require.NoError(t, testutil.GatherAndCompare(reg, strings.NewReader(`
-# HELP pushguard_duplicate_samples_total Samples that repeat the series and timestamp of an earlier sample, by kind and whether the value conflicts.
+# HELP pushguard_duplicate_samples_total Samples that repeat the series and timestamp of an earlier sample, by kind, whether the value conflicts and the action applied.
 # TYPE pushguard_duplicate_samples_total counter
-pushguard_duplicate_samples_total{conflict="false",kind="within_series",tenant="t"} 1
-pushguard_duplicate_samples_total{conflict="true",kind="across_series",tenant="t"} 1
+pushguard_duplicate_samples_total{action="keep-first",conflict="false",kind="within_series",tenant="t"} 1
+pushguard_duplicate_samples_total{action="keep-first",conflict="true",kind="across_series",tenant="t"} 1
 # HELP pushguard_dropped_samples_total Duplicate samples removed from pushes before forwarding, by action.
 # TYPE pushguard_dropped_samples_total counter
 pushguard_dropped_samples_total{action="keep-first",tenant="t"} 2

@@ -37,6 +37,7 @@ type Config struct {
 	Runtime   validator.RuntimeConfig `yaml:"runtime_config"`
 	Upstream  upstream.Config         `yaml:"upstream"`
 	Embedded  upstream.EmbeddedConfig `yaml:"embedded"`
+	Report    httpapi.ReportConfig    `yaml:"report"`
 }
 
 // RegisterFlags registers every flag, with pushguard's defaults.
@@ -48,6 +49,7 @@ func (c *Config) RegisterFlags(f *flag.FlagSet) {
 	c.Runtime.RegisterFlags(f)
 	c.Upstream.RegisterFlags(f)
 	c.Embedded.RegisterFlags(f)
+	c.Report.RegisterFlags(f)
 	// Ports follow Mimir's.
 	setDefault(f, "server.http-listen-port", "8080")
 	setDefault(f, "server.grpc-listen-port", "9095")
@@ -67,6 +69,9 @@ func (c *Config) Validate() error {
 		return err
 	}
 	if err := c.Runtime.Validate(); err != nil {
+		return err
+	}
+	if err := c.Report.Validate(); err != nil {
 		return err
 	}
 	return c.Upstream.Validate()
@@ -100,6 +105,7 @@ func run(args []string) error {
 		level.Info(logger).Log("msg", "loaded configuration", "file", configFile)
 	}
 
+	cfg.Validator.DebugLog = cfg.Server.LogLevel.String() == "debug"
 	overrides, err := validator.NewOverrides(cfg.Validator, cfg.Runtime, logger, reg)
 	if err != nil {
 		return err
@@ -122,8 +128,15 @@ func run(args []string) error {
 		return err
 	}
 	tenantOf := func(r *http.Request) (string, error) { return cfg.Auth.Tenant(r.Header.Get("X-Scope-OrgID")) }
-	srv.HTTP.Path("/api/v1/push").Methods(http.MethodPost).Handler(httpapi.NewPushHandler(cfg.Auth, v, ups.ForHTTP, logger, reg))
+	srv.HTTP.Path("/api/v1/push").Methods(http.MethodPost).Handler(httpapi.NewPushHandler(cfg.Auth, v, ups.ForHTTP, logger, reg, httpapi.WithSenderAddress(cfg.Report.SenderAddress)))
 	srv.HTTP.Path("/api/v1/offenders").Methods(http.MethodGet).Handler(httpapi.NewOffendersHandler(cfg.Auth, v.Store()))
+	if cfg.Report.AdminEnabled {
+		srv.HTTP.Path("/admin/api/v1/offenders").Methods(http.MethodGet).Handler(httpapi.NewAdminOffendersHandler(v.Store()))
+	}
+	ui := httpapi.NewUIHandler(cfg.Auth, v.Store(), cfg.Report.AdminEnabled, logger)
+	srv.HTTP.Path("/").Methods(http.MethodGet, http.MethodHead).Handler(ui)
+	srv.HTTP.Path(httpapi.UIOffenderPath).Methods(http.MethodGet, http.MethodHead).Handler(ui)
+	srv.HTTP.PathPrefix(httpapi.UIStaticPrefix).Methods(http.MethodGet, http.MethodHead).Handler(ui)
 	if embedded != nil {
 		srv.HTTP.Path("/embedded/api/v1/query").Methods(http.MethodGet, http.MethodPost).Handler(httpapi.NewEmbeddedQueryHandler(embedded, tenantOf, logger))
 	}

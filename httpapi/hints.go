@@ -1,0 +1,65 @@
+package httpapi
+
+import (
+	"maps"
+	"strings"
+
+	"github.com/pushguard/pushguard/validator"
+)
+
+// Hint is the report's short guess at why an offender sends duplicates and
+// what to change.
+type Hint struct {
+	Cause string
+	Fix   string
+}
+
+// hintFor picks the hint that fits the offender best: the kind decides,
+// the origin and the example refine it.
+func hintFor(o validator.Offender) []Hint {
+	var hints []Hint
+	job := strings.ToLower(o.Origin["job"] + " " + o.Example.Labels["job"])
+	switch o.Kind {
+	case "across_series":
+		switch {
+		case o.Source == "RULE" || strings.Contains(o.Metric, ":"):
+			hints = append(hints, Hint{
+				Cause: "Two series with identical labels in one request from a ruler: two recording rules (or two rule groups) write the same output series.",
+				Fix:   "Find the rules with this record name and make their outputs differ (aggregate by a further label) or delete one of them.",
+			})
+		case strings.Contains(job, "kube-state-metrics"):
+			hints = append(hints, Hint{
+				Cause: "Two series with identical labels in one request from kube-state-metrics: it reports two objects (a retried Job, a toleration listed twice, HPA metric targets) without the label that tells them apart.",
+				Fix:   "Upgrade kube-state-metrics or fix the object's spec; meanwhile keep-first (Mimir's own choice) or label keeps the data flowing.",
+			})
+		default:
+			hints = append(hints, Hint{
+				Cause: "Two series with identical labels in one request: a distinguishing label is missing or was dropped by relabelling.",
+				Fix:   "Compare the two series below. Look for a labeldrop/labelkeep or a metric_relabel_configs rule removing pod, instance or replica on this job, and keep the label that tells the targets apart.",
+			})
+		}
+	case "within_series":
+		hints = append(hints, Hint{
+			Cause: "One series repeats a timestamp inside a single TimeSeries entry: the exporter exposes the same series twice with explicit timestamps (cAdvisor's leftover cgroups are the classic case).",
+			Fix:   "Fix the exporter, or scrape it with honor_timestamps: false so that Prometheus stamps each scrape once.",
+		})
+	case "across_requests":
+		hints = append(hints, Hint{
+			Cause: "A timestamp already sent in an earlier push came again with a new value: more than one sender writes this series (an HA pair without Mimir's HA tracker, clustered Alloy, load-balanced OpenTelemetry collectors).",
+			Fix:   "Give each sender a distinguishing external label, or enable Mimir's HA tracker with cluster/__replica__ labels.",
+		})
+	}
+	if o.Example.FirstLabels != nil && !maps.Equal(o.Example.FirstLabels, o.Example.Labels) {
+		hints = append(hints, Hint{
+			Cause: "The two series differ only in labels Mimir does not count as identity (empty values, or labels listed in -validator.ignore-labels), highlighted below.",
+			Fix:   "Either keep those labels upstream (remove them from drop_labels) or make the sender stop emitting both series.",
+		})
+	}
+	if o.ConflictingSamples == 0 && o.IdenticalSamples > 0 {
+		hints = append(hints, Hint{
+			Cause: "Every repeat carries the first sample's value: Mimir drops them silently and nothing is lost.",
+			Fix:   "Low priority: the sender does redundant work, fix it when convenient.",
+		})
+	}
+	return hints
+}

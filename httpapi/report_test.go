@@ -1,0 +1,123 @@
+package httpapi
+
+import (
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/go-kit/log"
+	"github.com/grafana/dskit/flagext"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/stretchr/testify/require"
+
+	"github.com/pushguard/pushguard/validator"
+)
+
+func TestSenderAddress(t *testing.T) {
+	cfg := ReportConfig{TrustedProxies: flagext.StringSliceCSV{"10.0.0.0/8", "192.168.1.1"}}
+	require.NoError(t, cfg.Validate())
+	for name, tc := range map[string]struct {
+		peer, xff string
+		want      string
+	}{
+		"no proxy":                         {peer: "203.0.113.5:4321", want: "203.0.113.5"},
+		"untrusted peer's header ignored":  {peer: "203.0.113.5:4321", xff: "1.2.3.4", want: "203.0.113.5"},
+		"trusted proxy names the client":   {peer: "10.1.2.3:80", xff: "198.51.100.7", want: "198.51.100.7"},
+		"chain of trusted proxies":         {peer: "10.1.2.3:80", xff: "198.51.100.7, 192.168.1.1, 10.9.9.9", want: "198.51.100.7"},
+		"forged left entries are not used": {peer: "10.1.2.3:80", xff: "6.6.6.6, 198.51.100.7", want: "198.51.100.7"},
+		"garbage stops the walk":           {peer: "10.1.2.3:80", xff: "198.51.100.7, nonsense", want: "10.1.2.3"},
+		"trusted proxy without header":     {peer: "192.168.1.1:80", want: "192.168.1.1"},
+		"IPv6 peer":                        {peer: "[2001:db8::1]:80", want: "2001:db8::1"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			r := httptest.NewRequest(http.MethodPost, "/api/v1/push", nil)
+			r.RemoteAddr = tc.peer
+			if tc.xff != "" {
+				r.Header.Set("X-Forwarded-For", tc.xff)
+			}
+			require.Equal(t, tc.want, cfg.SenderAddress(r))
+		})
+	}
+	bad := ReportConfig{TrustedProxies: flagext.StringSliceCSV{"not-an-ip"}}
+	require.Error(t, bad.Validate())
+}
+
+func testStore(t *testing.T) *validator.Store {
+	s := validator.NewStore(10, prometheus.NewRegistry())
+	now := time.Now()
+	s.Record([]*validator.Offender{
+		{Tenant: "team-a", Metric: "kube_job_status_failed", Kind: "across_series", Origin: map[string]string{"job": "kube-state-metrics"},
+			ConflictingSamples: 3, FirstSeen: now, LastSeen: now, Action: "report",
+			Example: validator.Example{Labels: map[string]string{"__name__": "kube_job_status_failed", "evil": `<script>alert(1)</script>`}, Values: []validator.Value{1, 0}}},
+		{Tenant: "team-b", Metric: "secret_metric_of_b", Kind: "within_series", Origin: map[string]string{"job": `"><img src=x onerror=alert(1)>`},
+			IdenticalSamples: 1, FirstSeen: now, LastSeen: now, Action: "report"},
+	})
+	return s
+}
+
+func get(t *testing.T, h http.Handler, target string, header map[string]string) (int, string) {
+	t.Helper()
+	r := httptest.NewRequest(http.MethodGet, target, nil)
+	for k, v := range header {
+		r.Header.Set(k, v)
+	}
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, r)
+	b, _ := io.ReadAll(w.Result().Body)
+	return w.Code, string(b)
+}
+
+func TestUIEscapesAndScopes(t *testing.T) {
+	s := testStore(t)
+	auth := validator.AuthConfig{MultitenancyEnabled: true}
+
+	admin := NewUIHandler(auth, s, true, log.NewNopLogger())
+	code, body := get(t, admin, "/", nil)
+	require.Equal(t, http.StatusOK, code)
+	require.Contains(t, body, "kube_job_status_failed")
+	require.Contains(t, body, "secret_metric_of_b", "the operator view shows every tenant")
+	require.NotContains(t, body, "<img src=x")
+	require.Contains(t, body, "&#34;&gt;&lt;img src=x onerror=alert(1)&gt;")
+
+	code, body = get(t, admin, "/?tenant=team-a", nil)
+	require.Equal(t, http.StatusOK, code)
+	require.NotContains(t, body, "secret_metric_of_b")
+
+	all, _ := s.ListAll(validator.Filter{Tenant: "team-a"})
+	code, body = get(t, admin, "/offender?tenant=team-a&id="+all[0].ID, nil)
+	require.Equal(t, http.StatusOK, code)
+	require.Contains(t, body, "&lt;script&gt;alert(1)&lt;/script&gt;")
+	require.NotContains(t, body, "<script>alert(1)")
+	require.Contains(t, body, "without the label that tells them apart", "the kube-state-metrics hint")
+
+	code, _ = get(t, admin, "/offender?tenant=team-a&id=nope", nil)
+	require.Equal(t, http.StatusNotFound, code)
+	code, body = get(t, admin, "/static/report.css", nil)
+	require.Equal(t, http.StatusOK, code)
+	require.Contains(t, body, "table.offenders")
+
+	scoped := NewUIHandler(auth, s, false, log.NewNopLogger())
+	code, _ = get(t, scoped, "/", nil)
+	require.Equal(t, http.StatusUnauthorized, code)
+	code, body = get(t, scoped, "/?tenant=team-b", map[string]string{"X-Scope-OrgID": "team-a"})
+	require.Equal(t, http.StatusOK, code)
+	require.Contains(t, body, "kube_job_status_failed")
+	require.NotContains(t, body, "secret_metric_of_b", "a tenant never sees another tenant's offenders")
+}
+
+func TestAdminOffendersJSON(t *testing.T) {
+	h := NewAdminOffendersHandler(testStore(t))
+	code, body := get(t, h, "/admin/api/v1/offenders", nil)
+	require.Equal(t, http.StatusOK, code)
+	require.Contains(t, body, `"tenant":"team-a"`)
+	require.Contains(t, body, `"tenant":"team-b"`)
+	code, body = get(t, h, "/admin/api/v1/offenders?tenant=team-b", nil)
+	require.Equal(t, http.StatusOK, code)
+	require.NotContains(t, body, `"tenant":"team-a"`)
+	code, body = get(t, h, "/admin/api/v1/offenders?origin=nonsense", nil)
+	require.Equal(t, http.StatusBadRequest, code)
+	require.True(t, strings.HasSuffix(strings.TrimSpace(body), "(err-pushguard-bad-query)"), body)
+}

@@ -1,0 +1,115 @@
+package validator
+
+import (
+	"fmt"
+	"strings"
+	"sync"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
+	"github.com/prometheus/common/model"
+)
+
+// OverflowValue replaces every attribution label value once a tenant has
+// used up its attribution cardinality, as Mimir's cost attribution does.
+const OverflowValue = "__overflow__"
+
+// Attribution counts duplicate samples by the values of a few configured
+// labels of the offending series (job and namespace by default), so that a
+// dashboard can say who sends duplicates without reading the report. Each
+// tenant gets at most maxCardinality label value combinations; the rest are
+// counted under OverflowValue, which bounds the metric's series.
+type Attribution struct {
+	labels         []string
+	maxCardinality int
+
+	mtx     sync.Mutex
+	tenants map[string]map[string]struct{}
+
+	samples *prometheus.CounterVec
+}
+
+// ValidateAttributionLabels checks that names can be metric labels beside
+// tenant, kind and conflict.
+func ValidateAttributionLabels(names []string) error {
+	seen := map[string]bool{}
+	for _, n := range names {
+		switch {
+		case !model.LegacyValidation.IsValidLabelName(n):
+			return fmt.Errorf("attribution label %q is not a valid label name", n)
+		case strings.HasPrefix(n, "__"):
+			return fmt.Errorf("attribution label %q is reserved: names starting with __ cannot be metric labels", n)
+		case n == "tenant" || n == "kind" || n == "conflict":
+			return fmt.Errorf("attribution label %q clashes with a label of pushguard_attributed_duplicate_samples_total", n)
+		case seen[n]:
+			return fmt.Errorf("attribution label %q given twice", n)
+		}
+		seen[n] = true
+	}
+	return nil
+}
+
+// NewAttribution returns an Attribution over the given label names, which
+// must have passed ValidateAttributionLabels.
+func NewAttribution(labels []string, maxCardinality int, reg prometheus.Registerer) *Attribution {
+	return &Attribution{
+		labels:         labels,
+		maxCardinality: maxCardinality,
+		tenants:        map[string]map[string]struct{}{},
+		samples: promauto.With(reg).NewCounterVec(prometheus.CounterOpts{
+			Namespace: "pushguard",
+			Name:      "attributed_duplicate_samples_total",
+			Help:      "Duplicate samples by the configured attribution labels of their series (-validator.attribution-labels); past -validator.max-attribution-cardinality combinations a tenant's values become __overflow__.",
+		}, append([]string{"tenant", "kind", "conflict"}, labels...)),
+	}
+}
+
+// Add counts n duplicates of tenant, kind and conflict for the series whose
+// attribution label values are values (in the configured order).
+func (a *Attribution) Add(tenant, kind, conflict string, values []string, n int) {
+	if len(a.labels) == 0 || n <= 0 {
+		return
+	}
+	key := strings.Join(values, "\xff")
+	a.mtx.Lock()
+	seen := a.tenants[tenant]
+	if seen == nil {
+		seen = map[string]struct{}{}
+		a.tenants[tenant] = seen
+	}
+	_, known := seen[key]
+	if !known && len(seen) < a.maxCardinality {
+		seen[key] = struct{}{}
+		known = true
+	}
+	a.mtx.Unlock()
+	lvs := make([]string, 0, 3+len(values))
+	lvs = append(lvs, tenant, kind, conflict)
+	if known {
+		lvs = append(lvs, values...)
+	} else {
+		for range values {
+			lvs = append(lvs, OverflowValue)
+		}
+	}
+	a.samples.WithLabelValues(lvs...).Add(float64(n))
+}
+
+// valuesOf returns the attribution label values of series si of r, ""
+// for a label the series does not have.
+func (a *Attribution) valuesOf(r *Request, si int, dst []string) []string {
+	dst = dst[:0]
+	for range a.labels {
+		dst = append(dst, "")
+	}
+	for _, l := range r.SeriesLabels(si) {
+		name := r.Bytes(l.Name)
+		for k, want := range a.labels {
+			if want == string(name) {
+				dst[k] = r.String(l.Value)
+				break
+			}
+		}
+	}
+	return dst
+}

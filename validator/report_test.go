@@ -1,0 +1,210 @@
+package validator
+
+import (
+	"context"
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/go-kit/log"
+	"github.com/grafana/dskit/services"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/prometheus/prometheus/prompb"
+	"github.com/stretchr/testify/require"
+)
+
+func TestHistory(t *testing.T) {
+	at := func(min int) time.Time { return storeEpoch.Add(time.Duration(min) * time.Minute) }
+	for name, tc := range map[string]struct {
+		adds []struct {
+			min int
+			n   int64
+		}
+		now  int
+		want map[int]uint32 // index into PerMinute (59 = now) -> count
+	}{
+		"empty": {now: 0, want: map[int]uint32{}},
+		"same minute adds up": {
+			adds: []struct {
+				min int
+				n   int64
+			}{{0, 2}, {0, 3}},
+			now: 0, want: map[int]uint32{59: 5},
+		},
+		"minutes line up with now": {
+			adds: []struct {
+				min int
+				n   int64
+			}{{0, 1}, {10, 2}, {59, 3}},
+			now: 59, want: map[int]uint32{0: 1, 10: 2, 59: 3},
+		},
+		"an hour later the oldest minute is gone": {
+			adds: []struct {
+				min int
+				n   int64
+			}{{0, 1}, {30, 2}},
+			now: 60, want: map[int]uint32{29: 2},
+		},
+		"late sample inside the window counts, outside is ignored": {
+			adds: []struct {
+				min int
+				n   int64
+			}{{100, 1}, {95, 4}, {20, 9}},
+			now: 100, want: map[int]uint32{59: 1, 54: 4},
+		},
+		"a gap over an hour clears everything": {
+			adds: []struct {
+				min int
+				n   int64
+			}{{0, 7}, {200, 1}},
+			now: 200, want: map[int]uint32{59: 1},
+		},
+	} {
+		t.Run(name, func(t *testing.T) {
+			var h History
+			for _, a := range tc.adds {
+				h.Add(at(a.min), a.n)
+			}
+			got := h.PerMinute(at(tc.now))
+			require.Len(t, got, HistoryMinutes)
+			for i, c := range got {
+				require.Equal(t, tc.want[i], c, "minute %d", i)
+			}
+		})
+	}
+}
+
+func TestStoreGlobalBound(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	s := NewStore(10, reg, WithMaxOffenders(2), WithClock(func() time.Time { return storeEpoch }))
+	origin := map[string]string{"job": "a"}
+	s.Record([]*Offender{forTenant(testOffender("a", "across_series", origin, 1, 0, 0), "t1")})
+	s.Record([]*Offender{forTenant(testOffender("b", "across_series", origin, 1, 0, time.Second), "t2")})
+	s.Record([]*Offender{forTenant(testOffender("c", "across_series", origin, 1, 0, 2*time.Second), "t2")})
+
+	all, evicted := s.ListAll(Filter{})
+	require.Equal(t, []string{"c", "b"}, metricsOf(all), "t1's offender was the least recently seen of all")
+	require.EqualValues(t, 1, evicted)
+	got, _ := s.List("t1", Filter{})
+	require.Empty(t, got)
+	st := s.Stats()
+	require.Equal(t, []string{"t2"}, st.Tenants, "an emptied tenant is forgotten")
+
+	only, _ := s.ListAll(Filter{Tenant: "t2", Metric: "b"})
+	require.Len(t, only, 1)
+	o, ok := s.Get("t2", only[0].ID)
+	require.True(t, ok)
+	require.Equal(t, "b", o.Metric)
+	require.Len(t, o.PerMinute, HistoryMinutes)
+	require.EqualValues(t, 1, o.PerMinute[HistoryMinutes-1])
+	_, ok = s.Get("t1", only[0].ID)
+	require.False(t, ok, "IDs are per tenant")
+
+	require.NoError(t, testutil.GatherAndCompare(reg, strings.NewReader(`
+# HELP pushguard_offenders Offenders currently held in the report.
+# TYPE pushguard_offenders gauge
+pushguard_offenders{tenant="t2"} 2
+# HELP pushguard_offenders_evicted_total Offenders evicted from the report because the tenant's store or the whole store was full.
+# TYPE pushguard_offenders_evicted_total counter
+pushguard_offenders_evicted_total{tenant="t1"} 1
+pushguard_offenders_evicted_total{tenant="t2"} 0
+`), "pushguard_offenders", "pushguard_offenders_evicted_total"))
+}
+
+func TestStoreFilterByOrigin(t *testing.T) {
+	s := NewStore(10, prometheus.NewRegistry())
+	s.Record([]*Offender{
+		testOffender("m", "across_series", map[string]string{"job": "ksm", "namespace": "a"}, 1, 0, 0),
+		testOffender("m", "across_series", map[string]string{"job": "ksm", "namespace": "b"}, 2, 0, 0),
+		testOffender("m", "across_series", map[string]string{"job": "node"}, 3, 0, 0),
+	})
+	got, _ := s.List("team-a", Filter{Origin: map[string]string{"job": "ksm"}})
+	require.Len(t, got, 2)
+	got, _ = s.List("team-a", Filter{Origin: map[string]string{"job": "ksm", "namespace": "b"}})
+	require.Len(t, got, 1)
+	require.EqualValues(t, 2, got[0].ConflictingSamples)
+}
+
+// TestRecordMetrics checks the duplicate counters by kind, conflict and
+// action, and the attribution counter with its overflow bucket.
+func TestRecordMetrics(t *testing.T) {
+	var cfg Config
+	fs := flag.NewFlagSet("test", flag.PanicOnError)
+	cfg.RegisterFlags(fs)
+	require.NoError(t, fs.Parse([]string{"-validator.max-attribution-cardinality=2"}))
+	reg := prometheus.NewRegistry()
+	v, err := New(cfg, log.NewNopLogger(), reg)
+	require.NoError(t, err)
+
+	ksm := func(ns string, v float64) prompb.TimeSeries {
+		return withSamples(series("__name__", "kube_job_status_failed", "job", "kube-state-metrics", "namespace", ns, "job_name", "j"), 1000, v)
+	}
+	push := func(ts ...prompb.TimeSeries) {
+		meta := Meta{Tenant: "team-a", Time: storeEpoch}
+		c, err := v.Check(meta, marshal(t, ts...))
+		require.NoError(t, err)
+		defer c.Release()
+		v.Record(c, meta)
+	}
+	push(ksm("a", 1), ksm("a", 0), ksm("b", 1), ksm("b", 1))
+	// A third namespace is over the cardinality of 2: it overflows.
+	push(ksm("c", 1), ksm("c", 2),
+		withSamples(series("__name__", "cadvisor", "job", "cadvisor"), 5, 1, 5, 2))
+
+	require.NoError(t, testutil.GatherAndCompare(reg, strings.NewReader(`
+# HELP pushguard_attributed_duplicate_samples_total Duplicate samples by the configured attribution labels of their series (-validator.attribution-labels); past -validator.max-attribution-cardinality combinations a tenant's values become __overflow__.
+# TYPE pushguard_attributed_duplicate_samples_total counter
+pushguard_attributed_duplicate_samples_total{conflict="false",job="kube-state-metrics",kind="across_series",namespace="b",tenant="team-a"} 1
+pushguard_attributed_duplicate_samples_total{conflict="true",job="kube-state-metrics",kind="across_series",namespace="a",tenant="team-a"} 1
+pushguard_attributed_duplicate_samples_total{conflict="true",job="__overflow__",kind="across_series",namespace="__overflow__",tenant="team-a"} 1
+pushguard_attributed_duplicate_samples_total{conflict="true",job="__overflow__",kind="within_series",namespace="__overflow__",tenant="team-a"} 1
+# HELP pushguard_duplicate_samples_total Samples that repeat the series and timestamp of an earlier sample, by kind, whether the value conflicts and the action applied.
+# TYPE pushguard_duplicate_samples_total counter
+pushguard_duplicate_samples_total{action="report",conflict="false",kind="across_series",tenant="team-a"} 1
+pushguard_duplicate_samples_total{action="report",conflict="true",kind="across_series",tenant="team-a"} 2
+pushguard_duplicate_samples_total{action="report",conflict="true",kind="within_series",tenant="team-a"} 1
+`), "pushguard_attributed_duplicate_samples_total", "pushguard_duplicate_samples_total"))
+}
+
+func TestValidateAttributionLabels(t *testing.T) {
+	for name, tc := range map[string]struct {
+		labels []string
+		err    string
+	}{
+		"defaults":    {labels: DefaultAttributionLabels},
+		"none":        {},
+		"reserved":    {labels: []string{"__replica__"}, err: "reserved"},
+		"invalid":     {labels: []string{"a-b"}, err: "not a valid label name"},
+		"clash":       {labels: []string{"tenant"}, err: "clashes"},
+		"given twice": {labels: []string{"job", "job"}, err: "twice"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			err := ValidateAttributionLabels(tc.labels)
+			if tc.err == "" {
+				require.NoError(t, err)
+				return
+			}
+			require.ErrorContains(t, err, tc.err)
+		})
+	}
+}
+
+func TestTenantOriginLabels(t *testing.T) {
+	var cfg Config
+	fs := flag.NewFlagSet("test", flag.PanicOnError)
+	cfg.RegisterFlags(fs)
+	path := filepath.Join(t.TempDir(), "runtime.yaml")
+	require.NoError(t, os.WriteFile(path, []byte("overrides:\n  team-b:\n    origin_labels: job_name\n"), 0o600))
+	o, err := NewOverrides(cfg, RuntimeConfig{File: []string{path}, ReloadPeriod: time.Second}, log.NewNopLogger(), prometheus.NewRegistry())
+	require.NoError(t, err)
+	require.NoError(t, services.StartAndAwaitRunning(context.Background(), o.Service()))
+	t.Cleanup(func() { _ = services.StopAndAwaitTerminated(context.Background(), o.Service()) })
+	v, err := NewWithOverrides(cfg, o, log.NewNopLogger(), prometheus.NewRegistry())
+	require.NoError(t, err)
+	require.Equal(t, []string{"job_name"}, v.OriginLabels("team-b"))
+	require.Equal(t, DefaultOriginLabels, v.OriginLabels("team-a"))
+}
