@@ -80,7 +80,7 @@ func (h *pushHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 
 	meta := validator.Meta{Tenant: tenant, UserAgent: r.UserAgent(), Time: time.Now()}
-	checked, err := h.v.Check(meta, body)
+	checked, err := h.v.Check(meta, validator.RW1, body)
 	if err != nil {
 		level.Debug(h.logger).Log("msg", "refused push", "tenant", tenant, "err", err)
 		h.fail(w, err)
