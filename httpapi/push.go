@@ -3,9 +3,7 @@ package httpapi
 import (
 	"bytes"
 	"io"
-	"mime"
 	"net/http"
-	"strings"
 	"sync"
 	"time"
 
@@ -77,7 +75,8 @@ func (h *pushHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, err)
 		return
 	}
-	if err := checkContent(r.Header); err != nil {
+	version, err := negotiate(r.Header)
+	if err != nil {
 		h.fail(w, err)
 		return
 	}
@@ -95,9 +94,12 @@ func (h *pushHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 
 	meta := validator.Meta{Tenant: tenant, UserAgent: r.UserAgent(), RemoteAddr: h.sender(r), Time: time.Now()}
-	checked, err := h.v.Check(meta, body)
+	checked, err := h.v.Check(meta, version, body)
 	if err != nil {
 		level.Debug(h.logger).Log("msg", "refused push", "tenant", tenant, "err", err)
+		if version == validator.RW2 {
+			setWritten(w.Header(), validator.Counts{})
+		}
 		h.fail(w, err)
 		return
 	}
@@ -108,13 +110,17 @@ func (h *pushHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// nothing to send, and the sender must not retry.
 		level.Debug(h.logger).Log("msg", "every sample of the push was dropped, not forwarding", "tenant", tenant, "dropped", checked.Patch.Dropped)
 		h.v.Record(checked, meta)
+		if version == validator.RW2 {
+			// Removed on purpose: counted as written (see below).
+			setWritten(w.Header(), checked.Received())
+		}
 		w.WriteHeader(http.StatusOK)
 		return
 	}
 
 	resp, err := h.up.Push(r.Context(), &upstream.Request{
 		Tenant: tenant,
-		Header: upstream.ForwardedHeaders(r.Header),
+		Header: upstream.ForwardedHeaders(r.Header, version == validator.RW2),
 		Body:   checked.Body(body),
 	})
 	if err != nil {
@@ -136,6 +142,15 @@ func (h *pushHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			w.Header()[name] = v
 		}
 	}
+	if version == validator.RW2 {
+		// Samples pushguard removed on purpose (duplicates an action
+		// resolved) count as written: the sender must not retry or report
+		// them as lost; the report and pushguard_dropped_samples_total
+		// account for them.
+		if c, ok := writtenByUpstream(resp, checked.Forwarded()); ok {
+			setWritten(w.Header(), c.Add(checked.Received().Sub(checked.Forwarded())))
+		}
+	}
 	w.WriteHeader(resp.StatusCode)
 	_, _ = w.Write(resp.Body)
 }
@@ -143,29 +158,6 @@ func (h *pushHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 func (h *pushHandler) fail(w http.ResponseWriter, err error) {
 	h.rejected.WithLabelValues(string(validator.IDOf(err))).Inc()
 	writeError(w, err)
-}
-
-// checkContent refuses bodies pushguard cannot read. A missing header is
-// taken to mean the remote-write default.
-func checkContent(h http.Header) error {
-	if enc := h.Get("Content-Encoding"); enc != "" && !strings.EqualFold(enc, "snappy") {
-		return validator.NewError(validator.ErrIDUnsupportedEncoding, validator.CauseUnsupported, nil,
-			"unsupported Content-Encoding %q, remote write uses snappy", enc)
-	}
-	ct := h.Get("Content-Type")
-	if ct == "" {
-		return nil
-	}
-	mt, params, err := mime.ParseMediaType(ct)
-	if err != nil || mt != "application/x-protobuf" {
-		return validator.NewError(validator.ErrIDUnsupportedContentType, validator.CauseUnsupported, nil,
-			"unsupported Content-Type %q, remote write uses application/x-protobuf", ct)
-	}
-	if p, ok := params["proto"]; ok && p != "prometheus.WriteRequest" {
-		return validator.NewError(validator.ErrIDUnsupportedContentType, validator.CauseUnsupported, nil,
-			"unsupported remote-write message %q, this receiver takes prometheus.WriteRequest", p)
-	}
-	return nil
 }
 
 // readBody reads the request body into buf, refusing it as soon as it is

@@ -6,7 +6,6 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
-	"mime"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -17,13 +16,13 @@ import (
 	"github.com/go-kit/log/level"
 	"github.com/grafana/dskit/services"
 	"github.com/grafana/dskit/tenant"
-	"github.com/klauspost/compress/snappy"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promauto"
 	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/model/histogram"
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/prompb"
+	writev2 "github.com/prometheus/prometheus/prompb/io/prometheus/write/v2"
 	"github.com/prometheus/prometheus/storage"
 	"github.com/prometheus/prometheus/tsdb"
 	slgk "github.com/tjhop/slog-gokit"
@@ -33,9 +32,6 @@ import (
 // default -distributor.max-recv-msg-size does, so a tiny snappy body cannot
 // make us allocate gigabytes.
 const maxDecodedBodySize = 100 << 20
-
-// rw1ProtoMessage is the proto= Content-Type parameter of remote write 1.0.
-const rw1ProtoMessage = "prometheus.WriteRequest"
 
 // Stable reasons: they end up in error IDs (err-pushguard-embedded-<reason>)
 // and in the reason label of the rejected samples metric, so never rename them.
@@ -266,10 +262,20 @@ func (e *Embedded) Push(ctx context.Context, req *Request) (*Response, error) {
 	if err := validateTenant(req.Tenant); err != nil {
 		return textResponse(http.StatusBadRequest, fmt.Sprintf("%v (err-pushguard-embedded-invalid-tenant)", err)), nil
 	}
-	if status, msg := checkEncoding(req.Header); status != http.StatusOK {
+	rw2, status, msg := checkEncoding(req.Header)
+	if status != http.StatusOK {
 		return textResponse(status, msg), nil
 	}
-	wr, status, err := decodeWriteRequest(req.SnappyBody())
+	var (
+		wr   *prompb.WriteRequest
+		wrV2 *writev2.Request
+		err  error
+	)
+	if rw2 {
+		wrV2, status, err = decodeWriteRequestV2(req.SnappyBody())
+	} else {
+		wr, status, err = decodeWriteRequest(req.SnappyBody())
+	}
 	if err != nil {
 		return textResponse(status, err.Error()), nil
 	}
@@ -281,7 +287,12 @@ func (e *Embedded) Push(ctx context.Context, req *Request) (*Response, error) {
 	if err != nil {
 		return nil, err
 	}
-	res, err := appendWriteRequest(ctx, db, wr)
+	var res appendResult
+	if rw2 {
+		res, err = appendWriteRequestV2(ctx, db, wrV2)
+	} else {
+		res, err = appendWriteRequest(ctx, db, wr)
+	}
 	for reason, n := range res.rejected {
 		e.rejectedSamples.WithLabelValues(req.Tenant, reason).Add(float64(n))
 	}
@@ -290,49 +301,19 @@ func (e *Embedded) Push(ctx context.Context, req *Request) (*Response, error) {
 	}
 	e.appendedSamples.WithLabelValues(req.Tenant).Add(float64(res.appended))
 
+	var resp *Response
 	if res.first == nil {
-		return &Response{StatusCode: http.StatusOK, Header: http.Header{}}, nil
+		resp = &Response{StatusCode: http.StatusOK, Header: http.Header{}}
+	} else {
+		// One line per push, not per sample: a bad sender repeats the same error.
+		level.Warn(e.logger).Log("msg", "embedded TSDB rejected samples", "tenant", req.Tenant, "appended", res.appended, "rejected", res.rejectedTotal, "first_err", res.first)
+		// Bad request so that the sender does not retry samples that will never fit.
+		resp = textResponse(http.StatusBadRequest, "failed pushing to embedded TSDB: "+res.first.Error())
 	}
-	// One line per push, not per sample: a bad sender repeats the same error.
-	level.Warn(e.logger).Log("msg", "embedded TSDB rejected samples", "tenant", req.Tenant, "appended", res.appended, "rejected", res.rejectedTotal, "first_err", res.first)
-	// Bad request so that the sender does not retry samples that will never fit.
-	return textResponse(http.StatusBadRequest, "failed pushing to embedded TSDB: "+res.first.Error()), nil
-}
-
-// checkEncoding refuses remote-write variants this upstream cannot decode.
-func checkEncoding(h http.Header) (int, string) {
-	if enc := h.Get("Content-Encoding"); enc != "" && enc != "snappy" {
-		return http.StatusUnsupportedMediaType, fmt.Sprintf("unsupported Content-Encoding %q: only snappy is accepted (err-pushguard-embedded-unsupported-encoding)", enc)
+	if rw2 {
+		setWrittenHeaders(resp.Header, res)
 	}
-	if ct := h.Get("Content-Type"); ct != "" {
-		_, params, err := mime.ParseMediaType(ct)
-		if err != nil {
-			return http.StatusUnsupportedMediaType, fmt.Sprintf("invalid Content-Type %q: %v (err-pushguard-embedded-unsupported-content-type)", ct, err)
-		}
-		if p, ok := params["proto"]; ok && p != rw1ProtoMessage {
-			return http.StatusUnsupportedMediaType, fmt.Sprintf("unsupported remote-write message %q: the embedded TSDB accepts %s only (err-pushguard-embedded-unsupported-content-type)", p, rw1ProtoMessage)
-		}
-	}
-	return http.StatusOK, ""
-}
-
-func decodeWriteRequest(body []byte) (*prompb.WriteRequest, int, error) {
-	n, err := snappy.DecodedLen(body)
-	if err != nil {
-		return nil, http.StatusBadRequest, fmt.Errorf("decoding snappy body: %v (err-pushguard-embedded-invalid-request)", err)
-	}
-	if n > maxDecodedBodySize {
-		return nil, http.StatusRequestEntityTooLarge, fmt.Errorf("decompressed body of %d bytes exceeds the limit of %d bytes (err-pushguard-embedded-request-too-large)", n, maxDecodedBodySize)
-	}
-	buf, err := snappy.Decode(nil, body)
-	if err != nil {
-		return nil, http.StatusBadRequest, fmt.Errorf("decoding snappy body: %v (err-pushguard-embedded-invalid-request)", err)
-	}
-	var wr prompb.WriteRequest
-	if err := wr.Unmarshal(buf); err != nil {
-		return nil, http.StatusBadRequest, fmt.Errorf("decoding remote-write 1.0 request: %v (err-pushguard-embedded-invalid-request)", err)
-	}
-	return &wr, http.StatusOK, nil
+	return resp, nil
 }
 
 // sampleError is a sample, or a whole series (timestamp nil), the TSDB refused.
@@ -354,9 +335,10 @@ func (e *sampleError) Error() string {
 func (e *sampleError) Unwrap() error { return e.err }
 
 type appendResult struct {
-	appended, rejectedTotal int
-	rejected                map[string]int // by reason
-	first                   *sampleError
+	// appended counts float samples and histograms, histograms the latter.
+	appended, histograms, rejectedTotal int
+	rejected                            map[string]int // by reason
+	first                               *sampleError
 }
 
 func (r *appendResult) reject(n int, se *sampleError) {
@@ -421,6 +403,7 @@ func appendWriteRequest(ctx context.Context, db *tsdb.DB, wr *prompb.WriteReques
 			}
 		}
 		for _, hp := range ts.Histograms {
+			before := res.appended
 			var err error
 			if hp.IsFloatHistogram() {
 				err = appendOne(hp.Timestamp, 0, nil, hp.ToFloatHistogram())
@@ -430,6 +413,7 @@ func appendWriteRequest(ctx context.Context, db *tsdb.DB, wr *prompb.WriteReques
 			if err != nil {
 				return res, err
 			}
+			res.histograms += res.appended - before
 		}
 	}
 	return res, nil
@@ -466,7 +450,11 @@ func seriesLabels(b *labels.ScratchBuilder, pl []prompb.Label) (labels.Labels, s
 		}
 	}
 	b.Sort()
-	ls := b.Labels()
+	return validateSeriesLabels(b.Labels())
+}
+
+// validateSeriesLabels checks sorted labels as Mimir's distributor does.
+func validateSeriesLabels(ls labels.Labels) (labels.Labels, string, error) {
 	if !ls.Has(model.MetricNameLabel) {
 		return ls, reasonMissingMetricName, errors.New("series has no metric name")
 	}

@@ -22,6 +22,7 @@ import (
 	"github.com/prometheus/prometheus/model/histogram"
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/prompb"
+	writev2 "github.com/prometheus/prometheus/prompb/io/prometheus/write/v2"
 	"github.com/prometheus/prometheus/tsdb/chunkenc"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -57,7 +58,8 @@ func TestEmbedded_Push(t *testing.T) {
 		body        []byte
 		contentType string
 		status      int
-		bodyPrefix  string // the whole body when it is a 200
+		bodyPrefix  string    // the whole body when it is a 200
+		written     [3]string // the remote write 2.0 written headers
 	}
 	tests := map[string]struct {
 		oooWindow time.Duration
@@ -209,14 +211,46 @@ func TestEmbedded_Push(t *testing.T) {
 			pushes: []push{{body: snappy.Encode(nil, []byte("\x0a\x05ab")), status: http.StatusBadRequest, bodyPrefix: "decoding remote-write 1.0 request: "}},
 			stored: map[string][]string{},
 		},
-		"remote write 2.0 is refused": {
+		"an unknown remote-write message is refused": {
 			pushes: []push{{
 				body:        embeddedBody(t, embeddedFloats(`a`, 1000, 1)),
-				contentType: "application/x-protobuf;proto=io.prometheus.write.v2.Request",
+				contentType: "application/x-protobuf;proto=io.prometheus.write.v3.Request",
 				status:      http.StatusUnsupportedMediaType,
-				bodyPrefix:  `unsupported remote-write message "io.prometheus.write.v2.Request"`,
+				bodyPrefix:  `unsupported remote-write message "io.prometheus.write.v3.Request"`,
 			}},
 			stored: map[string][]string{},
+		},
+		"remote write 2.0 is appended and answered with written counts": {
+			pushes: []push{{
+				body:        embeddedBodyV2(t),
+				contentType: "application/x-protobuf;proto=io.prometheus.write.v2.Request",
+				status:      http.StatusOK,
+				written:     [3]string{"2", "1", "0"},
+			}},
+			stored: map[string][]string{
+				`{__name__="a", job="x"}`: {"1000:1", "2000:2"},
+				`{__name__="h"}`:          {"1000:" + embeddedHistogram(3).String()},
+			},
+		},
+		"remote write 2.0 partial write counts what was written": {
+			pushes: []push{{
+				body:        embeddedBodyV2(t),
+				contentType: "application/x-protobuf;proto=io.prometheus.write.v2.Request",
+				status:      http.StatusOK,
+				written:     [3]string{"2", "1", "0"},
+			}, {
+				body:        embeddedBodyV2(t, 7),
+				contentType: "application/x-protobuf;proto=io.prometheus.write.v2.Request",
+				status:      http.StatusBadRequest,
+				bodyPrefix:  "failed pushing to embedded TSDB: ",
+				// 1000:7 conflicts; the identical 2000:2 and histogram are
+				// accepted, as Prometheus' TSDB accepts identical resends.
+				written: [3]string{"1", "1", "0"},
+			}},
+			stored: map[string][]string{
+				`{__name__="a", job="x"}`: {"1000:1", "2000:2"},
+				`{__name__="h"}`:          {"1000:" + embeddedHistogram(3).String()},
+			},
 		},
 	}
 	for name, tc := range tests {
@@ -236,6 +270,11 @@ func TestEmbedded_Push(t *testing.T) {
 				} else {
 					require.True(t, strings.HasPrefix(string(resp.Body), p.bodyPrefix), "push %d: got %q", i, resp.Body)
 				}
+				require.Equal(t, p.written, [3]string{
+					resp.Header.Get("X-Prometheus-Remote-Write-Samples-Written"),
+					resp.Header.Get("X-Prometheus-Remote-Write-Histograms-Written"),
+					resp.Header.Get("X-Prometheus-Remote-Write-Exemplars-Written"),
+				}, "push %d", i)
 			}
 			require.Equal(t, tc.stored, readEmbedded(t, e, embeddedTenant))
 			if tc.metrics != "" {
@@ -386,6 +425,33 @@ func embeddedBody(t *testing.T, series ...prompb.TimeSeries) []byte {
 }
 
 // embeddedFloats builds a series named name from timestamp, value pairs.
+// embeddedBodyV2 is a remote write 2.0 body with two float samples of
+// {__name__="a", job="x"} (the first valued first, default 1) and one
+// histogram.
+func embeddedBodyV2(t *testing.T, first ...float64) []byte {
+	t.Helper()
+	v := 1.0
+	if len(first) > 0 {
+		v = first[0]
+	}
+	st := writev2.NewSymbolTable()
+	req := writev2.Request{Timeseries: []writev2.TimeSeries{
+		{
+			LabelsRefs: st.SymbolizeLabels(labels.FromStrings("__name__", "a", "job", "x", "empty", ""), nil),
+			Samples:    []writev2.Sample{{Value: v, Timestamp: 1000}, {Value: 2, Timestamp: 2000}},
+			Exemplars:  []writev2.Exemplar{{LabelsRefs: st.SymbolizeLabels(labels.FromStrings("trace_id", "t"), nil), Value: 1, Timestamp: 1000}},
+		},
+		{
+			LabelsRefs: st.SymbolizeLabels(labels.FromStrings("__name__", "h"), nil),
+			Histograms: []writev2.Histogram{writev2.FromIntHistogram(0, 1000, embeddedHistogram(3))},
+		},
+	}}
+	req.Symbols = st.Symbols()
+	raw, err := req.Marshal()
+	require.NoError(t, err)
+	return snappy.Encode(nil, raw)
+}
+
 func embeddedFloats(name string, tv ...any) prompb.TimeSeries {
 	ts := prompb.TimeSeries{Labels: []prompb.Label{{Name: "__name__", Value: name}}}
 	for i := 0; i < len(tv); i += 2 {

@@ -82,11 +82,19 @@ func NewGRPC(cfg GRPCConfig, up Config, logger log.Logger) (*GRPC, error) {
 // Name returns a short name of the upstream for metrics and logs.
 func (g *GRPC) Name() string { return "grpc" }
 
-// Push implements Upstream. The tenant travels in metadata x-scope-orgid.
+// Push implements Upstream; remote write 2.0 is converted to 1.0. The tenant travels in metadata x-scope-orgid.
 // An answer the distributor gave is turned into its HTTP equivalent, so
 // both receivers pass it back the same way; no answer at all (refused
 // connection, timeout) is an error, which senders retry.
 func (g *GRPC) Push(ctx context.Context, req *Request) (*Response, error) {
+	if IsRW2(req.Header) {
+		// Mimir's gRPC Push takes remote write 1.0 only.
+		conv, err := req.ToRW1()
+		if err != nil {
+			return textResponse(http.StatusBadRequest, err.Error()+" (err-pushguard-bad-protobuf)"), nil
+		}
+		req = conv
+	}
 	if !isRW1(req.Header.Get("Content-Type")) {
 		return textResponse(http.StatusUnsupportedMediaType,
 			"the gRPC upstream takes remote write 1.0 only (err-pushguard-unsupported-content-type)"), nil
@@ -151,5 +159,5 @@ func isRW1(ct string) bool {
 		return false
 	}
 	p, ok := params["proto"]
-	return !ok || p == rw1ProtoMessage
+	return !ok || p == RW1Message
 }

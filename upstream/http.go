@@ -9,13 +9,20 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"sync/atomic"
 	"time"
+
+	"github.com/go-kit/log"
+	"github.com/go-kit/log/level"
 )
 
 // Config selects and configures the upstream.
 type Config struct {
 	URL     string        `yaml:"url"`
 	Timeout time.Duration `yaml:"timeout"`
+	// RemoteWriteVersion is what -upstream.url receives remote write 2.0
+	// pushes as: auto, 1 or 2.
+	RemoteWriteVersion string `yaml:"remote_write_version"`
 	// MaxResponseBytes caps how much of an upstream answer is read back.
 	MaxResponseBytes int `yaml:"max_response_bytes"`
 
@@ -26,6 +33,7 @@ type Config struct {
 func (cfg *Config) RegisterFlags(f *flag.FlagSet) {
 	f.StringVar(&cfg.URL, "upstream.url", "", "Remote-write URL accepted pushes are forwarded to, such as Mimir's http://distributor:8080/api/v1/push. Empty means the embedded TSDB receives them.")
 	f.DurationVar(&cfg.Timeout, "upstream.timeout", 15*time.Second, "Time allowed for the upstream to answer a push. A push that times out is answered 503 so the sender retries.")
+	f.StringVar(&cfg.RemoteWriteVersion, "upstream.remote-write-version", VersionAuto, "Remote-write version -upstream.url receives remote write 2.0 pushes in: 2 forwards them as they are, 1 converts them to remote write 1.0, auto sends 2.0 and, once the upstream refuses it (415, or a 2xx without the 2.0 written-count headers), converts for that upstream from then on. Remote write 1.0 pushes are always forwarded as 1.0.")
 	f.IntVar(&cfg.MaxResponseBytes, "upstream.max-response-bytes", 1<<20, "Maximum size of an upstream answer passed back to the sender, in bytes; longer answers are truncated.")
 	cfg.GRPC.RegisterFlags(f)
 }
@@ -37,6 +45,11 @@ func (cfg *Config) Validate() error {
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 			return fmt.Errorf("invalid -upstream.url %q: want an http(s) URL", cfg.URL)
 		}
+	}
+	switch cfg.RemoteWriteVersion {
+	case VersionAuto, Version1, Version2:
+	default:
+		return fmt.Errorf("invalid -upstream.remote-write-version %q: want auto, 1 or 2", cfg.RemoteWriteVersion)
 	}
 	if cfg.Timeout <= 0 {
 		return fmt.Errorf("-upstream.timeout must be positive")
@@ -53,14 +66,17 @@ var forwardedHeaders = []string{
 	"X-Prometheus-Remote-Write-Version",
 }
 
-// ForwardedHeaders returns the subset of h that is passed on upstream.
-func ForwardedHeaders(h http.Header) http.Header {
+// ForwardedHeaders returns the subset of h that is passed on upstream,
+// with the content headers of the negotiated version (remote write 2.0 when
+// rw2 is set, 1.0 otherwise).
+func ForwardedHeaders(h http.Header, rw2 bool) http.Header {
 	out := make(http.Header, len(forwardedHeaders))
 	for _, name := range forwardedHeaders {
 		if v := h.Values(name); len(v) > 0 {
 			out[name] = v
 		}
 	}
+	setVersionHeaders(out, rw2)
 	return out
 }
 
@@ -69,10 +85,14 @@ func ForwardedHeaders(h http.Header) http.Header {
 type HTTP struct {
 	cfg    Config
 	client *http.Client
+	logger log.Logger
+	// rw1Only is set once the upstream refused remote write 2.0 under
+	// -upstream.remote-write-version=auto.
+	rw1Only atomic.Bool
 }
 
 // NewHTTP returns an HTTP upstream.
-func NewHTTP(cfg Config) *HTTP {
+func NewHTTP(cfg Config, logger log.Logger) *HTTP {
 	transport := &http.Transport{
 		Proxy: http.ProxyFromEnvironment,
 		DialContext: (&net.Dialer{
@@ -85,11 +105,63 @@ func NewHTTP(cfg Config) *HTTP {
 		ResponseHeaderTimeout: cfg.Timeout,
 		ForceAttemptHTTP2:     false,
 	}
-	return &HTTP{cfg: cfg, client: &http.Client{Transport: transport}}
+	if cfg.RemoteWriteVersion == "" {
+		cfg.RemoteWriteVersion = VersionAuto
+	}
+	if logger == nil {
+		logger = log.NewNopLogger()
+	}
+	return &HTTP{cfg: cfg, client: &http.Client{Transport: transport}, logger: logger}
 }
 
-// Push implements Upstream.
+// Push implements Upstream. A remote write 2.0 request goes as 2.0 or is
+// converted to 1.0, as -upstream.remote-write-version says.
 func (u *HTTP) Push(ctx context.Context, req *Request) (*Response, error) {
+	if !IsRW2(req.Header) {
+		return u.send(ctx, req)
+	}
+	setVersionHeaders(req.Header, true)
+	if u.cfg.RemoteWriteVersion == Version1 || (u.cfg.RemoteWriteVersion == VersionAuto && u.rw1Only.Load()) {
+		return u.sendRW1(ctx, req)
+	}
+	resp, err := u.send(ctx, req)
+	if err != nil || u.cfg.RemoteWriteVersion != VersionAuto || !refusesRW2(resp) {
+		return resp, err
+	}
+	if !u.rw1Only.Swap(true) {
+		level.Info(u.logger).Log("msg", "upstream does not take remote write 2.0: converting to 1.0 from now on", "url", u.cfg.URL, "status", resp.StatusCode)
+	}
+	return u.sendRW1(ctx, req)
+}
+
+// refusesRW2 reports whether an answer to a remote write 2.0 request says
+// the upstream does not speak it: 415, or a 2xx without any written-count
+// header, which a 1.0 receiver that ignored the Content-Type answers after
+// finding no 1.0 series in the body (so nothing was written).
+func refusesRW2(resp *Response) bool {
+	if resp.StatusCode == http.StatusUnsupportedMediaType {
+		return true
+	}
+	if resp.StatusCode/100 != 2 {
+		return false
+	}
+	for _, h := range []string{"X-Prometheus-Remote-Write-Samples-Written", "X-Prometheus-Remote-Write-Histograms-Written", "X-Prometheus-Remote-Write-Exemplars-Written"} {
+		if resp.Header.Get(h) != "" {
+			return false
+		}
+	}
+	return true
+}
+
+func (u *HTTP) sendRW1(ctx context.Context, req *Request) (*Response, error) {
+	conv, err := req.ToRW1()
+	if err != nil {
+		return textResponse(http.StatusBadRequest, err.Error()+" (err-pushguard-bad-protobuf)"), nil
+	}
+	return u.send(ctx, conv)
+}
+
+func (u *HTTP) send(ctx context.Context, req *Request) (*Response, error) {
 	ctx, cancel := context.WithTimeout(ctx, u.cfg.Timeout)
 	defer cancel()
 	hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, u.cfg.URL, bytes.NewReader(req.SnappyBody()))

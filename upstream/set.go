@@ -29,7 +29,7 @@ func NewSet(cfg Config, embedded EmbeddedConfig, logger log.Logger, reg promethe
 	s := &Set{}
 	var httpUp, grpcUp Upstream
 	if cfg.URL != "" {
-		httpUp = m.wrap(NewHTTP(cfg), "http")
+		httpUp = m.wrap(NewHTTP(cfg, logger), "http")
 	}
 	if cfg.GRPC.Address != "" {
 		g, err := NewGRPC(cfg.GRPC, cfg, logger)

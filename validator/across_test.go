@@ -30,7 +30,7 @@ func newTestValidator(t testing.TB, args ...string) (*Validator, *prometheus.Reg
 // push path does after a 2xx.
 func pushAccepted(t testing.TB, v *Validator, meta Meta, in ...prompb.TimeSeries) {
 	t.Helper()
-	c, err := v.Check(meta, marshal(t, in...))
+	c, err := v.Check(meta, RW1, marshal(t, in...))
 	require.NoError(t, err)
 	v.Accepted(c, meta)
 	c.Release()
@@ -151,7 +151,7 @@ func TestAcrossRequests(t *testing.T) {
 			if tc.tenant != "" {
 				meta.Tenant = tc.tenant
 			}
-			c, err := v.Check(meta, marshal(t, tc.second...))
+			c, err := v.Check(meta, RW1, marshal(t, tc.second...))
 			require.NoError(t, err)
 			defer c.Release()
 			require.ElementsMatch(t, tc.want, dupsOf(c))
@@ -165,16 +165,16 @@ func TestAcrossRequestsOnlyAfterAcceptance(t *testing.T) {
 	meta := Meta{Tenant: "team-a", Time: t0}
 
 	// Refused upstream: Accepted is not called, nothing is recorded.
-	c, err := v.Check(meta, marshal(t, ruleSeries(1000, 1)))
+	c, err := v.Check(meta, RW1, marshal(t, ruleSeries(1000, 1)))
 	require.NoError(t, err)
 	c.Release()
-	c, err = v.Check(meta, marshal(t, ruleSeries(1000, 2)))
+	c, err = v.Check(meta, RW1, marshal(t, ruleSeries(1000, 2)))
 	require.NoError(t, err)
 	require.Empty(t, c.Result.Duplicates)
 	v.Accepted(c, meta)
 	c.Release()
 
-	c, err = v.Check(meta, marshal(t, ruleSeries(1000, 3)))
+	c, err = v.Check(meta, RW1, marshal(t, ruleSeries(1000, 3)))
 	require.NoError(t, err)
 	defer c.Release()
 	require.Equal(t, []dupWant{{AcrossRequests, true, 1000, 0, 0}}, dupsOf(c))
@@ -201,7 +201,7 @@ func TestAcrossRequestsDisabled(t *testing.T) {
 	require.Nil(t, v.SeriesRecord())
 	meta := Meta{Tenant: "team-a", Time: t0}
 	pushAccepted(t, v, meta, ruleSeries(1000, 1))
-	c, err := v.Check(meta, marshal(t, ruleSeries(1000, 2)))
+	c, err := v.Check(meta, RW1, marshal(t, ruleSeries(1000, 2)))
 	require.NoError(t, err)
 	defer c.Release()
 	require.Empty(t, c.Result.Duplicates)
@@ -218,9 +218,9 @@ func TestAcrossRequestsDisabled(t *testing.T) {
 func TestAcrossRequestsInFlight(t *testing.T) {
 	v, _ := newTestValidator(t, "-validator.action=keep-first")
 	meta := Meta{Tenant: "team-a", Time: t0}
-	a, err := v.Check(meta, marshal(t, ruleSeries(1000, 1)))
+	a, err := v.Check(meta, RW1, marshal(t, ruleSeries(1000, 1)))
 	require.NoError(t, err)
-	b, err := v.Check(meta, marshal(t, ruleSeries(1000, 2)))
+	b, err := v.Check(meta, RW1, marshal(t, ruleSeries(1000, 2)))
 	require.NoError(t, err)
 	require.Empty(t, a.Result.Duplicates)
 	require.Empty(t, b.Result.Duplicates)
@@ -229,7 +229,7 @@ func TestAcrossRequestsInFlight(t *testing.T) {
 	a.Release()
 	b.Release()
 
-	c, err := v.Check(meta, marshal(t, ruleSeries(1000, 2)))
+	c, err := v.Check(meta, RW1, marshal(t, ruleSeries(1000, 2)))
 	require.NoError(t, err)
 	defer c.Release()
 	require.Equal(t, []dupWant{{AcrossRequests, true, 1000, 0, 0}}, dupsOf(c))
@@ -252,7 +252,7 @@ func TestAcrossRequestsConcurrent(t *testing.T) {
 					ruleSeries(ts, float64(w)),
 					withSamples(series("__name__", "up", "worker", string(rune('a'+w))), float64(ts), 1),
 				}
-				c, err := v.Check(meta, marshal(t, in...))
+				c, err := v.Check(meta, RW1, marshal(t, in...))
 				if err != nil {
 					t.Error(err)
 					return
@@ -268,7 +268,7 @@ func TestAcrossRequestsConcurrent(t *testing.T) {
 	wg.Wait()
 	require.Equal(t, 1+workers, v.SeriesRecord().Len())
 
-	c, err := v.Check(Meta{Tenant: "team-a", Time: t0}, marshal(t, ruleSeries((pushes-1)*1000, 0)))
+	c, err := v.Check(Meta{Tenant: "team-a", Time: t0}, RW1, marshal(t, ruleSeries((pushes-1)*1000, 0)))
 	require.NoError(t, err)
 	defer c.Release()
 	require.Len(t, c.Result.Duplicates, 1, "the latest timestamp is recorded")
@@ -304,7 +304,7 @@ func TestAcrossRequestsWithInRequestRepeats(t *testing.T) {
 			pushAccepted(t, v, meta, ruleSeries(1000, 1))
 			other := withSamples(series("__name__", "up"), 1000, 1)
 			body := marshal(t, ruleSeries(1000, 1), other, ruleSeries(1000, 5), ruleSeries(1000, 7))
-			c, err := v.Check(meta, body)
+			c, err := v.Check(meta, RW1, body)
 			require.NoError(t, err)
 			defer c.Release()
 			out := unmarshal(t, c.Body(body))

@@ -219,7 +219,7 @@ func BenchmarkRecord(b *testing.B) {
 
 			body := benchRequest(b, benchSeries, rate.dups)
 			meta := Meta{Tenant: "team-a", UserAgent: "Prometheus/3.1.0"}
-			c, err := v.Check(meta, body)
+			c, err := v.Check(meta, RW1, body)
 			require.NoError(b, err)
 			defer c.Release()
 			require.Len(b, c.Result.Duplicates, rate.dups)

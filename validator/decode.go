@@ -17,7 +17,10 @@ const (
 
 	rw1SeriesLabels     = 1
 	rw1SeriesSamples    = 2
+	rw1SeriesExemplars  = 3
 	rw1SeriesHistograms = 4
+
+	rw1WriteRequestMetadata = 3
 
 	labelName  = 1
 	labelValue = 2
@@ -59,6 +62,7 @@ func DecodeRW1(r *Request) error {
 	r.Labels = r.Labels[:0]
 	r.Samples = r.Samples[:0]
 	r.Histograms = r.Histograms[:0]
+	r.Exemplars = 0
 	if len(r.Buf) > math.MaxUint32 {
 		return NewError(ErrIDRequestTooLarge, CauseTooLarge, nil, "request of %d bytes is too large to decode", len(r.Buf))
 	}
@@ -173,6 +177,9 @@ func (r *Request) decodeRW1Series(start, end int) error {
 				return fmt.Errorf("sample: %w", err)
 			}
 			r.Samples = append(r.Samples, smp)
+		case rw1SeriesExemplars:
+			s.Exemplars++
+			r.Exemplars++
 		case rw1SeriesHistograms:
 			ts, err := histogramTimestampOf(v)
 			if err != nil {

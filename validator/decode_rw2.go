@@ -12,9 +12,22 @@ const (
 	rw2RequestSymbols    = 4
 	rw2RequestTimeseries = 5
 
-	rw2SeriesLabelsRefs = 1
-	rw2SeriesSamples    = 2
-	rw2SeriesHistograms = 3
+	rw2SeriesLabelsRefs       = 1
+	rw2SeriesSamples          = 2
+	rw2SeriesHistograms       = 3
+	rw2SeriesExemplars        = 4
+	rw2SeriesMetadata         = 5
+	rw2SeriesCreatedTimestamp = 6 // up to Prometheus 3.8; later in Sample.start_timestamp
+
+	rw2ExemplarLabelsRefs = 1
+	rw2ExemplarValue      = 2
+	rw2ExemplarTimestamp  = 3
+
+	rw2MetadataType    = 1
+	rw2MetadataHelpRef = 3
+	rw2MetadataUnitRef = 4
+
+	rw2HistogramStartTimestamp = 17
 )
 
 // DecodeRW2 parses r.Buf, a remote-write 2.0 Request, into r's series view.
@@ -27,6 +40,7 @@ func DecodeRW2(r *Request) error {
 	r.Samples = r.Samples[:0]
 	r.Histograms = r.Histograms[:0]
 	r.Symbols = r.Symbols[:0]
+	r.Exemplars = 0
 	if len(r.Buf) > math.MaxUint32 {
 		return NewError(ErrIDRequestTooLarge, CauseTooLarge, nil, "request of %d bytes is too large to decode", len(r.Buf))
 	}
@@ -149,7 +163,24 @@ func (r *Request) decodeRW2Series(start, end int) error {
 				return fmt.Errorf("histogram: %w", err)
 			}
 			r.Histograms = append(r.Histograms, Histogram{TimestampMs: ts, Raw: Span{uint32(vStart), uint32(vStart + len(v))}})
-		case num == rw2SeriesLabelsRefs || num == rw2SeriesSamples || num == rw2SeriesHistograms:
+		case (num == rw2SeriesExemplars || num == rw2SeriesMetadata) && typ == protowire.BytesType:
+			v, n := protowire.ConsumeBytes(b[off:])
+			if n < 0 {
+				return protowire.ParseError(n)
+			}
+			off += n
+			if num == rw2SeriesExemplars {
+				if err := r.checkRW2Exemplar(v); err != nil {
+					return fmt.Errorf("exemplar: %w", err)
+				}
+				s.Exemplars++
+				r.Exemplars++
+				continue
+			}
+			if err := r.checkRW2Metadata(v); err != nil {
+				return fmt.Errorf("metadata: %w", err)
+			}
+		case num >= rw2SeriesLabelsRefs && num <= rw2SeriesMetadata:
 			return fmt.Errorf("field %d has wire type %d", num, typ)
 		default:
 			n := protowire.ConsumeFieldValue(num, typ, b[off:])
@@ -166,5 +197,113 @@ func (r *Request) decodeRW2Series(start, end int) error {
 	s.SamplesEnd = int32(len(r.Samples))
 	s.HistogramsEnd = int32(len(r.Histograms))
 	r.Series = append(r.Series, s)
+	return nil
+}
+
+// symbolRef checks one reference into the symbol table.
+func (r *Request) symbolRef(ref uint64) error {
+	if ref >= uint64(len(r.Symbols)) {
+		return fmt.Errorf("symbol reference %d out of range: the request has %d symbols", ref, len(r.Symbols))
+	}
+	return nil
+}
+
+// forEachRef calls fn with every reference of a labels_refs field, packed
+// (wire type bytes) or not.
+func forEachRef(typ protowire.Type, b []byte, fn func(uint64) error) (int, error) {
+	if typ == protowire.VarintType {
+		ref, n := protowire.ConsumeVarint(b)
+		if n < 0 {
+			return 0, protowire.ParseError(n)
+		}
+		return n, fn(ref)
+	}
+	if typ != protowire.BytesType {
+		return 0, fmt.Errorf("labels_refs has wire type %d", typ)
+	}
+	v, n := protowire.ConsumeBytes(b)
+	if n < 0 {
+		return 0, protowire.ParseError(n)
+	}
+	for len(v) > 0 {
+		ref, m := protowire.ConsumeVarint(v)
+		if m < 0 {
+			return 0, protowire.ParseError(m)
+		}
+		if err := fn(ref); err != nil {
+			return 0, err
+		}
+		v = v[m:]
+	}
+	return n, nil
+}
+
+// checkRW2Exemplar checks the label references of an exemplar message, so
+// that converting it later cannot fail.
+func (r *Request) checkRW2Exemplar(b []byte) error {
+	refs := 0
+	for off := 0; off < len(b); {
+		num, typ, n := protowire.ConsumeTag(b[off:])
+		if n < 0 {
+			return protowire.ParseError(n)
+		}
+		off += n
+		if num == rw2ExemplarLabelsRefs {
+			n, err := forEachRef(typ, b[off:], func(ref uint64) error {
+				refs++
+				return r.symbolRef(ref)
+			})
+			if err != nil {
+				return err
+			}
+			off += n
+			continue
+		}
+		if (num == rw2ExemplarValue && typ != protowire.Fixed64Type) || (num == rw2ExemplarTimestamp && typ != protowire.VarintType) {
+			return fmt.Errorf("field %d has wire type %d", num, typ)
+		}
+		n = protowire.ConsumeFieldValue(num, typ, b[off:])
+		if n < 0 {
+			return protowire.ParseError(n)
+		}
+		off += n
+	}
+	if refs%2 != 0 {
+		return fmt.Errorf("odd number of label references (%d)", refs)
+	}
+	return nil
+}
+
+// checkRW2Metadata checks the help and unit references of a metadata
+// message.
+func (r *Request) checkRW2Metadata(b []byte) error {
+	for off := 0; off < len(b); {
+		num, typ, n := protowire.ConsumeTag(b[off:])
+		if n < 0 {
+			return protowire.ParseError(n)
+		}
+		off += n
+		if num == rw2MetadataType || num == rw2MetadataHelpRef || num == rw2MetadataUnitRef {
+			if typ != protowire.VarintType {
+				return fmt.Errorf("field %d has wire type %d", num, typ)
+			}
+			v, n := protowire.ConsumeVarint(b[off:])
+			if n < 0 {
+				return protowire.ParseError(n)
+			}
+			off += n
+			if num != rw2MetadataType {
+				if err := r.symbolRef(v); err != nil {
+					return err
+				}
+			}
+			continue
+		}
+		n = protowire.ConsumeFieldValue(num, typ, b[off:])
+		if n < 0 {
+			return protowire.ParseError(n)
+		}
+		off += n
+	}
 	return nil
 }

@@ -1,7 +1,8 @@
 package validator
 
-// CheckDecoded is Check for a request whose decompressed remote-write 1.0
-// protobuf is already in r.Buf, as when it arrives over gRPC. It takes
+// CheckDecoded is Check for a request whose decompressed protobuf is
+// already in r.Buf, as when it arrives over gRPC; r.Version says which
+// remote-write message it is (remote write 1.0 unless set to RW2). It takes
 // ownership of r: r goes back to the pool with the Checked's Release, or
 // at once on error.
 func (v *Validator) CheckDecoded(meta Meta, r *Request) (*Checked, error) {
@@ -45,7 +46,11 @@ func (v *Validator) Offenders(c *Checked, meta Meta) []*Offender {
 func (v *Validator) inspect(r *Request, policy Policy, meta *Meta) (*Checked, error) {
 	c := checkedPool.Get().(*Checked)
 	c.Request = r
-	if err := DecodeRW1(c.Request); err != nil {
+	decode := DecodeRW1
+	if r.Version == RW2 {
+		decode = DecodeRW2
+	}
+	if err := decode(c.Request); err != nil {
 		c.Release()
 		return nil, err
 	}
@@ -67,6 +72,6 @@ func (c *Checked) Protobuf() []byte {
 	if !c.Changed {
 		return c.Request.Buf
 	}
-	c.Patch.proto = c.Patch.encodeRW1(c.Request, c.Patch.proto[:0])
+	c.Patch.proto = c.Patch.encode(c.Request, c.Patch.proto[:0])
 	return c.Patch.proto
 }

@@ -32,13 +32,31 @@ func checkDecoded(t *testing.T, r *Request) {
 	var res Result
 	NewInspector(NewIdentity([]string{"__replica__"})).Inspect(r, &res)
 	var p Patch
-	if p.Plan(r, &res, StaticPolicy(ActionKeepFirst)) && r.Version == RW1 {
+	if p.Plan(r, &res, StaticPolicy(ActionKeepFirst)) {
 		out := &Request{}
 		if err := Decompress(p.Encode(r), 0, out); err != nil {
 			t.Fatalf("patched body does not decompress: %v", err)
 		}
-		if err := DecodeRW1(out); err != nil {
+		decode := DecodeRW1
+		if r.Version == RW2 {
+			decode = DecodeRW2
+		}
+		if err := decode(out); err != nil {
 			t.Fatalf("patched request does not decode: %v", err)
+		}
+		if got, want := len(out.Samples)+len(out.Histograms), len(r.Samples)+len(r.Histograms)-p.Dropped; got != want {
+			t.Fatalf("patched request has %d samples, want %d", got, want)
+		}
+	}
+	if r.Version == RW2 {
+		// Conversion to 1.0 keeps every series and sample.
+		out := &Request{Buf: ConvertRW2(r, nil)}
+		if err := DecodeRW1(out); err != nil {
+			t.Fatalf("converted request does not decode: %v", err)
+		}
+		if len(out.Series) != len(r.Series) || len(out.Samples) != len(r.Samples) || len(out.Histograms) != len(r.Histograms) || out.Exemplars != r.Exemplars {
+			t.Fatalf("converted request has %d series, %d samples, %d histograms, %d exemplars; want %d, %d, %d, %d",
+				len(out.Series), len(out.Samples), len(out.Histograms), out.Exemplars, len(r.Series), len(r.Samples), len(r.Histograms), r.Exemplars)
 		}
 	}
 }
@@ -63,6 +81,12 @@ func FuzzDecodeRW2(f *testing.F) {
 	))
 	f.Add(marshalRW2(f, rw2Series{lbls: []string{"__name__", "h"}, hists: []writev2.Histogram{writev2.FromIntHistogram(0, 5, testHistogram(2))}}))
 	f.Add([]byte{0x22, 0x00, 0x2a, 0x04, 0x0a, 0x02, 0x00, 0x05})
+	rich, err := richRW2().Marshal()
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(rich) // exemplars, metadata, float histograms
+
 	f.Fuzz(func(t *testing.T, b []byte) {
 		r := &Request{Buf: b}
 		if DecodeRW2(r) != nil {

@@ -57,6 +57,7 @@ type Patch struct {
 	proto      []byte
 	compressed []byte
 	scratch    []byte
+	refs       []uint64 // label references, for the RW2 encoder
 }
 
 // samplePlan is the fate of one float sample.
@@ -316,7 +317,7 @@ func (p *Patch) Encode(r *Request) []byte {
 	if len(p.touched) != len(r.Series) {
 		panic("validator: Patch.Encode called without Plan for this request")
 	}
-	p.proto = p.encodeRW1(r, p.proto[:0])
+	p.proto = p.encode(r, p.proto[:0])
 	// s2's snappy-compatible fast mode: the same block format as
 	// snappy.Encode, which uses the slower "better" compression level.
 	p.compressed = s2.EncodeSnappy(p.compressed[:cap(p.compressed)], p.proto)

@@ -145,7 +145,7 @@ func TestRecordMetrics(t *testing.T) {
 	}
 	push := func(ts ...prompb.TimeSeries) {
 		meta := Meta{Tenant: "team-a", Time: storeEpoch}
-		c, err := v.Check(meta, marshal(t, ts...))
+		c, err := v.Check(meta, RW1, marshal(t, ts...))
 		require.NoError(t, err)
 		defer c.Release()
 		v.Record(c, meta)

@@ -46,6 +46,8 @@ type Series struct {
 	LabelsStart, LabelsEnd         int32
 	SamplesStart, SamplesEnd       int32
 	HistogramsStart, HistogramsEnd int32
+	// Exemplars is the number of exemplars of the series.
+	Exemplars int32
 }
 
 // Version is the remote-write protocol version of a request.
@@ -69,6 +71,8 @@ type Request struct {
 	Histograms []Histogram
 	// Symbols are the symbol table of a remote-write 2.0 request.
 	Symbols []Span
+	// Exemplars is the number of exemplars of all series.
+	Exemplars int
 	// Source is the Mimir/Cortex WriteRequest source (0 API, 1 RULE, 2 OTLP).
 	Source int32
 }
@@ -131,6 +135,7 @@ func (r *Request) Reset() {
 	r.Samples = r.Samples[:0]
 	r.Histograms = r.Histograms[:0]
 	r.Symbols = r.Symbols[:0]
+	r.Exemplars = 0
 	r.Source = 0
 }
 

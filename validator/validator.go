@@ -230,11 +230,13 @@ func (c *Checked) Samples() int {
 	return len(c.Request.Samples) + len(c.Request.Histograms)
 }
 
-// Check decompresses and decodes a remote-write 1.0 body, finds its
-// duplicates and plans the tenant's actions. A push the reject action
-// refuses is recorded in the report and answered with an error.
-func (v *Validator) Check(meta Meta, body []byte) (*Checked, error) {
+// Check decompresses and decodes a remote-write body of the given
+// version, finds its duplicates and plans the tenant's actions. A push the
+// reject action refuses is recorded in the report and answered with an
+// error.
+func (v *Validator) Check(meta Meta, version Version, body []byte) (*Checked, error) {
 	r := GetRequest()
+	r.Version = version
 	if err := Decompress(body, v.cfg.MaxRequestBytes, r); err != nil {
 		PutRequest(r)
 		return nil, err

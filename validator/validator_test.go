@@ -30,7 +30,7 @@ func TestValidatorCheckAndRecord(t *testing.T) {
 		withSamples(series("__name__", "other"), 1, 2),
 	)
 	meta := Meta{Tenant: "t", UserAgent: "ua", Time: time.Unix(100, 0)}
-	c, err := v.Check(meta, body)
+	c, err := v.Check(meta, RW1, body)
 	require.NoError(t, err)
 	defer c.Release()
 	require.True(t, c.Changed)
@@ -62,7 +62,7 @@ func TestValidatorUnchangedBodyIsTheOriginal(t *testing.T) {
 	v, err := New(testConfig(ActionReport), log.NewNopLogger(), prometheus.NewRegistry())
 	require.NoError(t, err)
 	body := marshal(t, withSamples(series("__name__", "m"), 1, 1), withSamples(series("__name__", "m"), 1, 2))
-	c, err := v.Check(Meta{Tenant: "t"}, body)
+	c, err := v.Check(Meta{Tenant: "t"}, RW1, body)
 	require.NoError(t, err)
 	defer c.Release()
 	require.False(t, c.Changed)
