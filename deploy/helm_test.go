@@ -96,7 +96,7 @@ func TestHelmChartExampleValues(t *testing.T) {
 	require.Equal(t, "2", c.Resources.Limits.Memory().String()[:1])
 	require.Len(t, dep.Spec.Template.Spec.TopologySpreadConstraints, 1)
 	require.Contains(t, cm.Data["config.yaml"], "action: keep-first")
-	require.Contains(t, cm.Data["config.yaml"], "ignore_labels: __replica__")
+	require.Contains(t, cm.Data["config.yaml"], "ignore_labels: scrape_pool")
 
 	pdb := only(t, objs.pdbs)
 	require.NotNil(t, pdb.Spec.MinAvailable)
