@@ -132,8 +132,10 @@ func (p *pushguard) offenders(t testing.TB, tenant string) map[string]offender {
 // has it.
 func crossRequestFlags(t testing.TB) (bool, []string) {
 	if hasFlag(t, "validator.cross-request.max-series") {
+		t.Log("across-request detection: on")
 		return true, []string{"-validator.cross-request.max-series=10000"}
 	}
+	t.Log("across-request detection: not in this pushguard, expecting Mimir's 400 for the ruler retry")
 	return false, nil
 }
 
