@@ -97,6 +97,8 @@ func TestHelmChartExampleValues(t *testing.T) {
 	require.Len(t, dep.Spec.Template.Spec.TopologySpreadConstraints, 1)
 	require.Contains(t, cm.Data["config.yaml"], "action: keep-first")
 	require.Contains(t, cm.Data["config.yaml"], "ignore_labels: scrape_pool")
+	require.Contains(t, cm.Data["runtime.yaml"], "action: keep-last")
+	require.Contains(t, c.Args, "-runtime-config.file=/etc/pushguard/runtime.yaml")
 
 	pdb := only(t, objs.pdbs)
 	require.NotNil(t, pdb.Spec.MinAvailable)

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"os"
+	"path/filepath"
 	"regexp"
 	"sort"
 	"strings"
@@ -135,13 +136,15 @@ func scrapeNames(t *testing.T, inst *instance) map[string]bool {
 
 // TestDashboard checks that every expression of the Grafana dashboard parses
 // with Prometheus' own parser and names only metrics a running pushguard
-// exposes once it has seen duplicates, repaired some, refused a push and
-// evicted an offender.
+// exposes once it has seen duplicates, repaired some, refused a push,
+// evicted an offender and loaded a runtime file.
 func TestDashboard(t *testing.T) {
 	exprs := dashboardExprs(t)
 	require.NotEmpty(t, exprs)
 
-	inst := startPushguard(t, "-validator.action=keep-first", "-validator.max-offenders-per-tenant=1")
+	runtimeFile := filepath.Join(t.TempDir(), "runtime.yaml")
+	require.NoError(t, os.WriteFile(runtimeFile, []byte("overrides:\n  team-b:\n    action: report\n"), 0o600))
+	inst := startPushguard(t, "-validator.action=keep-first", "-validator.max-offenders-per-tenant=1", "-runtime-config.file="+runtimeFile)
 	c := inst.writeClient(t, "team-a")
 	at := time.Now().Truncate(time.Second)
 	cadvisor := prompb.TimeSeries{
