@@ -112,6 +112,9 @@ func TestMain(m *testing.M) {
 	for _, c := range cleanups {
 		c()
 	}
+	if binPath != "" {
+		os.RemoveAll(filepath.Dir(binPath))
+	}
 	os.Exit(code)
 }
 
