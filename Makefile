@@ -15,7 +15,7 @@ TOOL_STAMPS := $(BIN)/.buf-$(BUF_VERSION) $(BIN)/.grpcurl-$(GRPCURL_VERSION) \
 # buf runs the local protoc-gen-go* plugins found on PATH.
 BUF := PATH="$(BIN):$$PATH" $(BIN)/buf
 
-.PHONY: help build run test test-unit test-e2e bench lint tools protos check-protos
+.PHONY: help build run test test-unit test-e2e test-deploy test-mimir mimir bench lint tools protos check-protos
 
 help: ## Show this help.
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  %-14s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -26,15 +26,25 @@ build: ## Build ./pushguard.
 run: ## Run pushguard on 127.0.0.1:8080 (HTTP) and :9095 (gRPC) with the embedded TSDB in ./data.
 	$(GO) run ./cmd/pushguard $(RUN_FLAGS) $(ARGS)
 
-test: lint check-protos ## Run every test with the race detector, unit and end-to-end.
+test: lint check-protos ## Run every test with the race detector, unit and end-to-end, and the deploy manifests' tests.
 	$(GO) test -race -count=1 -timeout 15m ./...
 	$(GO) test -count=1 -run 'TestStoreStorm' ./validator
+	$(MAKE) test-deploy
 
 test-unit: ## Run the unit tests only.
 	$(GO) test -race -count=1 $$($(GO) list ./... | grep -v /tests)
 
 test-e2e: ## Run the end-to-end tests only (they build and start the real binary).
 	$(GO) test -race -count=1 -timeout 15m ./tests/...
+
+test-deploy: ## Render the Helm chart and Kustomize manifests and decode them strictly (own Go module in deploy/).
+	cd deploy && $(GO) vet ./... && $(GO) test -count=1 ./...
+
+mimir: ## Build Mimir from the Go module proxy into the cache (once per version); prints the binary's path.
+	@./scripts/build-mimir.sh
+
+test-mimir: ## End-to-end tests against a real Mimir (built by `make mimir`), straight and through pushguard.
+	MIMIR_BIN=$$(./scripts/build-mimir.sh) && MIMIR_BIN=$$MIMIR_BIN $(GO) test -race -count=1 -timeout 15m -v ./tests/mimir/
 
 bench: ## Run the Go benchmarks, each next to its baseline.
 	$(GO) test -run='^$$' -bench='$(BENCH)' -benchmem -benchtime=$(BENCHTIME) $$($(GO) list ./... | grep -v /tests)

@@ -1,0 +1,209 @@
+package mimir
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/klauspost/compress/snappy"
+	"github.com/prometheus/common/model"
+	"github.com/prometheus/prometheus/prompb"
+	"github.com/stretchr/testify/require"
+)
+
+// mimir is a running single-process Mimir.
+type mimir struct {
+	*process
+	addr string
+}
+
+var (
+	mimirOnce sync.Once
+	shared    *mimir
+	mimirErr  error
+)
+
+// instanceAddrFlag matches every flag with which a Mimir component
+// advertises its address to the others.
+var instanceAddrFlag = regexp.MustCompile(`(?m)^\s+-([a-z0-9.-]+\.instance-addr) `)
+
+// startMimir starts one Mimir for the whole test run (it takes several
+// seconds to become ready); each test writes to its own tenant. Every
+// listening and advertised address is pinned to loopback: left alone, Mimir
+// advertises the machine's interface address to its own components.
+func startMimir(t *testing.T) *mimir {
+	t.Helper()
+	bin := os.Getenv("MIMIR_BIN")
+	if bin == "" {
+		t.Skip("MIMIR_BIN is not set: `make test-mimir` builds Mimir and runs these tests")
+	}
+	mimirOnce.Do(func() {
+		help, _ := exec.Command(bin, "-help-all").CombinedOutput()
+		var pinned []string
+		for _, m := range instanceAddrFlag.FindAllStringSubmatch(string(help), -1) {
+			pinned = append(pinned, "-"+m[1]+"=127.0.0.1")
+		}
+		sort.Strings(pinned)
+		if len(pinned) < 3 {
+			mimirErr = fmt.Errorf("found only %d -*.instance-addr flags in %s -help-all:\n%s", len(pinned), bin, help)
+			return
+		}
+		dir, err := os.MkdirTemp("", "pushguard-mimir")
+		if err != nil {
+			mimirErr = err
+			return
+		}
+		httpPort, grpcPort, gossipPort := freePort(t), freePort(t), freePort(t)
+		addr := fmt.Sprintf("127.0.0.1:%d", httpPort)
+		args := append([]string{
+			"-target=all",
+			"-log.level=warn",
+			"-usage-stats.enabled=false",
+			"-server.http-listen-address=127.0.0.1",
+			fmt.Sprintf("-server.http-listen-port=%d", httpPort),
+			"-server.grpc-listen-address=127.0.0.1",
+			fmt.Sprintf("-server.grpc-listen-port=%d", grpcPort),
+			"-memberlist.bind-addr=127.0.0.1",
+			fmt.Sprintf("-memberlist.bind-port=%d", gossipPort),
+			"-memberlist.advertise-addr=127.0.0.1",
+			fmt.Sprintf("-memberlist.advertise-port=%d", gossipPort),
+			"-ingester.ring.replication-factor=1",
+			"-ingester.ring.min-ready-duration=0s",
+			"-ingester.ring.final-sleep=0s",
+			"-common.storage.backend=filesystem",
+			"-common.storage.filesystem.dir=" + filepath.Join(dir, "bucket"),
+			"-blocks-storage.storage-prefix=blocks",
+			"-blocks-storage.tsdb.dir=" + filepath.Join(dir, "tsdb"),
+			"-blocks-storage.bucket-store.sync-dir=" + filepath.Join(dir, "tsdb-sync"),
+			"-compactor.data-dir=" + filepath.Join(dir, "compactor"),
+			"-ruler.rule-path=" + filepath.Join(dir, "rules"),
+			"-activity-tracker.filepath=" + filepath.Join(dir, "activity.log"),
+		}, pinned...)
+		// Started with the first test's cleanup would stop it after that
+		// test; the process lives for the whole run and TestMain stops it.
+		p, err := startProcessDetached("mimir", bin, "http://"+addr+"/ready", 3*time.Minute, args...)
+		if err != nil {
+			mimirErr = err
+			return
+		}
+		shared = &mimir{process: p, addr: addr}
+		cleanups = append(cleanups, func() { p.stop(); os.RemoveAll(dir) })
+	})
+	require.NoError(t, mimirErr, "starting Mimir")
+	return shared
+}
+
+// cleanups run after every test, from TestMain.
+var cleanups []func()
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	for _, c := range cleanups {
+		c()
+	}
+	if binPath != "" {
+		os.RemoveAll(filepath.Dir(binPath))
+	}
+	os.Exit(code)
+}
+
+// startProcessDetached is startProcess for a process shared by all tests.
+func startProcessDetached(name, bin, readyURL string, timeout time.Duration, args ...string) (*process, error) {
+	p := &process{name: name, cmd: exec.Command(bin, args...), logs: &syncBuffer{}, done: make(chan error, 1)}
+	p.cmd.Stdout = p.logs
+	p.cmd.Stderr = p.logs
+	if err := p.cmd.Start(); err != nil {
+		return nil, err
+	}
+	go func() { p.done <- p.cmd.Wait() }()
+	deadline := time.Now().Add(timeout)
+	for {
+		resp, err := http.Get(readyURL)
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return p, nil
+			}
+		}
+		select {
+		case err := <-p.done:
+			p.done <- err
+			return nil, fmt.Errorf("%s exited before it was ready (%v):\n%s", name, err, p.logs.String())
+		default:
+		}
+		if time.Now().After(deadline) {
+			p.stop()
+			return nil, fmt.Errorf("%s not ready after %s:\n%s", name, timeout, p.logs.String())
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+func (m *mimir) pushURL() string { return "http://" + m.addr + "/api/v1/push" }
+
+// push sends series as a remote-write 1.0 request, with the headers
+// Prometheus sends, and returns the status code and body of the answer.
+func push(t testing.TB, pushURL, tenant string, series ...prompb.TimeSeries) (int, string) {
+	t.Helper()
+	wr := prompb.WriteRequest{Timeseries: series}
+	raw, err := wr.Marshal()
+	require.NoError(t, err)
+	req, err := http.NewRequest(http.MethodPost, pushURL, bytes.NewReader(snappy.Encode(nil, raw)))
+	require.NoError(t, err)
+	req.Header.Set("Content-Type", "application/x-protobuf")
+	req.Header.Set("Content-Encoding", "snappy")
+	req.Header.Set("X-Prometheus-Remote-Write-Version", "0.1.0")
+	req.Header.Set("User-Agent", "Prometheus/3.5.0")
+	req.Header.Set("X-Scope-OrgID", tenant)
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(body)
+}
+
+// query runs an instant PromQL query on Mimir's Prometheus API and returns
+// series -> value.
+func (m *mimir) query(t testing.TB, tenant, expr string, at time.Time) map[string]string {
+	t.Helper()
+	q := url.Values{"query": {expr}, "time": {fmt.Sprintf("%.3f", float64(at.UnixMilli())/1000)}}
+	req, err := http.NewRequest(http.MethodGet, "http://"+m.addr+"/prometheus/api/v1/query?"+q.Encode(), nil)
+	require.NoError(t, err)
+	req.Header.Set("X-Scope-OrgID", tenant)
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	require.Equal(t, http.StatusOK, resp.StatusCode, string(body))
+	var out struct {
+		Status string `json:"status"`
+		Data   struct {
+			Result []struct {
+				Metric map[string]string `json:"metric"`
+				Value  []any             `json:"value"`
+			} `json:"result"`
+		} `json:"data"`
+	}
+	require.NoError(t, json.Unmarshal(body, &out), string(body))
+	require.Equal(t, "success", out.Status, string(body))
+	res := map[string]string{}
+	for _, r := range out.Data.Result {
+		lm := model.Metric{}
+		for k, v := range r.Metric {
+			lm[model.LabelName(k)] = model.LabelValue(v)
+		}
+		res[lm.String()] = r.Value[1].(string)
+	}
+	return res
+}

@@ -1,0 +1,180 @@
+// Package mimir holds the end-to-end tests against a real Grafana Mimir:
+// Mimir built from its Go module (scripts/build-mimir.sh), started as one
+// process on loopback, with the real pushguard binary in front of it.
+// `make test-mimir` builds Mimir and runs them; without MIMIR_BIN they skip.
+package mimir
+
+import (
+	"bytes"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+// process is a child process the test started and stops.
+type process struct {
+	name string
+	cmd  *exec.Cmd
+	logs *syncBuffer
+	done chan error
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// startProcess starts bin with args and waits until readyURL answers 200.
+// It returns an error, with the process' output, when the process exits
+// before it is ready.
+func startProcess(t testing.TB, name, bin, readyURL string, timeout time.Duration, args ...string) (*process, error) {
+	t.Helper()
+	p := &process{name: name, cmd: exec.Command(bin, args...), logs: &syncBuffer{}, done: make(chan error, 1)}
+	p.cmd.Stdout = p.logs
+	p.cmd.Stderr = p.logs
+	require.NoError(t, p.cmd.Start())
+	go func() { p.done <- p.cmd.Wait() }()
+	t.Cleanup(func() {
+		p.stop()
+		if t.Failed() {
+			t.Logf("%s logs:\n%s", name, p.logs.String())
+		}
+	})
+	deadline := time.Now().Add(timeout)
+	for {
+		resp, err := http.Get(readyURL)
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return p, nil
+			}
+		}
+		select {
+		case err := <-p.done:
+			p.done <- err
+			return nil, fmt.Errorf("%s exited before it was ready (%v):\n%s", name, err, p.logs.String())
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s not ready after %s:\n%s", name, timeout, p.logs.String())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// stop sends SIGTERM and waits for the process to exit.
+func (p *process) stop() {
+	select {
+	case err := <-p.done:
+		p.done <- err
+		return
+	default:
+	}
+	_ = p.cmd.Process.Signal(os.Interrupt)
+	select {
+	case err := <-p.done:
+		p.done <- err
+	case <-time.After(30 * time.Second):
+		_ = p.cmd.Process.Kill()
+	}
+}
+
+// freePort returns a loopback TCP port nobody listens on right now.
+func freePort(t testing.TB) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+var (
+	buildOnce sync.Once
+	binPath   string
+	buildErr  error
+	helpText  string
+)
+
+// pushguardBinary builds cmd/pushguard once per test run and reads its
+// -help, from which the tests learn what this version supports.
+func pushguardBinary(t testing.TB) (string, string) {
+	t.Helper()
+	buildOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "pushguard-mimir-e2e")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		binPath = filepath.Join(dir, "pushguard")
+		cmd := exec.Command("go", "build", "-race", "-o", binPath, "../../cmd/pushguard")
+		cmd.Stderr = os.Stderr
+		if buildErr = cmd.Run(); buildErr != nil {
+			return
+		}
+		// -help exits non-zero after printing the flags.
+		out, _ := exec.Command(binPath, "-help").CombinedOutput()
+		helpText = string(out)
+	})
+	require.NoError(t, buildErr, "building pushguard")
+	return binPath, helpText
+}
+
+// hasFlag reports whether this pushguard takes the flag.
+func hasFlag(t testing.TB, name string) bool {
+	_, help := pushguardBinary(t)
+	return strings.Contains(help, "-"+name+" ")
+}
+
+// pushguard is a running pushguard.
+type pushguard struct {
+	*process
+	addr string
+}
+
+// startPushguard starts pushguard on loopback in front of upstreamURL. It
+// skips the test when this pushguard refuses the action: the actions are
+// built one at a time, and their cases turn on when they land.
+func startPushguard(t testing.TB, upstreamURL, action string, extra ...string) *pushguard {
+	t.Helper()
+	bin, _ := pushguardBinary(t)
+	httpPort, grpcPort := freePort(t), freePort(t)
+	addr := fmt.Sprintf("127.0.0.1:%d", httpPort)
+	args := append([]string{
+		"-server.http-listen-address=127.0.0.1",
+		fmt.Sprintf("-server.http-listen-port=%d", httpPort),
+		"-server.grpc-listen-address=127.0.0.1",
+		fmt.Sprintf("-server.grpc-listen-port=%d", grpcPort),
+		"-upstream.url=" + upstreamURL,
+		"-validator.action=" + action,
+		"-embedded.dir=" + t.TempDir(),
+	}, extra...)
+	p, err := startProcess(t, "pushguard", bin, "http://"+addr+"/ready", 30*time.Second, args...)
+	if err != nil {
+		if strings.Contains(err.Error(), "invalid -validator.action") {
+			t.Skipf("this pushguard does not implement -validator.action=%s yet: %v", action, err)
+		}
+		t.Fatal(err)
+	}
+	return &pushguard{process: p, addr: addr}
+}
