@@ -26,6 +26,13 @@ func offenderProto(o *validator.Offender) *pushguardv1.Offender {
 		Action:             o.Action,
 		DroppedSamples:     o.DroppedSamples,
 		UserAgent:          o.UserAgent,
+		Id:                 o.ID,
+		RequestedAction:    o.RequestedAction,
+		ChangedSamples:     o.ChangedSamples,
+		RelabelledSamples:  o.RelabelledSamples,
+		SenderAddress:      o.SenderAddress,
+		Source:             o.Source,
+		PerMinute:          o.PerMinute,
 		Example: &pushguardv1.Example{
 			Labels:      o.Example.Labels,
 			FirstLabels: o.Example.FirstLabels,

@@ -2,9 +2,11 @@ package grpcapi
 
 import (
 	"context"
+	"net"
 	"time"
 
 	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/peer"
 
 	"github.com/pushguard/pushguard/upstream"
 	"github.com/pushguard/pushguard/validator"
@@ -17,7 +19,21 @@ func metaOf(ctx context.Context, auth validator.AuthConfig) (validator.Meta, err
 	if err != nil {
 		return validator.Meta{}, err
 	}
-	return validator.Meta{Tenant: tenant, UserAgent: first(ctx, "user-agent"), Time: time.Now()}, nil
+	return validator.Meta{Tenant: tenant, UserAgent: first(ctx, "user-agent"), RemoteAddr: peerHost(ctx), Time: time.Now()}, nil
+}
+
+// peerHost returns the address of the client without its port, as the
+// HTTP side reports senders.
+func peerHost(ctx context.Context) string {
+	p, ok := peer.FromContext(ctx)
+	if !ok || p.Addr == nil {
+		return ""
+	}
+	host, _, err := net.SplitHostPort(p.Addr.String())
+	if err != nil {
+		return p.Addr.String()
+	}
+	return host
 }
 
 func first(ctx context.Context, key string) string {

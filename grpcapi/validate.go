@@ -112,7 +112,7 @@ func (s *ValidatorService) ListOffenders(ctx context.Context, req *pushguardv1.L
 	if err != nil {
 		return nil, statusError(err)
 	}
-	f := validator.Filter{Metric: req.GetMetric(), Kind: req.GetKind(), Limit: int(req.GetLimit())}
+	f := validator.Filter{Metric: req.GetMetric(), Kind: req.GetKind(), Origin: req.GetOrigin(), Limit: int(req.GetLimit())}
 	if f.Kind != "" {
 		if _, ok := validator.ParseKind(f.Kind); !ok {
 			return nil, statusError(validator.NewError(validator.ErrIDBadQuery, validator.CauseBadData, nil,

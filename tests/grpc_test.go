@@ -134,19 +134,44 @@ func TestGRPCurl(t *testing.T) {
 		require.NoError(t, err)
 		var resp pushguardv1.ListOffendersResponse
 		require.NoError(t, protojson.Unmarshal([]byte(out), &resp), out)
-		require.Equal(t, httpRep, offendersBodyOf(&resp))
+		grpcRep := offendersBodyOf(&resp)
+		for i := range httpRep.Offenders {
+			// The per-minute history ends with the minute it is read in.
+			require.Len(t, httpRep.Offenders[i].PerMinute, 60)
+			require.Len(t, grpcRep.Offenders[i].PerMinute, 60)
+			httpRep.Offenders[i].PerMinute, grpcRep.Offenders[i].PerMinute = nil, nil
+			require.NotEmpty(t, httpRep.Offenders[i].ID)
+			require.Equal(t, "127.0.0.1", httpRep.Offenders[i].SenderAddress)
+		}
+		require.Equal(t, httpRep, grpcRep)
+
+		out, err = inst.grpcurl(t, "-H", "x-scope-orgid: team-b", "-d", `{"origin": {"job": "cadvisor"}}`, "pushguard.v1.ValidatorService/ListOffenders")
+		require.NoError(t, err)
+		resp.Reset()
+		require.NoError(t, protojson.Unmarshal([]byte(out), &resp), out)
+		require.Len(t, resp.Offenders, 1)
+		require.Equal(t, "container_spec_cpu_period", resp.Offenders[0].Metric)
 
 		out, err = inst.grpcurl(t, "-H", "x-scope-orgid: team-b", "-d", `{"kind": "within_series"}`, "pushguard.v1.ValidatorService/ListOffenders")
 		require.NoError(t, err)
 		resp.Reset()
 		require.NoError(t, protojson.Unmarshal([]byte(out), &resp), out)
-		require.Equal(t, inst.offenders(t, "team-b", "kind=within_series"), offendersBodyOf(&resp))
+		require.Equal(t, withoutPerMinute(inst.offenders(t, "team-b", "kind=within_series")), withoutPerMinute(offendersBodyOf(&resp)))
 
 		out, err = inst.grpcurl(t, "pushguard.v1.ValidatorService/ListOffenders")
 		require.Error(t, err)
 		require.Contains(t, out, "Unauthenticated")
 		require.Contains(t, out, "(err-pushguard-missing-tenant)")
 	})
+}
+
+// withoutPerMinute clears the per-minute history, which ends with the
+// minute the report is read in, so that two reads compare equal.
+func withoutPerMinute(b offendersBody) offendersBody {
+	for i := range b.Offenders {
+		b.Offenders[i].PerMinute = nil
+	}
+	return b
 }
 
 // offendersBodyOf turns the gRPC report into the HTTP report's shape, by
@@ -159,7 +184,13 @@ func offendersBodyOf(resp *pushguardv1.ListOffendersResponse) offendersBody {
 			"conflicting_samples": o.ConflictingSamples, "identical_samples": o.IdenticalSamples,
 			"first_seen": o.FirstSeen.AsTime(), "last_seen": o.LastSeen.AsTime(), "action": o.Action,
 			"dropped_samples": o.DroppedSamples, "user_agent": o.UserAgent,
-			"example": map[string]any{"labels": o.Example.Labels, "timestamp_ms": o.Example.TimestampMs, "values": o.Example.Values},
+			"changed_samples": o.ChangedSamples, "relabelled_samples": o.RelabelledSamples,
+			"requested_action": o.RequestedAction, "id": o.Id, "sender_address": o.SenderAddress,
+			"source": o.Source, "per_minute": o.PerMinute,
+			"example": map[string]any{
+				"labels": o.Example.Labels, "first_labels": o.Example.FirstLabels, "timestamp_ms": o.Example.TimestampMs,
+				"values": o.Example.Values, "histograms": o.Example.Histograms,
+			},
 		})
 	}
 	b, err := json.Marshal(map[string]any{"offenders": offenders, "evicted_offenders": resp.EvictedOffenders})

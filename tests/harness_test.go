@@ -233,10 +233,16 @@ type offendersBody struct {
 		RelabelledSamples  int64             `json:"relabelled_samples"`
 		RequestedAction    string            `json:"requested_action"`
 		UserAgent          string            `json:"user_agent"`
+		ID                 string            `json:"id"`
+		SenderAddress      string            `json:"sender_address"`
+		Source             string            `json:"source"`
+		PerMinute          []uint32          `json:"per_minute"`
 		Example            struct {
 			Labels      map[string]string `json:"labels"`
+			FirstLabels map[string]string `json:"first_labels"`
 			TimestampMs int64             `json:"timestamp_ms"`
 			Values      []any             `json:"values"`
+			Histograms  []string          `json:"histograms"`
 		} `json:"example"`
 	} `json:"offenders"`
 	EvictedOffenders int64 `json:"evicted_offenders"`

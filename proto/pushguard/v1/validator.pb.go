@@ -442,8 +442,24 @@ type Offender struct {
 	DroppedSamples     int64                  `protobuf:"varint,10,opt,name=dropped_samples,json=droppedSamples,proto3" json:"dropped_samples,omitempty"`
 	UserAgent          string                 `protobuf:"bytes,11,opt,name=user_agent,json=userAgent,proto3" json:"user_agent,omitempty"`
 	Example            *Example               `protobuf:"bytes,12,opt,name=example,proto3" json:"example,omitempty"`
-	unknownFields      protoimpl.UnknownFields
-	sizeCache          protoimpl.SizeCache
+	// Names the offender in links to its detail view.
+	Id string `protobuf:"bytes,13,opt,name=id,proto3" json:"id,omitempty"`
+	// The action the rules chose when it could not apply and keep-first was
+	// applied instead.
+	RequestedAction string `protobuf:"bytes,14,opt,name=requested_action,json=requestedAction,proto3" json:"requested_action,omitempty"`
+	// Samples given a new value, such as the sum of their group.
+	ChangedSamples int64 `protobuf:"varint,15,opt,name=changed_samples,json=changedSamples,proto3" json:"changed_samples,omitempty"`
+	// Samples moved to a series carrying the disambiguation label.
+	RelabelledSamples int64 `protobuf:"varint,16,opt,name=relabelled_samples,json=relabelledSamples,proto3" json:"relabelled_samples,omitempty"`
+	// The address the latest offending push came from.
+	SenderAddress string `protobuf:"bytes,17,opt,name=sender_address,json=senderAddress,proto3" json:"sender_address,omitempty"`
+	// The Mimir/Cortex write request source when not the default API: RULE
+	// or OTLP.
+	Source string `protobuf:"bytes,18,opt,name=source,proto3" json:"source,omitempty"`
+	// Duplicate samples in each of the last 60 minutes, oldest first.
+	PerMinute     []uint32 `protobuf:"varint,19,rep,packed,name=per_minute,json=perMinute,proto3" json:"per_minute,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Offender) Reset() {
@@ -560,6 +576,55 @@ func (x *Offender) GetExample() *Example {
 	return nil
 }
 
+func (x *Offender) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *Offender) GetRequestedAction() string {
+	if x != nil {
+		return x.RequestedAction
+	}
+	return ""
+}
+
+func (x *Offender) GetChangedSamples() int64 {
+	if x != nil {
+		return x.ChangedSamples
+	}
+	return 0
+}
+
+func (x *Offender) GetRelabelledSamples() int64 {
+	if x != nil {
+		return x.RelabelledSamples
+	}
+	return 0
+}
+
+func (x *Offender) GetSenderAddress() string {
+	if x != nil {
+		return x.SenderAddress
+	}
+	return ""
+}
+
+func (x *Offender) GetSource() string {
+	if x != nil {
+		return x.Source
+	}
+	return ""
+}
+
+func (x *Offender) GetPerMinute() []uint32 {
+	if x != nil {
+		return x.PerMinute
+	}
+	return nil
+}
+
 // Example is one concrete duplicate of an offender.
 type Example struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -648,7 +713,9 @@ type ListOffendersRequest struct {
 	// within_series, across_series or across_requests.
 	Kind string `protobuf:"bytes,2,opt,name=kind,proto3" json:"kind,omitempty"`
 	// At most this many offenders; 0 means all.
-	Limit         int32 `protobuf:"varint,3,opt,name=limit,proto3" json:"limit,omitempty"`
+	Limit int32 `protobuf:"varint,3,opt,name=limit,proto3" json:"limit,omitempty"`
+	// Only offenders whose origin has every one of these label values.
+	Origin        map[string]string `protobuf:"bytes,4,rep,name=origin,proto3" json:"origin,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -702,6 +769,13 @@ func (x *ListOffendersRequest) GetLimit() int32 {
 		return x.Limit
 	}
 	return 0
+}
+
+func (x *ListOffendersRequest) GetOrigin() map[string]string {
+	if x != nil {
+		return x.Origin
+	}
+	return nil
 }
 
 // ListOffendersResponse is the tenant's report, most conflicting first.
@@ -790,7 +864,7 @@ const file_pushguard_v1_validator_proto_rawDesc = "" +
 	"\adropped\x18\a \x01(\x03R\adropped\"Q\n" +
 	"\x0fDuplicateCounts\x12 \n" +
 	"\vconflicting\x18\x01 \x01(\x03R\vconflicting\x12\x1c\n" +
-	"\tidentical\x18\x02 \x01(\x03R\tidentical\"\xa8\x04\n" +
+	"\tidentical\x18\x02 \x01(\x03R\tidentical\"\x99\x06\n" +
 	"\bOffender\x12\x16\n" +
 	"\x06tenant\x18\x01 \x01(\tR\x06tenant\x12\x16\n" +
 	"\x06metric\x18\x02 \x01(\tR\x06metric\x12\x12\n" +
@@ -806,7 +880,15 @@ const file_pushguard_v1_validator_proto_rawDesc = "" +
 	" \x01(\x03R\x0edroppedSamples\x12\x1d\n" +
 	"\n" +
 	"user_agent\x18\v \x01(\tR\tuserAgent\x12/\n" +
-	"\aexample\x18\f \x01(\v2\x15.pushguard.v1.ExampleR\aexample\x1a9\n" +
+	"\aexample\x18\f \x01(\v2\x15.pushguard.v1.ExampleR\aexample\x12\x0e\n" +
+	"\x02id\x18\r \x01(\tR\x02id\x12)\n" +
+	"\x10requested_action\x18\x0e \x01(\tR\x0frequestedAction\x12'\n" +
+	"\x0fchanged_samples\x18\x0f \x01(\x03R\x0echangedSamples\x12-\n" +
+	"\x12relabelled_samples\x18\x10 \x01(\x03R\x11relabelledSamples\x12%\n" +
+	"\x0esender_address\x18\x11 \x01(\tR\rsenderAddress\x12\x16\n" +
+	"\x06source\x18\x12 \x01(\tR\x06source\x12\x1d\n" +
+	"\n" +
+	"per_minute\x18\x13 \x03(\rR\tperMinute\x1a9\n" +
 	"\vOriginEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xe5\x02\n" +
@@ -823,11 +905,15 @@ const file_pushguard_v1_validator_proto_rawDesc = "" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\x1a>\n" +
 	"\x10FirstLabelsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"X\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xdb\x01\n" +
 	"\x14ListOffendersRequest\x12\x16\n" +
 	"\x06metric\x18\x01 \x01(\tR\x06metric\x12\x12\n" +
 	"\x04kind\x18\x02 \x01(\tR\x04kind\x12\x14\n" +
-	"\x05limit\x18\x03 \x01(\x05R\x05limit\"z\n" +
+	"\x05limit\x18\x03 \x01(\x05R\x05limit\x12F\n" +
+	"\x06origin\x18\x04 \x03(\v2..pushguard.v1.ListOffendersRequest.OriginEntryR\x06origin\x1a9\n" +
+	"\vOriginEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"z\n" +
 	"\x15ListOffendersResponse\x124\n" +
 	"\toffenders\x18\x01 \x03(\v2\x16.pushguard.v1.OffenderR\toffenders\x12+\n" +
 	"\x11evicted_offenders\x18\x02 \x01(\x03R\x10evictedOffenders2\xb7\x01\n" +
@@ -847,7 +933,7 @@ func file_pushguard_v1_validator_proto_rawDescGZIP() []byte {
 	return file_pushguard_v1_validator_proto_rawDescData
 }
 
-var file_pushguard_v1_validator_proto_msgTypes = make([]protoimpl.MessageInfo, 12)
+var file_pushguard_v1_validator_proto_msgTypes = make([]protoimpl.MessageInfo, 13)
 var file_pushguard_v1_validator_proto_goTypes = []any{
 	(*ValidateRequest)(nil),       // 0: pushguard.v1.ValidateRequest
 	(*RawBody)(nil),               // 1: pushguard.v1.RawBody
@@ -861,34 +947,36 @@ var file_pushguard_v1_validator_proto_goTypes = []any{
 	nil,                           // 9: pushguard.v1.Offender.OriginEntry
 	nil,                           // 10: pushguard.v1.Example.LabelsEntry
 	nil,                           // 11: pushguard.v1.Example.FirstLabelsEntry
-	(*cortexpb.WriteRequest)(nil), // 12: cortexpb.WriteRequest
-	(*timestamppb.Timestamp)(nil), // 13: google.protobuf.Timestamp
+	nil,                           // 12: pushguard.v1.ListOffendersRequest.OriginEntry
+	(*cortexpb.WriteRequest)(nil), // 13: cortexpb.WriteRequest
+	(*timestamppb.Timestamp)(nil), // 14: google.protobuf.Timestamp
 }
 var file_pushguard_v1_validator_proto_depIdxs = []int32{
-	12, // 0: pushguard.v1.ValidateRequest.write_request:type_name -> cortexpb.WriteRequest
+	13, // 0: pushguard.v1.ValidateRequest.write_request:type_name -> cortexpb.WriteRequest
 	1,  // 1: pushguard.v1.ValidateRequest.raw_body:type_name -> pushguard.v1.RawBody
 	5,  // 2: pushguard.v1.ValidateResponse.offenders:type_name -> pushguard.v1.Offender
 	3,  // 3: pushguard.v1.ValidateResponse.counts:type_name -> pushguard.v1.Counts
-	12, // 4: pushguard.v1.ValidateResponse.patched_request:type_name -> cortexpb.WriteRequest
+	13, // 4: pushguard.v1.ValidateResponse.patched_request:type_name -> cortexpb.WriteRequest
 	4,  // 5: pushguard.v1.Counts.within_series:type_name -> pushguard.v1.DuplicateCounts
 	4,  // 6: pushguard.v1.Counts.across_series:type_name -> pushguard.v1.DuplicateCounts
 	4,  // 7: pushguard.v1.Counts.across_requests:type_name -> pushguard.v1.DuplicateCounts
 	9,  // 8: pushguard.v1.Offender.origin:type_name -> pushguard.v1.Offender.OriginEntry
-	13, // 9: pushguard.v1.Offender.first_seen:type_name -> google.protobuf.Timestamp
-	13, // 10: pushguard.v1.Offender.last_seen:type_name -> google.protobuf.Timestamp
+	14, // 9: pushguard.v1.Offender.first_seen:type_name -> google.protobuf.Timestamp
+	14, // 10: pushguard.v1.Offender.last_seen:type_name -> google.protobuf.Timestamp
 	6,  // 11: pushguard.v1.Offender.example:type_name -> pushguard.v1.Example
 	10, // 12: pushguard.v1.Example.labels:type_name -> pushguard.v1.Example.LabelsEntry
 	11, // 13: pushguard.v1.Example.first_labels:type_name -> pushguard.v1.Example.FirstLabelsEntry
-	5,  // 14: pushguard.v1.ListOffendersResponse.offenders:type_name -> pushguard.v1.Offender
-	0,  // 15: pushguard.v1.ValidatorService.Validate:input_type -> pushguard.v1.ValidateRequest
-	7,  // 16: pushguard.v1.ValidatorService.ListOffenders:input_type -> pushguard.v1.ListOffendersRequest
-	2,  // 17: pushguard.v1.ValidatorService.Validate:output_type -> pushguard.v1.ValidateResponse
-	8,  // 18: pushguard.v1.ValidatorService.ListOffenders:output_type -> pushguard.v1.ListOffendersResponse
-	17, // [17:19] is the sub-list for method output_type
-	15, // [15:17] is the sub-list for method input_type
-	15, // [15:15] is the sub-list for extension type_name
-	15, // [15:15] is the sub-list for extension extendee
-	0,  // [0:15] is the sub-list for field type_name
+	12, // 14: pushguard.v1.ListOffendersRequest.origin:type_name -> pushguard.v1.ListOffendersRequest.OriginEntry
+	5,  // 15: pushguard.v1.ListOffendersResponse.offenders:type_name -> pushguard.v1.Offender
+	0,  // 16: pushguard.v1.ValidatorService.Validate:input_type -> pushguard.v1.ValidateRequest
+	7,  // 17: pushguard.v1.ValidatorService.ListOffenders:input_type -> pushguard.v1.ListOffendersRequest
+	2,  // 18: pushguard.v1.ValidatorService.Validate:output_type -> pushguard.v1.ValidateResponse
+	8,  // 19: pushguard.v1.ValidatorService.ListOffenders:output_type -> pushguard.v1.ListOffendersResponse
+	18, // [18:20] is the sub-list for method output_type
+	16, // [16:18] is the sub-list for method input_type
+	16, // [16:16] is the sub-list for extension type_name
+	16, // [16:16] is the sub-list for extension extendee
+	0,  // [0:16] is the sub-list for field type_name
 }
 
 func init() { file_pushguard_v1_validator_proto_init() }
@@ -906,7 +994,7 @@ func file_pushguard_v1_validator_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_pushguard_v1_validator_proto_rawDesc), len(file_pushguard_v1_validator_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   12,
+			NumMessages:   13,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
