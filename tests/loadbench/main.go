@@ -18,6 +18,7 @@ import (
 	"os"
 	"os/exec"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -165,7 +166,7 @@ func run(name, url string, load *load, cfg driveConfig) result {
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: cfg.senders * 2, MaxIdleConns: cfg.senders * 4}}
 	// Warm up connections and pools.
 	for i := 0; i < cfg.senders; i++ {
-		_, _ = send(client, url, load.bodies[i%len(load.bodies)])
+		_, _ = send(client, url, "bench-warmup", load.bodies[i%len(load.bodies)])
 	}
 	var (
 		next     atomic.Int64
@@ -183,9 +184,13 @@ func run(name, url string, load *load, cfg driveConfig) result {
 			defer wg.Done()
 			var mine []time.Duration
 			for time.Now().Before(deadline) {
-				body := load.bodies[int(next.Add(1))%len(load.bodies)]
+				// Each pass over the bodies is a new tenant: the same
+				// timestamps again would be across_requests duplicates.
+				i := int(next.Add(1))
+				body := load.bodies[i%len(load.bodies)]
+				tenant := "bench-" + strconv.Itoa(i/len(load.bodies))
 				t0 := time.Now()
-				code, err := send(client, url, body)
+				code, err := send(client, url, tenant, body)
 				d := time.Since(t0)
 				if err != nil || code/100 != 2 {
 					errs.Add(1)
@@ -217,7 +222,7 @@ func run(name, url string, load *load, cfg driveConfig) result {
 	}
 }
 
-func send(client *http.Client, url string, body []byte) (int, error) {
+func send(client *http.Client, url, tenant string, body []byte) (int, error) {
 	req, err := http.NewRequest(http.MethodPost, url, bytes.NewReader(body))
 	if err != nil {
 		return 0, err
@@ -225,7 +230,7 @@ func send(client *http.Client, url string, body []byte) (int, error) {
 	req.Header.Set("Content-Type", "application/x-protobuf")
 	req.Header.Set("Content-Encoding", "snappy")
 	req.Header.Set("X-Prometheus-Remote-Write-Version", "0.1.0")
-	req.Header.Set("X-Scope-OrgID", "bench")
+	req.Header.Set("X-Scope-OrgID", tenant)
 	resp, err := client.Do(req)
 	if err != nil {
 		return 0, err
