@@ -11,6 +11,15 @@ import (
 // encodeRW1 writes the remote-write 1.0 request p's plan describes: every
 // field of the original copied in order, untouched series byte for byte.
 func (p *Patch) encodeRW1(r *Request, out []byte) []byte {
+	return p.rewrite(r, rw1WriteRequestTimeseries, out, func(i int, out []byte) []byte {
+		return p.appendPatchedSeries(r, i, out)
+	})
+}
+
+// rewrite copies every top-level field of r's message to out in order,
+// untouched series byte for byte; emit appends touched series i, the
+// seriesField fields counted from 0, as the plan says.
+func (p *Patch) rewrite(r *Request, seriesField protowire.Number, out []byte, emit func(i int, out []byte) []byte) []byte {
 	b := r.Buf
 	series := 0
 	for off := 0; off < len(b); {
@@ -19,7 +28,7 @@ func (p *Patch) encodeRW1(r *Request, out []byte) []byte {
 		off += n
 		n = protowire.ConsumeFieldValue(num, typ, b[off:])
 		off += n
-		if num != rw1WriteRequestTimeseries || typ != protowire.BytesType {
+		if num != seriesField || typ != protowire.BytesType {
 			out = append(out, b[start:off]...)
 			continue
 		}
@@ -29,7 +38,7 @@ func (p *Patch) encodeRW1(r *Request, out []byte) []byte {
 			out = append(out, b[start:off]...)
 			continue
 		}
-		out = p.appendPatchedSeries(r, i, out)
+		out = emit(i, out)
 	}
 	return out
 }

@@ -24,30 +24,14 @@ func (p *Patch) encode(r *Request, out []byte) []byte {
 func (p *Patch) encodeRW2(r *Request, out []byte) []byte {
 	maxRank := p.maxRank()
 	base := uint64(len(r.Symbols)) // index of the first appended symbol
-	b := r.Buf
-	series := 0
-	for off := 0; off < len(b); {
-		start := off
-		num, typ, n := protowire.ConsumeTag(b[off:])
-		off += n
-		n = protowire.ConsumeFieldValue(num, typ, b[off:])
-		off += n
-		if num != rw2RequestTimeseries || typ != protowire.BytesType {
-			out = append(out, b[start:off]...)
-			continue
-		}
-		i := series
-		series++
-		if !p.touched[i] {
-			out = append(out, b[start:off]...)
-			continue
-		}
+	out = p.rewrite(r, rw2RequestTimeseries, out, func(i int, out []byte) []byte {
 		first := true
 		for rank, ok := p.nextRank(r, i, -1); ok; rank, ok = p.nextRank(r, i, rank) {
 			out = p.appendSeriesPartRW2(r, i, rank, first, base, out)
 			first = false
 		}
-	}
+		return out
+	})
 	if maxRank > 0 {
 		out = protowire.AppendTag(out, rw2RequestSymbols, protowire.BytesType)
 		out = protowire.AppendString(out, p.labelName())
