@@ -121,3 +121,21 @@ func TestAdminOffendersJSON(t *testing.T) {
 	require.Equal(t, http.StatusBadRequest, code)
 	require.True(t, strings.HasSuffix(strings.TrimSpace(body), "(err-pushguard-bad-query)"), body)
 }
+
+func TestUIShowsWhatTheActionDid(t *testing.T) {
+	s := validator.NewStore(10, prometheus.NewRegistry())
+	now := time.Now()
+	s.Record([]*validator.Offender{{
+		Tenant: "t", Metric: "http_requests_total", Kind: "across_series", Origin: map[string]string{"job": "api"},
+		ConflictingSamples: 3, FirstSeen: now, LastSeen: now, Action: "keep-first", RequestedAction: "sum",
+		DroppedSamples: 2, ChangedSamples: 1, RelabelledSamples: 4,
+	}})
+	all, _ := s.ListAll(validator.Filter{})
+	require.Len(t, all, 1)
+	ui := NewUIHandler(validator.AuthConfig{MultitenancyEnabled: true}, s, true, log.NewNopLogger())
+	code, body := get(t, ui, "/offender?tenant=t&id="+all[0].ID, nil)
+	require.Equal(t, http.StatusOK, code)
+	for _, want := range []string{"rules chose", ">sum<", "2 dropped", "1 given a new value", "4 relabelled"} {
+		require.Contains(t, body, want)
+	}
+}
