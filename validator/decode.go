@@ -69,14 +69,14 @@ func DecodeRW1(r *Request) error {
 	b := r.Buf
 	off := 0
 	for off < len(b) {
-		num, typ, n := protowire.ConsumeTag(b[off:])
+		num, typ, n := consumeTag(b[off:])
 		if n < 0 {
 			return badProtobuf("write request", protowire.ParseError(n))
 		}
 		off += n
 		switch {
 		case num == rw1WriteRequestTimeseries && typ == protowire.BytesType:
-			v, n := protowire.ConsumeBytes(b[off:])
+			v, n := consumeBytes(b[off:])
 			if n < 0 {
 				return badProtobuf("write request", protowire.ParseError(n))
 			}
@@ -126,7 +126,7 @@ func (r *Request) decodeRW1Series(start, end int) error {
 	var prevName []byte
 	for off < end {
 		fieldStart := off
-		num, typ, n := protowire.ConsumeTag(b[off:])
+		num, typ, n := consumeTag(b[off:])
 		if n < 0 {
 			return protowire.ParseError(n)
 		}
@@ -142,7 +142,7 @@ func (r *Request) decodeRW1Series(start, end int) error {
 			off += n
 			continue
 		}
-		v, n := protowire.ConsumeBytes(b[off:])
+		v, n := consumeBytes(b[off:])
 		if n < 0 {
 			return protowire.ParseError(n)
 		}
@@ -172,9 +172,12 @@ func (r *Request) decodeRW1Series(start, end int) error {
 			}
 			r.Labels = append(r.Labels, l)
 		case rw1SeriesSamples:
-			smp, err := decodeSample(v)
-			if err != nil {
-				return fmt.Errorf("sample: %w", err)
+			smp, ok := decodeCanonicalSample(v)
+			if !ok {
+				var err error
+				if smp, err = decodeSample(v); err != nil {
+					return fmt.Errorf("sample: %w", err)
+				}
 			}
 			r.Samples = append(r.Samples, smp)
 		case rw1SeriesExemplars:
