@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"math"
 	"strconv"
-	"strings"
 	"time"
 )
 
@@ -108,27 +107,25 @@ func Offenders(r *Request, res *Result, outcomes []Outcome, originLabels []strin
 	}
 	byKey := make(map[string]*Offender)
 	var order []*Offender
-	var key strings.Builder
+	// The key is built from the request's bytes, so that only a new
+	// offender costs strings and maps; repeats of one cost a lookup.
+	var key []byte
 	for k := range res.Duplicates {
 		d := &res.Duplicates[k]
 		si := int(d.Sample.Series)
-		metric := string(r.MetricName(si))
-		origin := originOf(r, si, originLabels)
-		key.Reset()
-		key.WriteString(metric)
-		key.WriteByte(0xff)
-		key.WriteString(d.Kind.String())
+		key = append(key[:0], r.MetricName(si)...)
+		key = append(key, 0xff, byte(d.Kind))
 		for _, name := range originLabels {
-			key.WriteByte(0xff)
-			key.WriteString(origin[name])
+			key = append(key, 0xff)
+			key = append(key, originValue(r, si, name)...)
 		}
-		o, ok := byKey[key.String()]
+		o, ok := byKey[string(key)]
 		if !ok {
 			o = &Offender{
 				Tenant:        meta.Tenant,
-				Metric:        metric,
+				Metric:        string(r.MetricName(si)),
 				Kind:          d.Kind.String(),
-				Origin:        origin,
+				Origin:        originOf(r, si, originLabels),
 				FirstSeen:     meta.Time,
 				LastSeen:      meta.Time,
 				Action:        string(ActionReport),
@@ -137,7 +134,7 @@ func Offenders(r *Request, res *Result, outcomes []Outcome, originLabels []strin
 				Source:        sourceNames[r.Source],
 				Example:       exampleOf(r, d),
 			}
-			byKey[key.String()] = o
+			byKey[string(key)] = o
 			order = append(order, o)
 		}
 		if d.Conflicting {
@@ -158,6 +155,17 @@ func Offenders(r *Request, res *Result, outcomes []Outcome, originLabels []strin
 		}
 	}
 	return order
+}
+
+// originValue returns the value of label name of series i, nil when the
+// series does not have it (or has it empty, which is the same).
+func originValue(r *Request, si int, name string) []byte {
+	for _, l := range r.SeriesLabels(si) {
+		if string(r.Bytes(l.Name)) == name {
+			return r.Bytes(l.Value)
+		}
+	}
+	return nil
 }
 
 func originOf(r *Request, si int, originLabels []string) map[string]string {
