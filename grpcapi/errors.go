@@ -25,6 +25,8 @@ func codeOf(err error) codes.Code {
 		return codes.Unauthenticated
 	case validator.CauseUnavailable:
 		return codes.Unavailable
+	case validator.CauseTooManyRequests:
+		return codes.ResourceExhausted
 	default:
 		return codes.Internal
 	}

@@ -9,6 +9,11 @@ import (
 	"github.com/pushguard/pushguard/validator"
 )
 
+// retryAfterSeconds is the Retry-After of pushguard's own retryable
+// answers: short, since the condition (a burst, a restart, an upstream
+// hiccup) usually passes quickly.
+const retryAfterSeconds = "1"
+
 // statusOf maps an error to the HTTP status the sender gets. Bad data is a
 // 4xx so that senders do not retry it; everything pushguard or the upstream
 // could not do is a 5xx so that they do.
@@ -24,6 +29,8 @@ func statusOf(err error) int {
 		return http.StatusRequestEntityTooLarge
 	case validator.CauseUnavailable:
 		return http.StatusServiceUnavailable
+	case validator.CauseTooManyRequests:
+		return http.StatusTooManyRequests
 	default:
 		return http.StatusInternalServerError
 	}
@@ -40,6 +47,10 @@ func writeError(w http.ResponseWriter, err error) {
 	}
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.Header().Set("X-Content-Type-Options", "nosniff")
+	if code == http.StatusTooManyRequests || code == http.StatusServiceUnavailable {
+		// Senders that honour it (Prometheus does) back off this long.
+		w.Header().Set("Retry-After", retryAfterSeconds)
+	}
 	w.WriteHeader(code)
 	_, _ = w.Write([]byte(msg + "\n"))
 }

@@ -2,6 +2,7 @@ package validator
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"math"
 
@@ -33,8 +34,13 @@ const (
 
 // Decompress snappy-decodes a block-format body into r.Buf. The decoded size
 // announced in the snappy header is checked against maxBytes before any
-// memory is allocated for it.
+// memory is allocated for it. An empty body decodes to an empty request.
 func Decompress(body []byte, maxBytes int, r *Request) error {
+	if len(body) == 0 {
+		// An empty body is an empty request: the upstream judges it.
+		r.Buf = r.Buf[:0]
+		return nil
+	}
 	n, err := snappy.DecodedLen(body)
 	if err != nil {
 		return NewError(ErrIDBadSnappy, CauseBadData, err, "body is not snappy block-compressed")
@@ -80,9 +86,12 @@ func DecodeRW1(r *Request) error {
 			if n < 0 {
 				return badProtobuf("write request", protowire.ParseError(n))
 			}
+			if err := r.checkSeriesLimit(); err != nil {
+				return err
+			}
 			start := off + n - len(v)
 			if err := r.decodeRW1Series(start, start+len(v)); err != nil {
-				return badProtobuf(fmt.Sprintf("timeseries %d", len(r.Series)), err)
+				return seriesError(len(r.Series), err)
 			}
 			off += n
 		case num == rw1WriteRequestSource && typ == protowire.VarintType:
@@ -107,6 +116,16 @@ func DecodeRW1(r *Request) error {
 
 func badProtobuf(where string, err error) error {
 	return NewError(ErrIDBadProtobuf, CauseBadData, err, "body is not a valid remote-write protobuf message (%s)", where)
+}
+
+// seriesError wraps an error decoding series i as bad protobuf, unless it
+// already says what is wrong (a limit).
+func seriesError(i int, err error) error {
+	var e *Error
+	if errors.As(err, &e) {
+		return err
+	}
+	return badProtobuf(fmt.Sprintf("timeseries %d", i), err)
 }
 
 func (r *Request) decodeRW1Series(start, end int) error {
@@ -171,6 +190,9 @@ func (r *Request) decodeRW1Series(start, end int) error {
 				rawEnd = off
 			}
 			r.Labels = append(r.Labels, l)
+			if err := r.checkLabelsLimit(s.LabelsStart); err != nil {
+				return err
+			}
 		case rw1SeriesSamples:
 			smp, ok := decodeCanonicalSample(v)
 			if !ok {

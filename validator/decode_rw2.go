@@ -78,10 +78,13 @@ func DecodeRW2(r *Request) error {
 			off += protowire.ConsumeFieldValue(num, typ, b[off:])
 			continue
 		}
+		if err := r.checkSeriesLimit(); err != nil {
+			return err
+		}
 		v, n := protowire.ConsumeBytes(b[off:])
 		start := off + n - len(v)
 		if err := r.decodeRW2Series(start, start+len(v)); err != nil {
-			return badProtobuf(fmt.Sprintf("timeseries %d", len(r.Series)), err)
+			return seriesError(len(r.Series), err)
 		}
 		off += n
 	}
@@ -107,6 +110,9 @@ func (r *Request) decodeRW2Series(start, end int) error {
 			pending = uint32(ref)
 		} else {
 			r.Labels = append(r.Labels, Label{Name: r.Symbols[pending], Value: r.Symbols[ref]})
+			if err := r.checkLabelsLimit(s.LabelsStart); err != nil {
+				return err
+			}
 		}
 		refs++
 		return nil

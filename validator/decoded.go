@@ -1,25 +1,14 @@
 package validator
 
+import "github.com/go-kit/log/level"
+
 // CheckDecoded is Check for a request whose decompressed protobuf is
 // already in r.Buf, as when it arrives over gRPC; r.Version says which
 // remote-write message it is (remote write 1.0 unless set to RW2). It takes
 // ownership of r: r goes back to the pool with the Checked's Release, or
 // at once on error.
 func (v *Validator) CheckDecoded(meta Meta, r *Request) (*Checked, error) {
-	c, err := v.inspect(r, v.overrides.For(meta.Tenant).Rules, &meta)
-	if err != nil {
-		return nil, err
-	}
-	v.receivedSamples.WithLabelValues(meta.Tenant).Add(float64(c.Samples()))
-	if c.Patch.Rejected {
-		// A refused push is bad data: the sender will not retry it, so
-		// this is its only chance to be counted.
-		err := c.Patch.RejectError(c.Request, &c.Result)
-		v.Record(c, meta)
-		c.Release()
-		return nil, err
-	}
-	return c, nil
+	return v.check(meta, r, func(c *Checked) { c.patched = c.Protobuf() })
 }
 
 // DryRun inspects r and plans action (the tenant's rules when action is
@@ -32,13 +21,30 @@ func (v *Validator) DryRun(tenant string, r *Request, action Action) (*Checked, 
 	if action != "" {
 		policy = StaticPolicy(action)
 	}
-	return v.inspect(r, policy, nil)
+	var c *Checked
+	err := guard(func() error {
+		var err error
+		c, err = v.inspect(r, policy, nil)
+		return err
+	})
+	if p, ok := err.(*panicError); ok {
+		level.Error(v.logger).Log("msg", "dry run failed", "err", p, "stack", string(p.stack))
+		PutRequest(r)
+		return nil, NewError(ErrIDInspectionFailed, CauseInternal, p, "inspecting the request failed inside pushguard")
+	}
+	if err != nil {
+		PutRequest(r)
+		return nil, err
+	}
+	return c, nil
 }
 
 // Offenders returns the offender records of a checked request, as Record
 // would merge them into the report.
 func (v *Validator) Offenders(c *Checked, meta Meta) []*Offender {
-	return Offenders(c.Request, &c.Result, c.Patch.Outcomes, v.OriginLabels(meta.Tenant), meta)
+	offenders := Offenders(c.Request, &c.Result, c.Patch.Outcomes, v.OriginLabels(meta.Tenant), meta)
+	v.cfg.Limits.truncateOffenders(offenders)
+	return offenders
 }
 
 // inspect finds r's duplicates and plans policy. With meta, the record of
@@ -46,13 +52,19 @@ func (v *Validator) Offenders(c *Checked, meta Meta) []*Offender {
 func (v *Validator) inspect(r *Request, policy Policy, meta *Meta) (*Checked, error) {
 	c := checkedPool.Get().(*Checked)
 	c.Request = r
+	r.SetLimits(v.cfg.Limits.MaxSeriesPerRequest, v.cfg.Limits.MaxLabelNamesPerSeries)
 	decode := DecodeRW1
 	if r.Version == RW2 {
 		decode = DecodeRW2
 	}
 	if err := decode(c.Request); err != nil {
+		// r stays the caller's, to release or to fail open with.
+		c.Request = nil
 		c.Release()
 		return nil, err
+	}
+	if testHookInspect != nil {
+		testHookInspect(r)
 	}
 	v.inspector.Inspect(c.Request, &c.Result)
 	if v.record != nil && meta != nil {
@@ -71,6 +83,9 @@ func (v *Validator) inspect(r *Request, policy Policy, meta *Meta) (*Checked, er
 func (c *Checked) Protobuf() []byte {
 	if !c.Changed {
 		return c.Request.Buf
+	}
+	if c.patched != nil {
+		return c.patched
 	}
 	c.Patch.proto = c.Patch.encode(c.Request, c.Patch.proto[:0])
 	return c.Patch.proto

@@ -24,6 +24,11 @@ const (
 	ErrIDReadBody                 ErrorID = "read-body"
 	ErrIDBadQuery                 ErrorID = "bad-query"
 	ErrIDInternal                 ErrorID = "internal"
+	ErrIDMaxSeriesPerRequest      ErrorID = "max-series-per-request"
+	ErrIDMaxLabelNamesPerSeries   ErrorID = "max-label-names-per-series"
+	ErrIDTooManyInflightPushes    ErrorID = "too-many-inflight-pushes"
+	ErrIDShuttingDown             ErrorID = "shutting-down"
+	ErrIDInspectionFailed         ErrorID = "inspection-failed"
 )
 
 // Cause classifies an error so that the HTTP and gRPC layers can each map it
@@ -38,6 +43,9 @@ const (
 	CauseUnsupported
 	CauseTooLarge
 	CauseUnavailable
+	// CauseTooManyRequests is a retryable refusal to protect pushguard
+	// itself: HTTP 429, gRPC ResourceExhausted.
+	CauseTooManyRequests
 )
 
 // Error is an error a user can see: a message, a stable ID and a cause.

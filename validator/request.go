@@ -75,6 +75,8 @@ type Request struct {
 	Exemplars int
 	// Source is the Mimir/Cortex WriteRequest source (0 API, 1 RULE, 2 OTLP).
 	Source int32
+
+	limits decodeLimits
 }
 
 // Bytes returns the bytes of a span.

@@ -33,6 +33,7 @@ type Config struct {
 	AttributionLabels         flagext.StringSliceCSV `yaml:"attribution_labels"`
 	MaxAttributionCardinality int                    `yaml:"max_attribution_cardinality"`
 	WarnLogRate               float64                `yaml:"warn_log_rate"`
+	Limits                    Limits                 `yaml:",inline"`
 	// DebugLog turns on per-sample duplicate logging; set from -log.level.
 	DebugLog bool `yaml:"-"`
 }
@@ -55,6 +56,7 @@ func (cfg *Config) RegisterFlags(f *flag.FlagSet) {
 	f.Float64Var(&cfg.WarnLogRate, "validator.warn-log-rate", 1, "Aggregated duplicate-sample warnings (one per push and kind) logged per second at most; the others are counted in pushguard_duplicate_warnings_suppressed_total.")
 	f.IntVar(&cfg.MaxRequestBytes, "validator.max-request-bytes", 100<<20, "Maximum size of a push body, compressed and decompressed, in bytes. Larger pushes are refused with 413.")
 	cfg.CrossRequest.RegisterFlags(f)
+	cfg.Limits.RegisterFlags(f)
 }
 
 // Validate checks the configuration.
@@ -81,7 +83,10 @@ func (cfg *Config) Validate() error {
 	if cfg.MaxRequestBytes <= 0 {
 		return fmt.Errorf("-validator.max-request-bytes must be positive")
 	}
-	return cfg.CrossRequest.Validate()
+	if err := cfg.CrossRequest.Validate(); err != nil {
+		return err
+	}
+	return cfg.Limits.Validate()
 }
 
 // labelNameRE is Prometheus' classic label name syntax, without the "__"
@@ -108,6 +113,7 @@ type Validator struct {
 	hits            *prometheus.CounterVec
 	changed         *prometheus.CounterVec
 	relabelled      *prometheus.CounterVec
+	failures        *prometheus.CounterVec
 }
 
 // New returns a Validator applying cfg's defaults to every tenant.
@@ -161,6 +167,7 @@ func NewWithOverrides(cfg Config, o *Overrides, logger log.Logger, reg prometheu
 			Name:      "relabelled_samples_total",
 			Help:      "Samples moved to a series carrying the disambiguation label by the label action.",
 		}, []string{"tenant"}),
+		failures: newFailuresCounter(reg),
 	}
 	if cfg.CrossRequest.Enabled {
 		v.record = NewSeriesRecord(cfg.CrossRequest.MaxSeries, cfg.CrossRequest.TTL, reg)
@@ -196,6 +203,12 @@ type Checked struct {
 	Patch   Patch
 	// Changed reports whether the actions changed the request.
 	Changed bool
+	// FailedOpen reports that inspecting or patching failed inside
+	// pushguard: the request is forwarded as it came and nothing of it is
+	// recorded.
+	FailedOpen bool
+
+	patched []byte // the encoded patched request, once encoded
 }
 
 var checkedPool = sync.Pool{New: func() any { return &Checked{} }}
@@ -207,6 +220,8 @@ func (c *Checked) Release() {
 		c.Request = nil
 	}
 	c.Changed = false
+	c.FailedOpen = false
+	c.patched = nil
 	checkedPool.Put(c)
 }
 
@@ -215,6 +230,9 @@ func (c *Checked) Release() {
 func (c *Checked) Body(original []byte) []byte {
 	if !c.Changed {
 		return original
+	}
+	if c.patched != nil {
+		return c.patched
 	}
 	return c.Patch.Encode(c.Request)
 }
@@ -241,17 +259,19 @@ func (v *Validator) Check(meta Meta, version Version, body []byte) (*Checked, er
 		PutRequest(r)
 		return nil, err
 	}
-	return v.CheckDecoded(meta, r)
+	return v.check(meta, r, func(c *Checked) { c.patched = c.Patch.Encode(c.Request) })
 }
 
 // Record counts a checked push's duplicates and adds its offenders to the
 // report. Call it once the push's fate is known, so that a push the sender
 // will retry is not counted twice.
 func (v *Validator) Record(c *Checked, meta Meta) {
-	if len(c.Result.Duplicates) == 0 {
+	if c.FailedOpen || len(c.Result.Duplicates) == 0 {
 		return
 	}
 	var values []string
+	// The push is already answered: a failure here costs only its report.
+	defer v.recoverRecord(meta)
 	for k := range c.Result.Duplicates {
 		d := &c.Result.Duplicates[k]
 		conflict := "false"
@@ -283,7 +303,9 @@ func (v *Validator) Record(c *Checked, meta Meta) {
 		}
 	}
 	v.dupLog.log(c.Request, &c.Result, c.Patch.Outcomes, meta)
-	v.store.Record(Offenders(c.Request, &c.Result, c.Patch.Outcomes, v.OriginLabels(meta.Tenant), meta))
+	offenders := Offenders(c.Request, &c.Result, c.Patch.Outcomes, v.OriginLabels(meta.Tenant), meta)
+	v.cfg.Limits.truncateOffenders(offenders)
+	v.store.Record(offenders)
 }
 
 // OriginLabels returns the origin labels of tenant: its runtime override
@@ -301,7 +323,7 @@ func (v *Validator) OriginLabels(tenant string) []string {
 // the record then keeps the larger timestamp (at an equal timestamp, the
 // value accepted first). The upstream decides between such two pushes.
 func (v *Validator) Accepted(c *Checked, meta Meta) {
-	if v.record == nil {
+	if v.record == nil || c.FailedOpen {
 		return
 	}
 	v.record.Accepted(TenantHash(meta.Tenant), c.Request, &c.Result, &c.Patch, meta.Time)

@@ -13,6 +13,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"time"
 
 	"github.com/go-kit/log/level"
 	dslog "github.com/grafana/dskit/log"
@@ -38,6 +39,9 @@ type Config struct {
 	Upstream  upstream.Config         `yaml:"upstream"`
 	Embedded  upstream.EmbeddedConfig `yaml:"embedded"`
 	Report    httpapi.ReportConfig    `yaml:"report"`
+	// ShutdownDelay is how long pushguard stays up, not ready and refusing
+	// new pushes, between SIGTERM and closing its listeners.
+	ShutdownDelay time.Duration `yaml:"shutdown_delay"`
 }
 
 // RegisterFlags registers every flag, with pushguard's defaults.
@@ -50,6 +54,7 @@ func (c *Config) RegisterFlags(f *flag.FlagSet) {
 	c.Upstream.RegisterFlags(f)
 	c.Embedded.RegisterFlags(f)
 	c.Report.RegisterFlags(f)
+	f.DurationVar(&c.ShutdownDelay, "shutdown-delay", 0, "How long to keep serving after SIGTERM before closing the listeners: /ready answers 503 and new pushes are refused with a retryable 503 from the first moment, so load balancers can stop sending. Pushes in flight then finish within -server.graceful-shutdown-timeout.")
 	// Ports follow Mimir's.
 	setDefault(f, "server.http-listen-port", "8080")
 	setDefault(f, "server.grpc-listen-port", "9095")
@@ -73,6 +78,9 @@ func (c *Config) Validate() error {
 	}
 	if err := c.Report.Validate(); err != nil {
 		return err
+	}
+	if c.ShutdownDelay < 0 {
+		return fmt.Errorf("-shutdown-delay must not be negative")
 	}
 	return c.Upstream.Validate()
 }
@@ -100,7 +108,10 @@ func run(args []string) error {
 	cfg.Server.Log = logger
 	cfg.Server.Registerer = reg
 	cfg.Server.Gatherer = reg
+	adm := validator.NewAdmission(cfg.Validator.Limits.MaxInflightPushRequests, reg)
+	cfg.Server.SignalHandler = newDrainOnSignal(adm, cfg.ShutdownDelay, logger)
 	cfg.Server.GRPCOptions = append(cfg.Server.GRPCOptions, grpcapi.ServerOptions()...)
+	cfg.Server.GRPCMiddleware = append(cfg.Server.GRPCMiddleware, grpcapi.Interceptors(adm, logger)...)
 	if configFile != "" {
 		level.Info(logger).Log("msg", "loaded configuration", "file", configFile)
 	}
@@ -128,7 +139,7 @@ func run(args []string) error {
 		return err
 	}
 	tenantOf := func(r *http.Request) (string, error) { return cfg.Auth.Tenant(r.Header.Get("X-Scope-OrgID")) }
-	srv.HTTP.Path("/api/v1/push").Methods(http.MethodPost).Handler(httpapi.NewPushHandler(cfg.Auth, v, ups.ForHTTP, logger, reg, httpapi.WithSenderAddress(cfg.Report.SenderAddress)))
+	srv.HTTP.Path("/api/v1/push").Methods(http.MethodPost).Handler(httpapi.Admit(adm, httpapi.NewPushHandler(cfg.Auth, v, ups.ForHTTP, logger, reg, httpapi.WithSenderAddress(cfg.Report.SenderAddress))))
 	srv.HTTP.Path("/api/v1/offenders").Methods(http.MethodGet).Handler(httpapi.NewOffendersHandler(cfg.Auth, v.Store()))
 	if cfg.Report.AdminEnabled {
 		srv.HTTP.Path("/admin/api/v1/offenders").Methods(http.MethodGet).Handler(httpapi.NewAdminOffendersHandler(v.Store()))
@@ -146,7 +157,7 @@ func run(args []string) error {
 	var depManager *services.Manager
 	var serverService services.Service
 	ready := func() bool {
-		return serverService != nil && serverService.State() == services.Running && (depManager == nil || depManager.IsHealthy())
+		return serverService != nil && serverService.State() == services.Running && !adm.Draining() && (depManager == nil || depManager.IsHealthy())
 	}
 	grpcapi.Register(srv.GRPC, cfg.GRPC, cfg.Auth, v, ups.ForGRPC, ready, logger)
 	if len(deps) > 0 {
@@ -158,7 +169,7 @@ func run(args []string) error {
 			return fmt.Errorf("starting: %w", err)
 		}
 	}
-	serverService = newServerService(srv)
+	serverService = newServerService(srv, cfg.Server.ServerGracefulShutdownTimeout)
 	srv.HTTP.Path("/ready").Handler(httpapi.NewReadyHandler(ready))
 	if err := services.StartAndAwaitRunning(context.Background(), serverService); err != nil {
 		return fmt.Errorf("starting server: %w", err)
@@ -172,26 +183,6 @@ func run(args []string) error {
 	}
 	level.Info(logger).Log("msg", "pushguard stopped")
 	return serverErr
-}
-
-// newServerService runs the dskit server until SIGTERM/SIGINT, then shuts it
-// down gracefully: in-flight requests finish within
-// -server.graceful-shutdown-timeout.
-func newServerService(srv *server.Server) services.Service {
-	return services.NewBasicService(nil, func(ctx context.Context) error {
-		errc := make(chan error, 1)
-		go func() { errc <- srv.Run() }()
-		select {
-		case err := <-errc:
-			return err
-		case <-ctx.Done():
-			srv.Stop()
-			return <-errc
-		}
-	}, func(error) error {
-		srv.Shutdown()
-		return nil
-	})
 }
 
 // parseConfig registers the flags, loads -config.file and lets flags given
