@@ -58,6 +58,8 @@ type faultUpstream struct {
 	URL     string
 	next    func() fault
 	latency time.Duration
+	// recordOnly accepts every push without decoding it, keeping its bytes.
+	recordOnly bool
 
 	mu        sync.Mutex
 	samples   map[sampleKey]float64
@@ -115,6 +117,10 @@ func (u *faultUpstream) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	case faultReset:
 		reset(w)
+		return
+	}
+	if u.recordOnly {
+		w.WriteHeader(http.StatusOK)
 		return
 	}
 	if err := u.ingest(body); err != nil {
