@@ -116,6 +116,11 @@ func (p *Patch) sumHistograms(r *Request, cands []member) bool {
 		}
 		allInt = allInt && !h.IsFloatHistogram()
 		fh := h.ToFloatHistogram()
+		// Spans that disagree with the buckets make Add panic; Mimir
+		// refuses such a histogram anyway, so leave the group to keep-first.
+		if fh.Validate() != nil {
+			return false
+		}
 		if acc == nil {
 			acc = fh
 			continue
