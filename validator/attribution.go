@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"unicode/utf8"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promauto"
@@ -69,6 +70,13 @@ func NewAttribution(labels []string, maxCardinality int, reg prometheus.Register
 func (a *Attribution) Add(tenant, kind, conflict string, values []string, n int) {
 	if len(a.labels) == 0 || n <= 0 {
 		return
+	}
+	for i, v := range values {
+		// Label values are the sender's bytes; the client library panics
+		// on invalid UTF-8.
+		if !utf8.ValidString(v) {
+			values[i] = strings.ToValidUTF8(v, "\uFFFD")
+		}
 	}
 	key := strings.Join(values, "\xff")
 	a.mtx.Lock()
