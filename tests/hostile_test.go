@@ -160,6 +160,19 @@ func TestWellFormedInputForTheUpstreamToJudge(t *testing.T) {
 	require.NoError(t, json.Unmarshal(raw, &rep))
 	require.Len(t, rep.Offenders, 1)
 	require.Equal(t, "bad\ufffd\ufffdutf8<script>alert(1)</script>", rep.Offenders[0].Origin["job"])
+
+	// So does the HTML report.
+	req, err = http.NewRequest(http.MethodGet, inst.url("/"), nil)
+	require.NoError(t, err)
+	req.Header.Set("X-Scope-OrgID", "t")
+	resp, err = http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	html, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	require.NoError(t, err)
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	require.Contains(t, string(html), "utf8&lt;script&gt;alert(1)&lt;/script&gt;")
+	require.NotContains(t, string(html), "<script>alert(1)")
 }
 
 // TestInflightLimit: over -validator.max-inflight-push-requests a push is
