@@ -253,8 +253,21 @@ func TestShutdownUnderLoad(t *testing.T) {
 			time.Sleep(10 * time.Millisecond)
 		}
 	}()
+	unexpected := make(chan string, 1)
 	go func() {
-		<-signalled
+		select {
+		case <-signalled:
+		case <-inst.exited:
+			// Died before SIGTERM (a crash or a race report): the senders
+			// would retry forever.
+			unexpected <- "pushguard exited before SIGTERM"
+			close(giveUp)
+			return
+		case <-time.After(3 * time.Minute):
+			unexpected <- "too few pushes acknowledged to send SIGTERM"
+			close(giveUp)
+			return
+		}
 		exited, err := inst.Wait(60 * time.Second)
 		require.True(t, exited)
 		require.NoError(t, err, "pushguard exits cleanly")
@@ -272,6 +285,8 @@ func TestShutdownUnderLoad(t *testing.T) {
 		}
 	})
 	select {
+	case msg := <-unexpected:
+		t.Fatal(msg)
 	case <-signalled:
 	default:
 		t.Fatal("the load ended before SIGTERM")
