@@ -3,8 +3,6 @@ package grpcapi
 import (
 	"bytes"
 	"context"
-	"mime"
-	"strings"
 
 	"google.golang.org/protobuf/proto"
 
@@ -49,8 +47,10 @@ func (s *ValidatorService) Validate(ctx context.Context, req *pushguardv1.Valida
 		}
 	case *pushguardv1.ValidateRequest_RawBody:
 		raw = p.RawBody.GetBody()
-		if err = checkRawContent(p.RawBody); err == nil {
+		var version validator.Version
+		if version, err = validator.Negotiate(p.RawBody.GetContentType(), p.RawBody.GetContentEncoding()); err == nil {
 			err = validator.Decompress(raw, s.v.MaxRequestBytes(), r)
+			r.Version = version
 		}
 	default:
 		err = validator.NewError(validator.ErrIDBadQuery, validator.CauseBadData, nil, "set write_request or raw_body")
@@ -70,9 +70,14 @@ func (s *ValidatorService) Validate(ctx context.Context, req *pushguardv1.Valida
 		resp.Offenders = append(resp.Offenders, offenderProto(o))
 	}
 	patched := &cortexpb.WriteRequest{}
+	rw1 := c.Protobuf()
+	if c.Request.Version == validator.RW2 {
+		// The message form is remote write 1.0, Mimir's.
+		rw1, err = validator.RW2ToRW1(rw1, nil)
+	}
 	// Label values that are not UTF-8 cannot be shown as a message (the
 	// field is a string for JSON's sake); patched_body still carries them.
-	if proto.Unmarshal(c.Protobuf(), patched) == nil {
+	if err == nil && proto.Unmarshal(rw1, patched) == nil {
 		resp.PatchedRequest = patched
 	}
 	if raw != nil {
@@ -80,29 +85,6 @@ func (s *ValidatorService) Validate(ctx context.Context, req *pushguardv1.Valida
 		resp.PatchedBody = bytes.Clone(c.Body(raw))
 	}
 	return resp, nil
-}
-
-// checkRawContent refuses bodies Validate cannot read, as the HTTP
-// receiver does. Empty headers mean the remote-write 1.0 defaults.
-func checkRawContent(b *pushguardv1.RawBody) error {
-	if enc := b.GetContentEncoding(); enc != "" && !strings.EqualFold(enc, "snappy") {
-		return validator.NewError(validator.ErrIDUnsupportedEncoding, validator.CauseUnsupported, nil,
-			"unsupported content encoding %q, remote write uses snappy", enc)
-	}
-	ct := b.GetContentType()
-	if ct == "" {
-		return nil
-	}
-	mt, params, err := mime.ParseMediaType(ct)
-	if err != nil || mt != "application/x-protobuf" {
-		return validator.NewError(validator.ErrIDUnsupportedContentType, validator.CauseUnsupported, nil,
-			"unsupported content type %q, remote write uses application/x-protobuf", ct)
-	}
-	if p, ok := params["proto"]; ok && p != "prometheus.WriteRequest" {
-		return validator.NewError(validator.ErrIDUnsupportedContentType, validator.CauseUnsupported, nil,
-			"unsupported remote-write message %q, this receiver takes prometheus.WriteRequest", p)
-	}
-	return nil
 }
 
 // ListOffenders implements pushguardv1.ValidatorServiceServer: the same

@@ -1,44 +1,16 @@
 package httpapi
 
 import (
-	"mime"
 	"net/http"
 	"strconv"
-	"strings"
 
 	"github.com/pushguard/pushguard/upstream"
 	"github.com/pushguard/pushguard/validator"
 )
 
-// negotiate picks the remote-write version of a push from its headers, as
-// the remote write 2.0 specification has receivers do: the proto parameter
-// of Content-Type names the message; application/x-protobuf without one, or
-// no Content-Type at all, is remote write 1.0. Anything else, and any
-// encoding but snappy, is refused with 415 so that the sender knows this
-// receiver cannot take it (a 2.0 sender then retries in 1.0).
+// negotiate picks the remote-write version of a push from its headers.
 func negotiate(h http.Header) (validator.Version, error) {
-	if enc := h.Get("Content-Encoding"); enc != "" && !strings.EqualFold(enc, "snappy") {
-		return 0, validator.NewError(validator.ErrIDUnsupportedEncoding, validator.CauseUnsupported, nil,
-			"unsupported Content-Encoding %q, remote write uses snappy", enc)
-	}
-	ct := h.Get("Content-Type")
-	if ct == "" {
-		return validator.RW1, nil
-	}
-	mt, params, err := mime.ParseMediaType(ct)
-	if err != nil || mt != "application/x-protobuf" {
-		return 0, validator.NewError(validator.ErrIDUnsupportedContentType, validator.CauseUnsupported, nil,
-			"unsupported Content-Type %q, remote write uses application/x-protobuf", ct)
-	}
-	p, ok := params["proto"]
-	switch {
-	case !ok || p == upstream.RW1Message:
-		return validator.RW1, nil
-	case p == upstream.RW2Message:
-		return validator.RW2, nil
-	}
-	return 0, validator.NewError(validator.ErrIDUnsupportedContentType, validator.CauseUnsupported, nil,
-		"unsupported remote-write message %q, this receiver takes %s and %s", p, upstream.RW1Message, upstream.RW2Message)
+	return validator.Negotiate(h.Get("Content-Type"), h.Get("Content-Encoding"))
 }
 
 // The remote write 2.0 response headers.

@@ -22,6 +22,13 @@ import (
 	writev2 "github.com/prometheus/prometheus/prompb/io/prometheus/write/v2"
 	"github.com/prometheus/prometheus/storage/remote"
 	"github.com/stretchr/testify/require"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/metadata"
+	grpcstatus "google.golang.org/grpc/status"
+
+	pushguardv1 "github.com/pushguard/pushguard/proto/pushguard/v1"
 )
 
 // writeClientV2 returns Prometheus' own remote-write client in 2.0 mode.
@@ -264,4 +271,43 @@ func parseContentType(ct string) (string, map[string]string, error) {
 		return "", map[string]string{}, nil
 	}
 	return mime.ParseMediaType(ct)
+}
+
+// TestRW2ValidateRawBody: the gRPC dry run takes a remote write 2.0 body
+// with its Content-Type, as the HTTP receiver does.
+func TestRW2ValidateRawBody(t *testing.T) {
+	inst := startPushguard(t)
+	conn, err := grpc.NewClient(inst.GRPCAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	require.NoError(t, err)
+	defer conn.Close()
+	client := pushguardv1.NewValidatorServiceClient(conn)
+	ctx := metadata.AppendToOutgoingContext(context.Background(), "x-scope-orgid", "team-a")
+
+	raw, err := rw2Push(time.Now()).Marshal()
+	require.NoError(t, err)
+	resp, err := client.Validate(ctx, &pushguardv1.ValidateRequest{
+		Action: "keep-first",
+		Payload: &pushguardv1.ValidateRequest_RawBody{RawBody: &pushguardv1.RawBody{
+			Body:        snappy.Encode(nil, raw),
+			ContentType: "application/x-protobuf;proto=io.prometheus.write.v2.Request",
+		}},
+	})
+	require.NoError(t, err)
+	require.Len(t, resp.Offenders, 1)
+	require.Equal(t, "kube_job_status_failed", resp.Offenders[0].Metric)
+	require.EqualValues(t, 1, resp.Counts.Dropped)
+	require.True(t, resp.Changed)
+	// The message form is remote write 1.0; the body stays 2.0.
+	require.Len(t, resp.PatchedRequest.GetTimeseries(), 3)
+	body, err := snappy.Decode(nil, resp.PatchedBody)
+	require.NoError(t, err)
+	var patched writev2.Request
+	require.NoError(t, patched.Unmarshal(body))
+	require.Len(t, patched.Timeseries, 3, "the conflicting repeat is gone")
+
+	_, err = client.Validate(ctx, &pushguardv1.ValidateRequest{Payload: &pushguardv1.ValidateRequest_RawBody{RawBody: &pushguardv1.RawBody{
+		Body: snappy.Encode(nil, raw), ContentType: "application/x-protobuf;proto=io.prometheus.write.v3.Request",
+	}}})
+	require.Equal(t, codes.InvalidArgument, grpcstatus.Code(err), "%v", err)
+	require.Contains(t, err.Error(), "(err-pushguard-unsupported-content-type)")
 }

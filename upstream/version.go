@@ -12,8 +12,8 @@ import (
 
 // The proto= Content-Type parameters of the two remote-write messages.
 const (
-	RW1Message = "prometheus.WriteRequest"
-	RW2Message = "io.prometheus.write.v2.Request"
+	RW1Message = validator.RW1Message
+	RW2Message = validator.RW2Message
 )
 
 // Content-Type and X-Prometheus-Remote-Write-Version of each version, as
