@@ -162,6 +162,11 @@ func checkWorkload(t *testing.T, objs objects) (*appsv1.Deployment, *corev1.Conf
 	require.Contains(t, c.Args, "-config.file=/etc/pushguard/config.yaml")
 	require.Contains(t, c.Args, "-server.http-listen-port=8080")
 	require.Contains(t, c.Args, "-server.grpc-listen-port=9095")
+	// SIGTERM: serve for the shutdown delay, then let pushes finish within
+	// the graceful timeout (30s); the kubelet must wait for both.
+	require.Contains(t, c.Args, "-shutdown-delay=5s")
+	require.NotNil(t, pod.Spec.TerminationGracePeriodSeconds)
+	require.Greater(t, *pod.Spec.TerminationGracePeriodSeconds, int64(5+30))
 
 	// The config volume is the rendered ConfigMap, mounted where -config.file looks.
 	var cmName string
