@@ -11,6 +11,8 @@ import (
 	"github.com/cespare/xxhash/v2"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promauto"
+
+	"github.com/pushguard/pushguard/validator/report"
 )
 
 // Store keeps the offenders of every tenant, bounded twice: per tenant
@@ -57,7 +59,7 @@ type tenantOffenders struct {
 type stored struct {
 	o     Offender
 	key   string
-	hist  History
+	hist  report.History
 	links [2]struct{ prev, next *stored }
 }
 

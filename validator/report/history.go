@@ -1,4 +1,4 @@
-package validator
+package report
 
 import "time"
 
