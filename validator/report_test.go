@@ -15,60 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/prometheus/prometheus/prompb"
 	"github.com/stretchr/testify/require"
-
-	"github.com/pushguard/pushguard/validator/report"
 )
-
-func TestStoreGlobalBound(t *testing.T) {
-	reg := prometheus.NewRegistry()
-	s := NewStore(10, reg, WithMaxOffenders(2), WithClock(func() time.Time { return storeEpoch }))
-	origin := map[string]string{"job": "a"}
-	s.Record([]*Offender{forTenant(testOffender("a", "across_series", origin, 1, 0, 0), "t1")})
-	s.Record([]*Offender{forTenant(testOffender("b", "across_series", origin, 1, 0, time.Second), "t2")})
-	s.Record([]*Offender{forTenant(testOffender("c", "across_series", origin, 1, 0, 2*time.Second), "t2")})
-
-	all, evicted := s.ListAll(Filter{})
-	require.Equal(t, []string{"c", "b"}, metricsOf(all), "t1's offender was the least recently seen of all")
-	require.EqualValues(t, 1, evicted)
-	got, _ := s.List("t1", Filter{})
-	require.Empty(t, got)
-	st := s.Stats()
-	require.Equal(t, []string{"t2"}, st.Tenants, "an emptied tenant is forgotten")
-
-	only, _ := s.ListAll(Filter{Tenant: "t2", Metric: "b"})
-	require.Len(t, only, 1)
-	o, ok := s.Get("t2", only[0].ID)
-	require.True(t, ok)
-	require.Equal(t, "b", o.Metric)
-	require.Len(t, o.PerMinute, report.HistoryMinutes)
-	require.EqualValues(t, 1, o.PerMinute[report.HistoryMinutes-1])
-	_, ok = s.Get("t1", only[0].ID)
-	require.False(t, ok, "IDs are per tenant")
-
-	require.NoError(t, testutil.GatherAndCompare(reg, strings.NewReader(`
-# HELP pushguard_offenders Offenders currently held in the report.
-# TYPE pushguard_offenders gauge
-pushguard_offenders{tenant="t2"} 2
-# HELP pushguard_offenders_evicted_total Offenders evicted from the report because the tenant's store or the whole store was full.
-# TYPE pushguard_offenders_evicted_total counter
-pushguard_offenders_evicted_total{tenant="t1"} 1
-pushguard_offenders_evicted_total{tenant="t2"} 0
-`), "pushguard_offenders", "pushguard_offenders_evicted_total"))
-}
-
-func TestStoreFilterByOrigin(t *testing.T) {
-	s := NewStore(10, prometheus.NewRegistry())
-	s.Record([]*Offender{
-		testOffender("m", "across_series", map[string]string{"job": "ksm", "namespace": "a"}, 1, 0, 0),
-		testOffender("m", "across_series", map[string]string{"job": "ksm", "namespace": "b"}, 2, 0, 0),
-		testOffender("m", "across_series", map[string]string{"job": "node"}, 3, 0, 0),
-	})
-	got, _ := s.List("team-a", Filter{Origin: map[string]string{"job": "ksm"}})
-	require.Len(t, got, 2)
-	got, _ = s.List("team-a", Filter{Origin: map[string]string{"job": "ksm", "namespace": "b"}})
-	require.Len(t, got, 1)
-	require.EqualValues(t, 2, got[0].ConflictingSamples)
-}
 
 // TestRecordMetrics checks the duplicate counters by kind, conflict and
 // action, and the attribution counter with its overflow bucket.

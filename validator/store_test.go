@@ -9,8 +9,9 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
-	"github.com/prometheus/prometheus/prompb"
 	"github.com/stretchr/testify/require"
+
+	"github.com/pushguard/pushguard/validator/report"
 )
 
 var storeEpoch = time.Date(2026, 11, 27, 10, 0, 0, 0, time.UTC)
@@ -238,141 +239,55 @@ func TestStoreList(t *testing.T) {
 	})
 }
 
-// offenderIndex keys offenders by metric, kind and origin, the order of
-// Offenders' result being no part of its contract.
-func offenderIndex(t *testing.T, os []*Offender) map[string]*Offender {
-	idx := map[string]*Offender{}
-	for _, o := range os {
-		b, err := json.Marshal(o.Origin)
-		require.NoError(t, err)
-		k := o.Metric + " " + o.Kind + " " + string(b)
-		require.NotContains(t, idx, k, "offender %s twice", k)
-		idx[k] = o
-	}
-	return idx
+func TestStoreGlobalBound(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	s := NewStore(10, reg, WithMaxOffenders(2), WithClock(func() time.Time { return storeEpoch }))
+	origin := map[string]string{"job": "a"}
+	s.Record([]*Offender{forTenant(testOffender("a", "across_series", origin, 1, 0, 0), "t1")})
+	s.Record([]*Offender{forTenant(testOffender("b", "across_series", origin, 1, 0, time.Second), "t2")})
+	s.Record([]*Offender{forTenant(testOffender("c", "across_series", origin, 1, 0, 2*time.Second), "t2")})
+
+	all, evicted := s.ListAll(Filter{})
+	require.Equal(t, []string{"c", "b"}, metricsOf(all), "t1's offender was the least recently seen of all")
+	require.EqualValues(t, 1, evicted)
+	got, _ := s.List("t1", Filter{})
+	require.Empty(t, got)
+	st := s.Stats()
+	require.Equal(t, []string{"t2"}, st.Tenants, "an emptied tenant is forgotten")
+
+	only, _ := s.ListAll(Filter{Tenant: "t2", Metric: "b"})
+	require.Len(t, only, 1)
+	o, ok := s.Get("t2", only[0].ID)
+	require.True(t, ok)
+	require.Equal(t, "b", o.Metric)
+	require.Len(t, o.PerMinute, report.HistoryMinutes)
+	require.EqualValues(t, 1, o.PerMinute[report.HistoryMinutes-1])
+	_, ok = s.Get("t1", only[0].ID)
+	require.False(t, ok, "IDs are per tenant")
+
+	require.NoError(t, testutil.GatherAndCompare(reg, strings.NewReader(`
+# HELP pushguard_offenders Offenders currently held in the report.
+# TYPE pushguard_offenders gauge
+pushguard_offenders{tenant="t2"} 2
+# HELP pushguard_offenders_evicted_total Offenders evicted from the report because the tenant's store or the whole store was full.
+# TYPE pushguard_offenders_evicted_total counter
+pushguard_offenders_evicted_total{tenant="t1"} 1
+pushguard_offenders_evicted_total{tenant="t2"} 0
+`), "pushguard_offenders", "pushguard_offenders_evicted_total"))
 }
 
-func TestOffendersGrouping(t *testing.T) {
-	kjsf := func(ns, jobName, pod string, v float64) prompb.TimeSeries {
-		return withSamples(series("__name__", "kube_job_status_failed", "job", "kube-state-metrics", "namespace", ns, "job_name", jobName, "pod", pod), 1000, v)
-	}
-	in := []prompb.TimeSeries{
-		kjsf("renovate", "r-1", "", 1),
-		// Another label order: same series, same origin.
-		withSamples(series("job_name", "r-1", "namespace", "renovate", "job", "kube-state-metrics", "__name__", "kube_job_status_failed"), 1000, 0),
-		kjsf("renovate", "r-2", "", 1),
-		kjsf("renovate", "r-2", "", 1),
-		kjsf("other", "o-1", "", 1),
-		kjsf("other", "o-1", "", 1),
-		// A pod label makes another origin.
-		kjsf("renovate", "r-3", "p-3", 1),
-		kjsf("renovate", "r-3", "p-3", 2),
-		withSamples(series("__name__", "kube_job_status_failed", "job", "kube-state-metrics", "namespace", "renovate", "job_name", "r-4"), 1000, 1, 1000, 1),
-		withSamples(series("__name__", "up", "job", "node", "instance", "n1:9100"), 1000, 1, 1000, math.NaN()),
-		withSamples(series("__name__", "orphan"), 5, 1, 5, 1),
-	}
-	r := decodeBody(t, marshal(t, in...))
-	var res Result
-	NewInspector(NewIdentity(nil)).Inspect(r, &res)
-	var p Patch
-	p.Plan(r, &res, StaticPolicy(ActionKeepFirst))
-	meta := Meta{Tenant: "team-a", UserAgent: "Prometheus/3.1.0", Time: storeEpoch}
-
-	type want struct{ conflicting, identical int64 }
-	for name, tc := range map[string]struct {
-		originLabels []string
-		outcomes     []Outcome
-		want         map[string]want
-	}{
-		"default origin labels": {
-			originLabels: DefaultOriginLabels,
-			want: map[string]want{
-				`kube_job_status_failed across_series {"job":"kube-state-metrics","namespace":"renovate"}`:             {1, 1},
-				`kube_job_status_failed across_series {"job":"kube-state-metrics","namespace":"other"}`:                {0, 1},
-				`kube_job_status_failed across_series {"job":"kube-state-metrics","namespace":"renovate","pod":"p-3"}`: {1, 0},
-				`kube_job_status_failed within_series {"job":"kube-state-metrics","namespace":"renovate"}`:             {0, 1},
-				`up within_series {"instance":"n1:9100","job":"node"}`:                                                 {1, 0},
-				`orphan within_series {}`: {0, 1},
-			},
-		},
-		"fewer origin labels group more": {
-			originLabels: []string{"job"},
-			outcomes:     p.Outcomes,
-			want: map[string]want{
-				`kube_job_status_failed across_series {"job":"kube-state-metrics"}`: {2, 2},
-				`kube_job_status_failed within_series {"job":"kube-state-metrics"}`: {0, 1},
-				`up within_series {"job":"node"}`:                                   {1, 0},
-				`orphan within_series {}`:                                           {0, 1},
-			},
-		},
-	} {
-		t.Run(name, func(t *testing.T) {
-			got := offenderIndex(t, Offenders(r, &res, tc.outcomes, tc.originLabels, meta))
-			require.Len(t, got, len(tc.want))
-			for k, w := range tc.want {
-				o := got[k]
-				require.NotNil(t, o, k)
-				require.Equal(t, w, want{o.ConflictingSamples, o.IdenticalSamples}, k)
-				require.Equal(t, "team-a", o.Tenant)
-				require.Equal(t, "Prometheus/3.1.0", o.UserAgent)
-				require.Equal(t, storeEpoch, o.FirstSeen)
-				require.Equal(t, storeEpoch, o.LastSeen)
-				if tc.outcomes == nil {
-					require.Equal(t, string(ActionReport), o.Action, k)
-					require.Zero(t, o.DroppedSamples, k)
-				} else {
-					require.Equal(t, string(ActionKeepFirst), o.Action, k)
-					require.Equal(t, o.ConflictingSamples+o.IdenticalSamples, o.DroppedSamples, k)
-				}
-			}
-		})
-	}
-
-	noDups := decodeBody(t, marshal(t, in[0], in[2]))
-	NewInspector(NewIdentity(nil)).Inspect(noDups, &res)
-	require.Nil(t, Offenders(noDups, &res, nil, DefaultOriginLabels, meta))
-}
-
-func TestOffendersExample(t *testing.T) {
-	a := series("__name__", "kube_job_status_failed", "namespace", "renovate", "job_name", "r-1")
-	aMap := map[string]string{"__name__": "kube_job_status_failed", "namespace": "renovate", "job_name": "r-1"}
-	hist := func(c uint64) string { return testHistogram(c).ToFloat(nil).String() }
-	for name, tc := range map[string]struct {
-		in   []prompb.TimeSeries
-		want Example
-	}{
-		"across_series: first_labels name the first series": {
-			in: []prompb.TimeSeries{
-				withSamples(a, 1000, 1),
-				withSamples(series("job_name", "r-1", "pod", "", "namespace", "renovate", "__name__", "kube_job_status_failed"), 1000, 0),
-			},
-			want: Example{Labels: aMap, FirstLabels: aMap, TimestampMs: 1000, Values: []Value{1, 0}},
-		},
-		"within_series: no first_labels": {
-			in:   []prompb.TimeSeries{withSamples(a, 1000, 1, 1000, 2)},
-			want: Example{Labels: aMap, TimestampMs: 1000, Values: []Value{1, 2}},
-		},
-		"histograms as strings": {
-			in: []prompb.TimeSeries{
-				withHistogram(a, 1000, testHistogram(5)),
-				withHistogram(a, 1000, testHistogram(6)),
-			},
-			want: Example{Labels: aMap, FirstLabels: aMap, TimestampMs: 1000, Histograms: []string{hist(5), hist(6)}},
-		},
-		"float first, then a histogram": {
-			in:   []prompb.TimeSeries{withHistogram(withSamples(a, 1000, 3), 1000, testHistogram(5))},
-			want: Example{Labels: aMap, TimestampMs: 1000, Values: []Value{3}, Histograms: []string{hist(5)}},
-		},
-	} {
-		t.Run(name, func(t *testing.T) {
-			r := decodeBody(t, marshal(t, tc.in...))
-			var res Result
-			NewInspector(NewIdentity(nil)).Inspect(r, &res)
-			os := Offenders(r, &res, nil, DefaultOriginLabels, Meta{Tenant: "team-a", Time: storeEpoch})
-			require.Len(t, os, 1)
-			require.Equal(t, tc.want, os[0].Example)
-		})
-	}
+func TestStoreFilterByOrigin(t *testing.T) {
+	s := NewStore(10, prometheus.NewRegistry())
+	s.Record([]*Offender{
+		testOffender("m", "across_series", map[string]string{"job": "ksm", "namespace": "a"}, 1, 0, 0),
+		testOffender("m", "across_series", map[string]string{"job": "ksm", "namespace": "b"}, 2, 0, 0),
+		testOffender("m", "across_series", map[string]string{"job": "node"}, 3, 0, 0),
+	})
+	got, _ := s.List("team-a", Filter{Origin: map[string]string{"job": "ksm"}})
+	require.Len(t, got, 2)
+	got, _ = s.List("team-a", Filter{Origin: map[string]string{"job": "ksm", "namespace": "b"}})
+	require.Len(t, got, 1)
+	require.EqualValues(t, 2, got[0].ConflictingSamples)
 }
 
 func TestValueJSON(t *testing.T) {
@@ -436,19 +351,4 @@ func TestOffenderJSON(t *testing.T) {
 			"values": ["NaN", 0]
 		}
 	}`, string(b))
-}
-
-func TestOffenderExampleShowsTheConflict(t *testing.T) {
-	r := decodeBody(t, marshal(t,
-		withSamples(series("__name__", "m", "job", "j"), 1, 1),
-		withSamples(series("__name__", "m", "job", "j"), 1, 1),
-		withSamples(series("__name__", "m", "job", "j"), 1, 2),
-	))
-	var res Result
-	NewInspector(NewIdentity(nil)).Inspect(r, &res)
-	os := Offenders(r, &res, nil, []string{"job"}, Meta{Tenant: "t"})
-	require.Len(t, os, 1)
-	require.EqualValues(t, 1, os[0].ConflictingSamples)
-	require.EqualValues(t, 1, os[0].IdenticalSamples)
-	require.Equal(t, []Value{1, 2}, os[0].Example.Values)
 }

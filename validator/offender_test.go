@@ -1,0 +1,162 @@
+package validator
+
+import (
+	"encoding/json"
+	"math"
+	"testing"
+
+	"github.com/prometheus/prometheus/prompb"
+	"github.com/stretchr/testify/require"
+)
+
+// offenderIndex keys offenders by metric, kind and origin, the order of
+// Offenders' result being no part of its contract.
+func offenderIndex(t *testing.T, os []*Offender) map[string]*Offender {
+	idx := map[string]*Offender{}
+	for _, o := range os {
+		b, err := json.Marshal(o.Origin)
+		require.NoError(t, err)
+		k := o.Metric + " " + o.Kind + " " + string(b)
+		require.NotContains(t, idx, k, "offender %s twice", k)
+		idx[k] = o
+	}
+	return idx
+}
+
+func TestOffendersGrouping(t *testing.T) {
+	kjsf := func(ns, jobName, pod string, v float64) prompb.TimeSeries {
+		return withSamples(series("__name__", "kube_job_status_failed", "job", "kube-state-metrics", "namespace", ns, "job_name", jobName, "pod", pod), 1000, v)
+	}
+	in := []prompb.TimeSeries{
+		kjsf("renovate", "r-1", "", 1),
+		// Another label order: same series, same origin.
+		withSamples(series("job_name", "r-1", "namespace", "renovate", "job", "kube-state-metrics", "__name__", "kube_job_status_failed"), 1000, 0),
+		kjsf("renovate", "r-2", "", 1),
+		kjsf("renovate", "r-2", "", 1),
+		kjsf("other", "o-1", "", 1),
+		kjsf("other", "o-1", "", 1),
+		// A pod label makes another origin.
+		kjsf("renovate", "r-3", "p-3", 1),
+		kjsf("renovate", "r-3", "p-3", 2),
+		withSamples(series("__name__", "kube_job_status_failed", "job", "kube-state-metrics", "namespace", "renovate", "job_name", "r-4"), 1000, 1, 1000, 1),
+		withSamples(series("__name__", "up", "job", "node", "instance", "n1:9100"), 1000, 1, 1000, math.NaN()),
+		withSamples(series("__name__", "orphan"), 5, 1, 5, 1),
+	}
+	r := decodeBody(t, marshal(t, in...))
+	var res Result
+	NewInspector(NewIdentity(nil)).Inspect(r, &res)
+	var p Patch
+	p.Plan(r, &res, StaticPolicy(ActionKeepFirst))
+	meta := Meta{Tenant: "team-a", UserAgent: "Prometheus/3.1.0", Time: storeEpoch}
+
+	type want struct{ conflicting, identical int64 }
+	for name, tc := range map[string]struct {
+		originLabels []string
+		outcomes     []Outcome
+		want         map[string]want
+	}{
+		"default origin labels": {
+			originLabels: DefaultOriginLabels,
+			want: map[string]want{
+				`kube_job_status_failed across_series {"job":"kube-state-metrics","namespace":"renovate"}`:             {1, 1},
+				`kube_job_status_failed across_series {"job":"kube-state-metrics","namespace":"other"}`:                {0, 1},
+				`kube_job_status_failed across_series {"job":"kube-state-metrics","namespace":"renovate","pod":"p-3"}`: {1, 0},
+				`kube_job_status_failed within_series {"job":"kube-state-metrics","namespace":"renovate"}`:             {0, 1},
+				`up within_series {"instance":"n1:9100","job":"node"}`:                                                 {1, 0},
+				`orphan within_series {}`: {0, 1},
+			},
+		},
+		"fewer origin labels group more": {
+			originLabels: []string{"job"},
+			outcomes:     p.Outcomes,
+			want: map[string]want{
+				`kube_job_status_failed across_series {"job":"kube-state-metrics"}`: {2, 2},
+				`kube_job_status_failed within_series {"job":"kube-state-metrics"}`: {0, 1},
+				`up within_series {"job":"node"}`:                                   {1, 0},
+				`orphan within_series {}`:                                           {0, 1},
+			},
+		},
+	} {
+		t.Run(name, func(t *testing.T) {
+			got := offenderIndex(t, Offenders(r, &res, tc.outcomes, tc.originLabels, meta))
+			require.Len(t, got, len(tc.want))
+			for k, w := range tc.want {
+				o := got[k]
+				require.NotNil(t, o, k)
+				require.Equal(t, w, want{o.ConflictingSamples, o.IdenticalSamples}, k)
+				require.Equal(t, "team-a", o.Tenant)
+				require.Equal(t, "Prometheus/3.1.0", o.UserAgent)
+				require.Equal(t, storeEpoch, o.FirstSeen)
+				require.Equal(t, storeEpoch, o.LastSeen)
+				if tc.outcomes == nil {
+					require.Equal(t, string(ActionReport), o.Action, k)
+					require.Zero(t, o.DroppedSamples, k)
+				} else {
+					require.Equal(t, string(ActionKeepFirst), o.Action, k)
+					require.Equal(t, o.ConflictingSamples+o.IdenticalSamples, o.DroppedSamples, k)
+				}
+			}
+		})
+	}
+
+	noDups := decodeBody(t, marshal(t, in[0], in[2]))
+	NewInspector(NewIdentity(nil)).Inspect(noDups, &res)
+	require.Nil(t, Offenders(noDups, &res, nil, DefaultOriginLabels, meta))
+}
+
+func TestOffendersExample(t *testing.T) {
+	a := series("__name__", "kube_job_status_failed", "namespace", "renovate", "job_name", "r-1")
+	aMap := map[string]string{"__name__": "kube_job_status_failed", "namespace": "renovate", "job_name": "r-1"}
+	hist := func(c uint64) string { return testHistogram(c).ToFloat(nil).String() }
+	for name, tc := range map[string]struct {
+		in   []prompb.TimeSeries
+		want Example
+	}{
+		"across_series: first_labels name the first series": {
+			in: []prompb.TimeSeries{
+				withSamples(a, 1000, 1),
+				withSamples(series("job_name", "r-1", "pod", "", "namespace", "renovate", "__name__", "kube_job_status_failed"), 1000, 0),
+			},
+			want: Example{Labels: aMap, FirstLabels: aMap, TimestampMs: 1000, Values: []Value{1, 0}},
+		},
+		"within_series: no first_labels": {
+			in:   []prompb.TimeSeries{withSamples(a, 1000, 1, 1000, 2)},
+			want: Example{Labels: aMap, TimestampMs: 1000, Values: []Value{1, 2}},
+		},
+		"histograms as strings": {
+			in: []prompb.TimeSeries{
+				withHistogram(a, 1000, testHistogram(5)),
+				withHistogram(a, 1000, testHistogram(6)),
+			},
+			want: Example{Labels: aMap, FirstLabels: aMap, TimestampMs: 1000, Histograms: []string{hist(5), hist(6)}},
+		},
+		"float first, then a histogram": {
+			in:   []prompb.TimeSeries{withHistogram(withSamples(a, 1000, 3), 1000, testHistogram(5))},
+			want: Example{Labels: aMap, TimestampMs: 1000, Values: []Value{3}, Histograms: []string{hist(5)}},
+		},
+	} {
+		t.Run(name, func(t *testing.T) {
+			r := decodeBody(t, marshal(t, tc.in...))
+			var res Result
+			NewInspector(NewIdentity(nil)).Inspect(r, &res)
+			os := Offenders(r, &res, nil, DefaultOriginLabels, Meta{Tenant: "team-a", Time: storeEpoch})
+			require.Len(t, os, 1)
+			require.Equal(t, tc.want, os[0].Example)
+		})
+	}
+}
+
+func TestOffenderExampleShowsTheConflict(t *testing.T) {
+	r := decodeBody(t, marshal(t,
+		withSamples(series("__name__", "m", "job", "j"), 1, 1),
+		withSamples(series("__name__", "m", "job", "j"), 1, 1),
+		withSamples(series("__name__", "m", "job", "j"), 1, 2),
+	))
+	var res Result
+	NewInspector(NewIdentity(nil)).Inspect(r, &res)
+	os := Offenders(r, &res, nil, []string{"job"}, Meta{Tenant: "t"})
+	require.Len(t, os, 1)
+	require.EqualValues(t, 1, os[0].ConflictingSamples)
+	require.EqualValues(t, 1, os[0].IdenticalSamples)
+	require.Equal(t, []Value{1, 2}, os[0].Example.Values)
+}
