@@ -5,11 +5,12 @@ import (
 
 	pushguardv1 "github.com/pushguard/pushguard/proto/pushguard/v1"
 	"github.com/pushguard/pushguard/validator"
+	"github.com/pushguard/pushguard/validator/report"
 )
 
 // offenderProto converts an offender to its message, field for field with
 // the HTTP report's JSON.
-func offenderProto(o *validator.Offender) *pushguardv1.Offender {
+func offenderProto(o *report.Offender) *pushguardv1.Offender {
 	values := make([]float64, len(o.Example.Values))
 	for i, v := range o.Example.Values {
 		values[i] = float64(v)

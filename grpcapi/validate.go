@@ -9,6 +9,7 @@ import (
 	"github.com/pushguard/pushguard/proto/compat/cortexpb"
 	pushguardv1 "github.com/pushguard/pushguard/proto/pushguard/v1"
 	"github.com/pushguard/pushguard/validator"
+	"github.com/pushguard/pushguard/validator/report"
 )
 
 // ValidatorService implements pushguard.v1.ValidatorService.
@@ -94,7 +95,7 @@ func (s *ValidatorService) ListOffenders(ctx context.Context, req *pushguardv1.L
 	if err != nil {
 		return nil, statusError(err)
 	}
-	f := validator.Filter{Metric: req.GetMetric(), Kind: req.GetKind(), Origin: req.GetOrigin(), Limit: int(req.GetLimit())}
+	f := report.Filter{Metric: req.GetMetric(), Kind: req.GetKind(), Origin: req.GetOrigin(), Limit: int(req.GetLimit())}
 	if f.Kind != "" {
 		if _, ok := validator.ParseKind(f.Kind); !ok {
 			return nil, statusError(validator.NewError(validator.ErrIDBadQuery, validator.CauseBadData, nil,

@@ -4,7 +4,7 @@ import (
 	"maps"
 	"strings"
 
-	"github.com/pushguard/pushguard/validator"
+	"github.com/pushguard/pushguard/validator/report"
 )
 
 // Hint is the report's short guess at why an offender sends duplicates and
@@ -16,7 +16,7 @@ type Hint struct {
 
 // hintFor picks the hint that fits the offender best: the kind decides,
 // the origin and the example refine it.
-func hintFor(o validator.Offender) []Hint {
+func hintFor(o report.Offender) []Hint {
 	var hints []Hint
 	job := strings.ToLower(o.Origin["job"] + " " + o.Example.Labels["job"])
 	switch o.Kind {

@@ -7,11 +7,12 @@ import (
 	"strings"
 
 	"github.com/pushguard/pushguard/validator"
+	"github.com/pushguard/pushguard/validator/report"
 )
 
 // OffendersResponse is the body of GET /api/v1/offenders.
 type OffendersResponse struct {
-	Offenders []validator.Offender `json:"offenders"`
+	Offenders []report.Offender `json:"offenders"`
 	// EvictedOffenders counts offenders dropped from this tenant's report
 	// because it was full.
 	EvictedOffenders int64 `json:"evicted_offenders"`
@@ -19,12 +20,12 @@ type OffendersResponse struct {
 
 type offendersHandler struct {
 	auth  validator.AuthConfig
-	store *validator.Store
+	store *report.Store
 }
 
 // NewOffendersHandler serves the caller's tenant's offender report as JSON,
 // most conflicting first, filtered by the metric, kind and limit parameters.
-func NewOffendersHandler(auth validator.AuthConfig, store *validator.Store) http.Handler {
+func NewOffendersHandler(auth validator.AuthConfig, store *report.Store) http.Handler {
 	return &offendersHandler{auth: auth, store: store}
 }
 
@@ -41,20 +42,20 @@ func (h *offendersHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	offenders, evicted := h.store.List(tenant, f)
 	if offenders == nil {
-		offenders = []validator.Offender{}
+		offenders = []report.Offender{}
 	}
 	w.Header().Set("Content-Type", "application/json")
 	_ = json.NewEncoder(w).Encode(OffendersResponse{Offenders: offenders, EvictedOffenders: evicted})
 }
 
 type adminOffendersHandler struct {
-	store *validator.Store
+	store *report.Store
 }
 
 // NewAdminOffendersHandler serves every tenant's offenders as JSON, for
 // operators: the same shape as GET /api/v1/offenders, plus a tenant filter.
 // It has no authentication of its own and belongs behind the operator's.
-func NewAdminOffendersHandler(store *validator.Store) http.Handler {
+func NewAdminOffendersHandler(store *report.Store) http.Handler {
 	return &adminOffendersHandler{store: store}
 }
 
@@ -67,7 +68,7 @@ func (h *adminOffendersHandler) ServeHTTP(w http.ResponseWriter, r *http.Request
 	f.Tenant = r.URL.Query().Get("tenant")
 	offenders, evicted := h.store.ListAll(f)
 	if offenders == nil {
-		offenders = []validator.Offender{}
+		offenders = []report.Offender{}
 	}
 	w.Header().Set("Content-Type", "application/json")
 	_ = json.NewEncoder(w).Encode(OffendersResponse{Offenders: offenders, EvictedOffenders: evicted})
@@ -76,9 +77,9 @@ func (h *adminOffendersHandler) ServeHTTP(w http.ResponseWriter, r *http.Request
 // parseFilter reads the metric, kind, origin (name=value, repeatable or
 // space-separated) and
 // limit query parameters.
-func parseFilter(r *http.Request) (validator.Filter, error) {
+func parseFilter(r *http.Request) (report.Filter, error) {
 	q := r.URL.Query()
-	f := validator.Filter{Metric: q.Get("metric"), Kind: q.Get("kind")}
+	f := report.Filter{Metric: q.Get("metric"), Kind: q.Get("kind")}
 	var origins []string
 	for _, o := range q["origin"] {
 		origins = append(origins, strings.Fields(o)...)

@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/pushguard/pushguard/validator"
+	"github.com/pushguard/pushguard/validator/report"
 )
 
 func TestSenderAddress(t *testing.T) {
@@ -45,13 +46,13 @@ func TestSenderAddress(t *testing.T) {
 	require.Error(t, bad.Validate())
 }
 
-func testStore(t *testing.T) *validator.Store {
-	s := validator.NewStore(10, prometheus.NewRegistry())
+func testStore(t *testing.T) *report.Store {
+	s := report.NewStore(10, prometheus.NewRegistry())
 	now := time.Now()
-	s.Record([]*validator.Offender{
+	s.Record([]*report.Offender{
 		{Tenant: "team-a", Metric: "kube_job_status_failed", Kind: "across_series", Origin: map[string]string{"job": "kube-state-metrics"},
 			ConflictingSamples: 3, FirstSeen: now, LastSeen: now, Action: "report",
-			Example: validator.Example{Labels: map[string]string{"__name__": "kube_job_status_failed", "evil": `<script>alert(1)</script>`}, Values: []validator.Value{1, 0}}},
+			Example: report.Example{Labels: map[string]string{"__name__": "kube_job_status_failed", "evil": `<script>alert(1)</script>`}, Values: []report.Value{1, 0}}},
 		{Tenant: "team-b", Metric: "secret_metric_of_b", Kind: "within_series", Origin: map[string]string{"job": `"><img src=x onerror=alert(1)>`},
 			IdenticalSamples: 1, FirstSeen: now, LastSeen: now, Action: "report"},
 	})
@@ -86,7 +87,7 @@ func TestUIEscapesAndScopes(t *testing.T) {
 	require.Equal(t, http.StatusOK, code)
 	require.NotContains(t, body, "secret_metric_of_b")
 
-	all, _ := s.ListAll(validator.Filter{Tenant: "team-a"})
+	all, _ := s.ListAll(report.Filter{Tenant: "team-a"})
 	code, body = get(t, admin, "/offender?tenant=team-a&id="+all[0].ID, nil)
 	require.Equal(t, http.StatusOK, code)
 	require.Contains(t, body, "&lt;script&gt;alert(1)&lt;/script&gt;")
@@ -123,14 +124,14 @@ func TestAdminOffendersJSON(t *testing.T) {
 }
 
 func TestUIShowsWhatTheActionDid(t *testing.T) {
-	s := validator.NewStore(10, prometheus.NewRegistry())
+	s := report.NewStore(10, prometheus.NewRegistry())
 	now := time.Now()
-	s.Record([]*validator.Offender{{
+	s.Record([]*report.Offender{{
 		Tenant: "t", Metric: "http_requests_total", Kind: "across_series", Origin: map[string]string{"job": "api"},
 		ConflictingSamples: 3, FirstSeen: now, LastSeen: now, Action: "keep-first", RequestedAction: "sum",
 		DroppedSamples: 2, ChangedSamples: 1, RelabelledSamples: 4,
 	}})
-	all, _ := s.ListAll(validator.Filter{})
+	all, _ := s.ListAll(report.Filter{})
 	require.Len(t, all, 1)
 	ui := NewUIHandler(validator.AuthConfig{MultitenancyEnabled: true}, s, true, log.NewNopLogger())
 	code, body := get(t, ui, "/offender?tenant=t&id="+all[0].ID, nil)

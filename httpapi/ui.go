@@ -19,6 +19,7 @@ import (
 	"github.com/go-kit/log/level"
 
 	"github.com/pushguard/pushguard/validator"
+	"github.com/pushguard/pushguard/validator/report"
 )
 
 //go:embed templates/*.html static/*
@@ -49,13 +50,13 @@ var uiTemplates = template.Must(template.New("").Funcs(template.FuncMap{
 	},
 	"origin":   originString,
 	"hint":     hintFor,
-	"value":    func(v validator.Value) string { return strconv.FormatFloat(float64(v), 'g', -1, 64) },
+	"value":    func(v report.Value) string { return strconv.FormatFloat(float64(v), 'g', -1, 64) },
 	"sortLink": sortLink,
 }).ParseFS(uiFiles, "templates/*.html"))
 
 type uiHandler struct {
 	auth   validator.AuthConfig
-	store  *validator.Store
+	store  *report.Store
 	admin  bool
 	logger log.Logger
 	now    func() time.Time
@@ -67,7 +68,7 @@ type uiHandler struct {
 // With admin true it shows every tenant (an operator view that belongs
 // behind the operator's auth); otherwise only the X-Scope-OrgID tenant's.
 // Every page renders without JavaScript.
-func NewUIHandler(auth validator.AuthConfig, store *validator.Store, admin bool, logger log.Logger) http.Handler {
+func NewUIHandler(auth validator.AuthConfig, store *report.Store, admin bool, logger log.Logger) http.Handler {
 	static, _ := fs.Sub(uiFiles, "static")
 	return &uiHandler{
 		auth: auth, store: store, admin: admin, logger: logger, now: time.Now,
@@ -102,8 +103,8 @@ func (h *uiHandler) scope(r *http.Request) (string, error) {
 type listPage struct {
 	Admin     bool
 	Scope     string
-	Stats     validator.StoreStats
-	Offenders []validator.Offender
+	Stats     report.StoreStats
+	Offenders []report.Offender
 	Shown     int
 	Matching  int
 	Evicted   int64
@@ -159,7 +160,7 @@ func (h *uiHandler) list(w http.ResponseWriter, r *http.Request) {
 
 type detailPage struct {
 	Admin    bool
-	O        validator.Offender
+	O        report.Offender
 	Rows     []labelRow
 	Same     bool
 	Now      time.Time
@@ -197,7 +198,7 @@ func (h *uiHandler) offender(w http.ResponseWriter, r *http.Request) {
 
 // labelRows lines up the labels of the example's first and repeating
 // series, flagging the ones that differ.
-func labelRows(ex validator.Example) ([]labelRow, bool) {
+func labelRows(ex report.Example) ([]labelRow, bool) {
 	first := ex.FirstLabels
 	same := first == nil
 	if same {
@@ -237,27 +238,27 @@ func (h *uiHandler) render(w http.ResponseWriter, name string, data any) {
 
 // sortOffenders orders the table by a column the reader clicked; the
 // store's order (most conflicting first) is the default.
-func sortOffenders(os []validator.Offender, by string, desc bool) {
-	var c func(a, b *validator.Offender) int
+func sortOffenders(os []report.Offender, by string, desc bool) {
+	var c func(a, b *report.Offender) int
 	switch by {
 	case "tenant":
-		c = func(a, b *validator.Offender) int { return cmp.Compare(a.Tenant, b.Tenant) }
+		c = func(a, b *report.Offender) int { return cmp.Compare(a.Tenant, b.Tenant) }
 	case "metric":
-		c = func(a, b *validator.Offender) int { return cmp.Compare(a.Metric, b.Metric) }
+		c = func(a, b *report.Offender) int { return cmp.Compare(a.Metric, b.Metric) }
 	case "kind":
-		c = func(a, b *validator.Offender) int { return cmp.Compare(a.Kind, b.Kind) }
+		c = func(a, b *report.Offender) int { return cmp.Compare(a.Kind, b.Kind) }
 	case "origin":
-		c = func(a, b *validator.Offender) int { return cmp.Compare(originString(a.Origin), originString(b.Origin)) }
+		c = func(a, b *report.Offender) int { return cmp.Compare(originString(a.Origin), originString(b.Origin)) }
 	case "identical":
-		c = func(a, b *validator.Offender) int { return cmp.Compare(a.IdenticalSamples, b.IdenticalSamples) }
+		c = func(a, b *report.Offender) int { return cmp.Compare(a.IdenticalSamples, b.IdenticalSamples) }
 	case "last_seen":
-		c = func(a, b *validator.Offender) int { return a.LastSeen.Compare(b.LastSeen) }
+		c = func(a, b *report.Offender) int { return a.LastSeen.Compare(b.LastSeen) }
 	case "conflicting":
-		c = func(a, b *validator.Offender) int { return cmp.Compare(a.ConflictingSamples, b.ConflictingSamples) }
+		c = func(a, b *report.Offender) int { return cmp.Compare(a.ConflictingSamples, b.ConflictingSamples) }
 	default:
 		return
 	}
-	slices.SortStableFunc(os, func(a, b validator.Offender) int {
+	slices.SortStableFunc(os, func(a, b report.Offender) int {
 		if desc {
 			return c(&b, &a)
 		}

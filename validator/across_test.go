@@ -12,6 +12,8 @@ import (
 	"github.com/prometheus/prometheus/model/value"
 	"github.com/prometheus/prometheus/prompb"
 	"github.com/stretchr/testify/require"
+
+	"github.com/pushguard/pushguard/validator/report"
 )
 
 func newTestValidator(t testing.TB, args ...string) (*Validator, *prometheus.Registry) {
@@ -182,10 +184,10 @@ func TestAcrossRequestsOnlyAfterAcceptance(t *testing.T) {
 
 	// The offender shows the recorded value and the new one.
 	v.Record(c, meta)
-	offs, _ := v.Store().List("team-a", Filter{})
+	offs, _ := v.Store().List("team-a", report.Filter{})
 	require.Len(t, offs, 1)
 	require.Equal(t, "across_requests", offs[0].Kind)
-	require.Equal(t, []Value{2, 3}, offs[0].Example.Values)
+	require.Equal(t, []report.Value{2, 3}, offs[0].Example.Values)
 	require.Nil(t, offs[0].Example.FirstLabels)
 
 	require.Equal(t, 3.0, testutil.ToFloat64(v.lookups.WithLabelValues("team-a")))

@@ -1,6 +1,10 @@
 package validator
 
-import "github.com/go-kit/log/level"
+import (
+	"github.com/go-kit/log/level"
+
+	"github.com/pushguard/pushguard/validator/report"
+)
 
 // CheckDecoded is Check for a request whose decompressed protobuf is
 // already in r.Buf, as when it arrives over gRPC; r.Version says which
@@ -41,7 +45,7 @@ func (v *Validator) DryRun(tenant string, r *Request, action Action) (*Checked, 
 
 // Offenders returns the offender records of a checked request, as Record
 // would merge them into the report.
-func (v *Validator) Offenders(c *Checked, meta Meta) []*Offender {
+func (v *Validator) Offenders(c *Checked, meta Meta) []*report.Offender {
 	offenders := Offenders(c.Request, &c.Result, c.Patch.Outcomes, v.OriginLabels(meta.Tenant), meta)
 	v.cfg.Limits.truncateOffenders(offenders)
 	return offenders

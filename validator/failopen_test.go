@@ -9,6 +9,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/stretchr/testify/require"
+
+	"github.com/pushguard/pushguard/validator/report"
 )
 
 // withInspectHook makes inspection run hook, for the length of the test.
@@ -60,7 +62,7 @@ func TestFailOpen(t *testing.T) {
 			require.Same(t, &body[0], &got[0], "the sender's own bytes are forwarded")
 			v.Record(c, meta)
 			c.Release()
-			offs, _ := v.Store().List("team-a", Filter{})
+			offs, _ := v.Store().List("team-a", report.Filter{})
 			require.Empty(t, offs, "nothing of a failed inspection is recorded")
 			require.NoError(t, testutil.GatherAndCompare(reg, strings.NewReader(failuresMetric("team-a", 1)), "pushguard_inspection_failures_total"))
 

@@ -4,6 +4,8 @@ import (
 	"flag"
 	"fmt"
 	"unicode/utf8"
+
+	"github.com/pushguard/pushguard/validator/report"
 )
 
 // Limits bound what one push may cost pushguard itself. They protect the
@@ -116,7 +118,7 @@ func (l *Limits) truncateLabels(m map[string]string) map[string]string {
 
 // truncateOffenders applies the label length limits to what the report
 // stores of each offender.
-func (l *Limits) truncateOffenders(offenders []*Offender) {
+func (l *Limits) truncateOffenders(offenders []*report.Offender) {
 	for _, o := range offenders {
 		o.Metric = truncate(o.Metric, l.MaxLabelValueLength)
 		o.Origin = l.truncateLabels(o.Origin)

@@ -12,6 +12,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/prometheus/prometheus/prompb"
 	"github.com/stretchr/testify/require"
+
+	"github.com/pushguard/pushguard/validator/report"
 )
 
 func manyLabels(n int) []string {
@@ -100,7 +102,7 @@ func TestReportTruncatesLongLabels(t *testing.T) {
 	require.Same(t, &body[0], &c.Body(body)[0], "long labels are forwarded untouched")
 	v.Record(c, meta)
 
-	offs, _ := v.Store().List("t", Filter{})
+	offs, _ := v.Store().List("t", report.Filter{})
 	require.Len(t, offs, 1)
 	o := offs[0]
 	require.Equal(t, strings.Repeat("v", 32)+"…", o.Origin["job"])

@@ -1,89 +1,12 @@
 package validator
 
 import (
-	"encoding/json"
 	"fmt"
 	"math"
-	"strconv"
 	"time"
+
+	"github.com/pushguard/pushguard/validator/report"
 )
-
-// Offender is one source of duplicate samples: a (tenant, metric, kind,
-// origin label values) key and what was seen of it.
-type Offender struct {
-	// ID names the offender in links to its detail view; stable for as long
-	// as the offender is kept.
-	ID                 string            `json:"id,omitempty"`
-	Tenant             string            `json:"tenant"`
-	Metric             string            `json:"metric"`
-	Kind               string            `json:"kind"`
-	Origin             map[string]string `json:"origin"`
-	ConflictingSamples int64             `json:"conflicting_samples"`
-	IdenticalSamples   int64             `json:"identical_samples"`
-	FirstSeen          time.Time         `json:"first_seen"`
-	LastSeen           time.Time         `json:"last_seen"`
-	Action             string            `json:"action"`
-	// RequestedAction is the action the rules chose when it could not
-	// apply and keep-first was applied instead.
-	RequestedAction   string `json:"requested_action,omitempty"`
-	DroppedSamples    int64  `json:"dropped_samples"`
-	ChangedSamples    int64  `json:"changed_samples"`
-	RelabelledSamples int64  `json:"relabelled_samples"`
-	UserAgent         string `json:"user_agent"`
-	// SenderAddress is the address the latest offending push came from:
-	// the peer, or the X-Forwarded-For client when the peer is a trusted
-	// proxy.
-	SenderAddress string `json:"sender_address,omitempty"`
-	// Source is the Mimir/Cortex WriteRequest source when the client set it
-	// to something other than the default API: RULE (a ruler) or OTLP.
-	Source  string  `json:"source,omitempty"`
-	Example Example `json:"example"`
-	// PerMinute counts the offender's duplicate samples in each of the last
-	// 60 minutes, oldest first, ending with the minute the report was read.
-	PerMinute []uint32 `json:"per_minute,omitempty"`
-}
-
-// Example is one concrete duplicate of an offender: the repeating sample's
-// series, its timestamp, and the values of the first and repeating samples.
-type Example struct {
-	Labels      map[string]string `json:"labels"`
-	FirstLabels map[string]string `json:"first_labels,omitempty"`
-	TimestampMs int64             `json:"timestamp_ms"`
-	Values      []Value           `json:"values"`
-	Histograms  []string          `json:"histograms,omitempty"`
-}
-
-// Value is a float that also survives JSON when it is NaN or infinite:
-// those are written as the strings Prometheus uses ("NaN", "+Inf", "-Inf").
-type Value float64
-
-// MarshalJSON implements json.Marshaler.
-func (v Value) MarshalJSON() ([]byte, error) {
-	f := float64(v)
-	switch {
-	case math.IsNaN(f):
-		return []byte(`"NaN"`), nil
-	case math.IsInf(f, 1):
-		return []byte(`"+Inf"`), nil
-	case math.IsInf(f, -1):
-		return []byte(`"-Inf"`), nil
-	}
-	return strconv.AppendFloat(nil, f, 'g', -1, 64), nil
-}
-
-// UnmarshalJSON implements json.Unmarshaler.
-func (v *Value) UnmarshalJSON(b []byte) error {
-	var s string
-	if err := json.Unmarshal(b, &s); err == nil {
-		f, err := strconv.ParseFloat(s, 64)
-		*v = Value(f)
-		return err
-	}
-	var f float64
-	err := json.Unmarshal(b, &f)
-	*v = Value(f)
-	return err
-}
 
 // Meta is what the receiving side knows about a push besides its body.
 type Meta struct {
@@ -101,12 +24,12 @@ var sourceNames = map[int32]string{1: "RULE", 2: "OTLP"}
 
 // Offenders turns one request's duplicates into offender records, one per
 // (metric, kind, origin). outcomes may be nil when no action was planned.
-func Offenders(r *Request, res *Result, outcomes []Outcome, originLabels []string, meta Meta) []*Offender {
+func Offenders(r *Request, res *Result, outcomes []Outcome, originLabels []string, meta Meta) []*report.Offender {
 	if len(res.Duplicates) == 0 {
 		return nil
 	}
-	byKey := make(map[string]*Offender)
-	var order []*Offender
+	byKey := make(map[string]*report.Offender)
+	var order []*report.Offender
 	// The key is built from the request's bytes, so that only a new
 	// offender costs strings and maps; repeats of one cost a lookup.
 	var key []byte
@@ -121,7 +44,7 @@ func Offenders(r *Request, res *Result, outcomes []Outcome, originLabels []strin
 		}
 		o, ok := byKey[string(key)]
 		if !ok {
-			o = &Offender{
+			o = &report.Offender{
 				Tenant:        meta.Tenant,
 				Metric:        string(r.MetricName(si)),
 				Kind:          d.Kind.String(),
@@ -185,8 +108,8 @@ func originOf(r *Request, si int, originLabels []string) map[string]string {
 	return origin
 }
 
-func exampleOf(r *Request, d *Duplicate) Example {
-	ex := Example{
+func exampleOf(r *Request, d *Duplicate) report.Example {
+	ex := report.Example{
 		Labels:      r.LabelMap(int(d.Sample.Series)),
 		TimestampMs: d.TimestampMs,
 	}
@@ -201,14 +124,14 @@ func exampleOf(r *Request, d *Duplicate) Example {
 		if d.RecordedHistogram {
 			ex.Histograms = append(ex.Histograms, fmt.Sprintf("<histogram forwarded earlier, encoding hash %016x>", d.RecordedValue))
 		} else {
-			ex.Values = append(ex.Values, Value(math.Float64frombits(d.RecordedValue)))
+			ex.Values = append(ex.Values, report.Value(math.Float64frombits(d.RecordedValue)))
 		}
 	}
 	for _, ref := range refs {
 		if ref.Histogram {
 			ex.Histograms = append(ex.Histograms, HistogramString(r, r.Histograms[ref.Index]))
 		} else {
-			ex.Values = append(ex.Values, Value(r.Samples[ref.Index].Value))
+			ex.Values = append(ex.Values, report.Value(r.Samples[ref.Index].Value))
 		}
 	}
 	return ex

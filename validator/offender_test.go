@@ -4,15 +4,21 @@ import (
 	"encoding/json"
 	"math"
 	"testing"
+	"time"
 
 	"github.com/prometheus/prometheus/prompb"
 	"github.com/stretchr/testify/require"
+
+	"github.com/pushguard/pushguard/validator/report"
 )
+
+// testEpoch is the time the tests' offenders are seen at.
+var testEpoch = time.Date(2026, 11, 27, 10, 0, 0, 0, time.UTC)
 
 // offenderIndex keys offenders by metric, kind and origin, the order of
 // Offenders' result being no part of its contract.
-func offenderIndex(t *testing.T, os []*Offender) map[string]*Offender {
-	idx := map[string]*Offender{}
+func offenderIndex(t *testing.T, os []*report.Offender) map[string]*report.Offender {
+	idx := map[string]*report.Offender{}
 	for _, o := range os {
 		b, err := json.Marshal(o.Origin)
 		require.NoError(t, err)
@@ -47,7 +53,7 @@ func TestOffendersGrouping(t *testing.T) {
 	NewInspector(NewIdentity(nil)).Inspect(r, &res)
 	var p Patch
 	p.Plan(r, &res, StaticPolicy(ActionKeepFirst))
-	meta := Meta{Tenant: "team-a", UserAgent: "Prometheus/3.1.0", Time: storeEpoch}
+	meta := Meta{Tenant: "team-a", UserAgent: "Prometheus/3.1.0", Time: testEpoch}
 
 	type want struct{ conflicting, identical int64 }
 	for name, tc := range map[string]struct {
@@ -86,8 +92,8 @@ func TestOffendersGrouping(t *testing.T) {
 				require.Equal(t, w, want{o.ConflictingSamples, o.IdenticalSamples}, k)
 				require.Equal(t, "team-a", o.Tenant)
 				require.Equal(t, "Prometheus/3.1.0", o.UserAgent)
-				require.Equal(t, storeEpoch, o.FirstSeen)
-				require.Equal(t, storeEpoch, o.LastSeen)
+				require.Equal(t, testEpoch, o.FirstSeen)
+				require.Equal(t, testEpoch, o.LastSeen)
 				if tc.outcomes == nil {
 					require.Equal(t, string(ActionReport), o.Action, k)
 					require.Zero(t, o.DroppedSamples, k)
@@ -110,36 +116,36 @@ func TestOffendersExample(t *testing.T) {
 	hist := func(c uint64) string { return testHistogram(c).ToFloat(nil).String() }
 	for name, tc := range map[string]struct {
 		in   []prompb.TimeSeries
-		want Example
+		want report.Example
 	}{
 		"across_series: first_labels name the first series": {
 			in: []prompb.TimeSeries{
 				withSamples(a, 1000, 1),
 				withSamples(series("job_name", "r-1", "pod", "", "namespace", "renovate", "__name__", "kube_job_status_failed"), 1000, 0),
 			},
-			want: Example{Labels: aMap, FirstLabels: aMap, TimestampMs: 1000, Values: []Value{1, 0}},
+			want: report.Example{Labels: aMap, FirstLabels: aMap, TimestampMs: 1000, Values: []report.Value{1, 0}},
 		},
 		"within_series: no first_labels": {
 			in:   []prompb.TimeSeries{withSamples(a, 1000, 1, 1000, 2)},
-			want: Example{Labels: aMap, TimestampMs: 1000, Values: []Value{1, 2}},
+			want: report.Example{Labels: aMap, TimestampMs: 1000, Values: []report.Value{1, 2}},
 		},
 		"histograms as strings": {
 			in: []prompb.TimeSeries{
 				withHistogram(a, 1000, testHistogram(5)),
 				withHistogram(a, 1000, testHistogram(6)),
 			},
-			want: Example{Labels: aMap, FirstLabels: aMap, TimestampMs: 1000, Histograms: []string{hist(5), hist(6)}},
+			want: report.Example{Labels: aMap, FirstLabels: aMap, TimestampMs: 1000, Histograms: []string{hist(5), hist(6)}},
 		},
 		"float first, then a histogram": {
 			in:   []prompb.TimeSeries{withHistogram(withSamples(a, 1000, 3), 1000, testHistogram(5))},
-			want: Example{Labels: aMap, TimestampMs: 1000, Values: []Value{3}, Histograms: []string{hist(5)}},
+			want: report.Example{Labels: aMap, TimestampMs: 1000, Values: []report.Value{3}, Histograms: []string{hist(5)}},
 		},
 	} {
 		t.Run(name, func(t *testing.T) {
 			r := decodeBody(t, marshal(t, tc.in...))
 			var res Result
 			NewInspector(NewIdentity(nil)).Inspect(r, &res)
-			os := Offenders(r, &res, nil, DefaultOriginLabels, Meta{Tenant: "team-a", Time: storeEpoch})
+			os := Offenders(r, &res, nil, DefaultOriginLabels, Meta{Tenant: "team-a", Time: testEpoch})
 			require.Len(t, os, 1)
 			require.Equal(t, tc.want, os[0].Example)
 		})
@@ -158,5 +164,5 @@ func TestOffenderExampleShowsTheConflict(t *testing.T) {
 	require.Len(t, os, 1)
 	require.EqualValues(t, 1, os[0].ConflictingSamples)
 	require.EqualValues(t, 1, os[0].IdenticalSamples)
-	require.Equal(t, []Value{1, 2}, os[0].Example.Values)
+	require.Equal(t, []report.Value{1, 2}, os[0].Example.Values)
 }

@@ -32,7 +32,7 @@ func TestRecordMetrics(t *testing.T) {
 		return withSamples(series("__name__", "kube_job_status_failed", "job", "kube-state-metrics", "namespace", ns, "job_name", "j"), 1000, v)
 	}
 	push := func(ts ...prompb.TimeSeries) {
-		meta := Meta{Tenant: "team-a", Time: storeEpoch}
+		meta := Meta{Tenant: "team-a", Time: testEpoch}
 		c, err := v.Check(meta, RW1, marshal(t, ts...))
 		require.NoError(t, err)
 		defer c.Release()

@@ -1,6 +1,7 @@
 // Package validator is pushguard's domain: decoding remote-write requests
 // into a series view, series identity, duplicate detection, the actions that
-// patch requests and the offender store. It knows nothing of HTTP or gRPC.
+// patch requests and the offenders they make, which it keeps in a
+// report.Store. It knows nothing of HTTP or gRPC.
 package validator
 
 import (
@@ -13,6 +14,8 @@ import (
 	"github.com/grafana/dskit/flagext"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promauto"
+
+	"github.com/pushguard/pushguard/validator/report"
 )
 
 // DefaultOriginLabels are the labels that tell an operator where a
@@ -99,7 +102,7 @@ type Validator struct {
 	cfg       Config
 	inspector *Inspector
 	overrides *Overrides
-	store     *Store
+	store     *report.Store
 	// record is nil when cross-request detection is off.
 	record *SeriesRecord
 	logger log.Logger
@@ -138,7 +141,7 @@ func NewWithOverrides(cfg Config, o *Overrides, logger log.Logger, reg prometheu
 		cfg:       cfg,
 		inspector: NewInspector(NewIdentity(cfg.IgnoreLabels)),
 		overrides: o,
-		store:     NewStore(cfg.MaxOffendersPerTenant, reg, WithMaxOffenders(cfg.MaxOffenders)),
+		store:     report.NewStore(cfg.MaxOffendersPerTenant, reg, report.WithMaxOffenders(cfg.MaxOffenders)),
 		logger:    logger,
 		dupLog:    newDuplicateLog(logger, cfg.WarnLogRate, cfg.DebugLog, reg),
 		attrib:    NewAttribution(cfg.AttributionLabels, cfg.MaxAttributionCardinality, reg),
@@ -190,7 +193,7 @@ func NewWithOverrides(cfg Config, o *Overrides, logger log.Logger, reg prometheu
 func (v *Validator) SeriesRecord() *SeriesRecord { return v.record }
 
 // Store returns the offender store.
-func (v *Validator) Store() *Store { return v.store }
+func (v *Validator) Store() *report.Store { return v.store }
 
 // MaxRequestBytes returns the configured body size limit.
 func (v *Validator) MaxRequestBytes() int { return v.cfg.MaxRequestBytes }

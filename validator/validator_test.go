@@ -9,6 +9,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/stretchr/testify/require"
+
+	"github.com/pushguard/pushguard/validator/report"
 )
 
 func testConfig(action Action) Config {
@@ -54,7 +56,7 @@ pushguard_dropped_samples_total{action="keep-first",tenant="t"} 2
 pushguard_received_samples_total{tenant="t"} 4
 `), "pushguard_duplicate_samples_total", "pushguard_dropped_samples_total", "pushguard_received_samples_total"))
 
-	offs, _ := v.Store().List("t", Filter{})
+	offs, _ := v.Store().List("t", report.Filter{})
 	require.Len(t, offs, 2)
 }
 

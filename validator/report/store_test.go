@@ -1,8 +1,6 @@
-package validator
+package report
 
 import (
-	"encoding/json"
-	"math"
 	"strings"
 	"testing"
 	"time"
@@ -10,8 +8,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/stretchr/testify/require"
-
-	"github.com/pushguard/pushguard/validator/report"
 )
 
 var storeEpoch = time.Date(2026, 11, 27, 10, 0, 0, 0, time.UTC)
@@ -28,7 +24,7 @@ func testOffender(metric, kind string, origin map[string]string, conflicting, id
 		IdenticalSamples:   identical,
 		FirstSeen:          storeEpoch.Add(seenAt),
 		LastSeen:           storeEpoch.Add(seenAt),
-		Action:             string(ActionReport),
+		Action:             "report",
 		Example:            Example{TimestampMs: int64(seenAt / time.Millisecond)},
 	}
 }
@@ -67,7 +63,7 @@ func TestStoreMerge(t *testing.T) {
 			// (a slow push), from a new Origin map with the same content.
 			incoming := testOffender("m", "across_series", map[string]string{"pod": "p", "job": "a"}, tc.incomingConflicting, 4, 2*time.Minute)
 			incoming.FirstSeen = storeEpoch
-			incoming.Action = string(ActionKeepFirst)
+			incoming.Action = "keep-first"
 			incoming.DroppedSamples = 5
 			incoming.UserAgent = "Prometheus/3.1.0"
 			s.Record([]*Offender{incoming})
@@ -81,7 +77,7 @@ func TestStoreMerge(t *testing.T) {
 			require.Equal(t, int64(6), o.DroppedSamples)
 			require.Equal(t, storeEpoch, o.FirstSeen)
 			require.Equal(t, storeEpoch.Add(2*time.Minute), o.LastSeen)
-			require.Equal(t, string(ActionKeepFirst), o.Action)
+			require.Equal(t, "keep-first", o.Action)
 			require.Equal(t, "Prometheus/3.1.0", o.UserAgent)
 			require.Equal(t, map[string]string{"job": "a", "pod": "p"}, o.Origin)
 			wantExample := stored.Example
@@ -260,8 +256,8 @@ func TestStoreGlobalBound(t *testing.T) {
 	o, ok := s.Get("t2", only[0].ID)
 	require.True(t, ok)
 	require.Equal(t, "b", o.Metric)
-	require.Len(t, o.PerMinute, report.HistoryMinutes)
-	require.EqualValues(t, 1, o.PerMinute[report.HistoryMinutes-1])
+	require.Len(t, o.PerMinute, HistoryMinutes)
+	require.EqualValues(t, 1, o.PerMinute[HistoryMinutes-1])
 	_, ok = s.Get("t1", only[0].ID)
 	require.False(t, ok, "IDs are per tenant")
 
@@ -288,67 +284,4 @@ func TestStoreFilterByOrigin(t *testing.T) {
 	got, _ = s.List("team-a", Filter{Origin: map[string]string{"job": "ksm", "namespace": "b"}})
 	require.Len(t, got, 1)
 	require.EqualValues(t, 2, got[0].ConflictingSamples)
-}
-
-func TestValueJSON(t *testing.T) {
-	for _, tc := range []struct {
-		v    float64
-		json string
-	}{
-		{math.NaN(), `"NaN"`},
-		{math.Inf(1), `"+Inf"`},
-		{math.Inf(-1), `"-Inf"`},
-		{0, `0`},
-		{1, `1`},
-		{-2.5, `-2.5`},
-		{1e21, `1e+21`},
-		{1.7976931348623157e308, `1.7976931348623157e+308`},
-	} {
-		t.Run(tc.json, func(t *testing.T) {
-			b, err := json.Marshal(Value(tc.v))
-			require.NoError(t, err)
-			require.Equal(t, tc.json, string(b))
-
-			var back Value
-			require.NoError(t, json.Unmarshal(b, &back))
-			if math.IsNaN(tc.v) {
-				require.True(t, math.IsNaN(float64(back)))
-			} else {
-				require.Equal(t, tc.v, float64(back))
-			}
-		})
-	}
-}
-
-func TestOffenderJSON(t *testing.T) {
-	o := testOffender("kube_job_status_failed", "across_series", map[string]string{"job": "kube-state-metrics"}, 12, 0, 5*time.Minute)
-	o.FirstSeen = storeEpoch
-	o.UserAgent = "Prometheus/3.1.0"
-	o.Example = Example{
-		Labels:      map[string]string{"__name__": "kube_job_status_failed"},
-		TimestampMs: 1732968015000,
-		Values:      []Value{Value(math.NaN()), 0},
-	}
-	b, err := json.Marshal(o)
-	require.NoError(t, err)
-	require.JSONEq(t, `{
-		"tenant": "team-a",
-		"metric": "kube_job_status_failed",
-		"kind": "across_series",
-		"origin": {"job": "kube-state-metrics"},
-		"conflicting_samples": 12,
-		"identical_samples": 0,
-		"first_seen": "2026-11-27T10:00:00Z",
-		"last_seen": "2026-11-27T10:05:00Z",
-		"action": "report",
-		"dropped_samples": 0,
-		"changed_samples": 0,
-		"relabelled_samples": 0,
-		"user_agent": "Prometheus/3.1.0",
-		"example": {
-			"labels": {"__name__": "kube_job_status_failed"},
-			"timestamp_ms": 1732968015000,
-			"values": ["NaN", 0]
-		}
-	}`, string(b))
 }

@@ -1,4 +1,4 @@
-package validator
+package report
 
 import (
 	"cmp"
@@ -11,8 +11,6 @@ import (
 	"github.com/cespare/xxhash/v2"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promauto"
-
-	"github.com/pushguard/pushguard/validator/report"
 )
 
 // Store keeps the offenders of every tenant, bounded twice: per tenant
@@ -59,7 +57,7 @@ type tenantOffenders struct {
 type stored struct {
 	o     Offender
 	key   string
-	hist  report.History
+	hist  History
 	links [2]struct{ prev, next *stored }
 }
 

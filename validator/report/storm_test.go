@@ -1,4 +1,4 @@
-package validator
+package report
 
 import (
 	"runtime"
@@ -24,7 +24,7 @@ func TestStoreStorm(t *testing.T) {
 	if raceEnabled {
 		// The race detector makes a million offenders take minutes; make
 		// test runs this test on its own without it.
-		t.Skip("runs without -race: go test -run TestStoreStorm ./validator")
+		t.Skip("runs without -race: go test -run TestStoreStorm ./validator/report")
 	}
 	const (
 		total        = 1_000_000
