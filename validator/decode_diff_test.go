@@ -66,25 +66,6 @@ func TestDecodeRW1Differential(t *testing.T) {
 
 		var want prompb.WriteRequest
 		require.NoError(t, want.Unmarshal(raw))
-		require.Len(t, r.Series, len(want.Timeseries), "request %d", n)
-		for i, ts := range want.Timeseries {
-			ls := r.SeriesLabels(i)
-			require.Len(t, ls, len(ts.Labels), "request %d series %d", n, i)
-			for k, l := range ts.Labels {
-				require.Equal(t, l.Name, r.String(ls[k].Name))
-				require.Equal(t, l.Value, r.String(ls[k].Value))
-			}
-			ss := r.SeriesSamples(i)
-			require.Len(t, ss, len(ts.Samples))
-			for k, s := range ts.Samples {
-				require.Equal(t, s.Timestamp, ss[k].TimestampMs)
-				require.Equal(t, math.Float64bits(s.Value), math.Float64bits(ss[k].Value))
-			}
-			hs := r.SeriesHistograms(i)
-			require.Len(t, hs, len(ts.Histograms))
-			for k, h := range ts.Histograms {
-				require.Equal(t, h.Timestamp, hs[k].TimestampMs)
-			}
-		}
+		requireSameView(t, r, want.Timeseries)
 	}
 }

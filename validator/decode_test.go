@@ -17,29 +17,7 @@ func TestDecodeRW1MatchesPrompb(t *testing.T) {
 	}
 	r := decodeBody(t, marshal(t, in...))
 	require.Equal(t, RW1, r.Version)
-	require.Len(t, r.Series, len(in))
-	for i, ts := range in {
-		ls := r.SeriesLabels(i)
-		require.Len(t, ls, len(ts.Labels))
-		for k, l := range ts.Labels {
-			require.Equal(t, l.Name, r.String(ls[k].Name))
-			require.Equal(t, l.Value, r.String(ls[k].Value))
-		}
-		ss := r.SeriesSamples(i)
-		require.Len(t, ss, len(ts.Samples))
-		for k, s := range ts.Samples {
-			require.Equal(t, s.Timestamp, ss[k].TimestampMs)
-			require.Equal(t, math.Float64bits(s.Value), math.Float64bits(ss[k].Value))
-		}
-		hs := r.SeriesHistograms(i)
-		require.Len(t, hs, len(ts.Histograms))
-		for k, h := range ts.Histograms {
-			require.Equal(t, h.Timestamp, hs[k].TimestampMs)
-			ph, err := DecodeHistogram(r, hs[k])
-			require.NoError(t, err)
-			require.Equal(t, h.GetCountInt(), ph.GetCountInt())
-		}
-	}
+	requireSameView(t, r, in)
 	require.Equal(t, "up", string(r.MetricName(0)))
 }
 
@@ -69,5 +47,34 @@ func TestDecodeErrors(t *testing.T) {
 			require.Equal(t, tc.id, IDOf(err))
 			require.Contains(t, err.Error(), "(err-pushguard-"+string(tc.id)+")")
 		})
+	}
+}
+
+// requireSameView requires r's series view to hold exactly the series of
+// want: labels in order, samples bit for bit, histograms.
+func requireSameView(t *testing.T, r *Request, want []prompb.TimeSeries) {
+	t.Helper()
+	require.Len(t, r.Series, len(want))
+	for i, ts := range want {
+		ls := r.SeriesLabels(i)
+		require.Len(t, ls, len(ts.Labels), "series %d", i)
+		for k, l := range ts.Labels {
+			require.Equal(t, l.Name, r.String(ls[k].Name))
+			require.Equal(t, l.Value, r.String(ls[k].Value))
+		}
+		ss := r.SeriesSamples(i)
+		require.Len(t, ss, len(ts.Samples), "series %d", i)
+		for k, s := range ts.Samples {
+			require.Equal(t, s.Timestamp, ss[k].TimestampMs)
+			require.Equal(t, math.Float64bits(s.Value), math.Float64bits(ss[k].Value))
+		}
+		hs := r.SeriesHistograms(i)
+		require.Len(t, hs, len(ts.Histograms), "series %d", i)
+		for k, h := range ts.Histograms {
+			require.Equal(t, h.Timestamp, hs[k].TimestampMs)
+			ph, err := DecodeHistogram(r, hs[k])
+			require.NoError(t, err)
+			require.Equal(t, h.GetCountInt(), ph.GetCountInt())
+		}
 	}
 }
