@@ -8,7 +8,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -24,6 +23,8 @@ import (
 	"github.com/prometheus/prometheus/prompb"
 	"github.com/prometheus/prometheus/storage/remote"
 	"github.com/stretchr/testify/require"
+
+	"github.com/pushguard/pushguard/tests/e2e"
 )
 
 var (
@@ -50,15 +51,6 @@ func pushguardBinary(t testing.TB) string {
 	return binPath
 }
 
-// freePort returns a loopback TCP port nobody listens on right now.
-func freePort(t testing.TB) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
 // instance is a running pushguard process.
 type instance struct {
 	t        testing.TB
@@ -66,26 +58,9 @@ type instance struct {
 	HTTPAddr string
 	GRPCAddr string
 	DataDir  string
-	logs     *syncBuffer
+	logs     *e2e.SyncBuffer
 	exited   chan struct{}
 	exitErr  error
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // startPushguard starts the binary on loopback with the given extra flags
@@ -93,13 +68,13 @@ func (s *syncBuffer) String() string {
 func startPushguard(t testing.TB, flags ...string) *instance {
 	t.Helper()
 	bin := pushguardBinary(t)
-	httpPort, grpcPort := freePort(t), freePort(t)
+	httpPort, grpcPort := e2e.FreePort(t), e2e.FreePort(t)
 	inst := &instance{
 		t:        t,
 		HTTPAddr: fmt.Sprintf("127.0.0.1:%d", httpPort),
 		GRPCAddr: fmt.Sprintf("127.0.0.1:%d", grpcPort),
 		DataDir:  t.TempDir(),
-		logs:     &syncBuffer{},
+		logs:     &e2e.SyncBuffer{},
 		exited:   make(chan struct{}),
 	}
 	args := append([]string{

@@ -20,6 +20,8 @@ import (
 	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/prompb"
 	"github.com/stretchr/testify/require"
+
+	"github.com/pushguard/pushguard/tests/e2e"
 )
 
 // mimir is a running single-process Mimir.
@@ -64,7 +66,7 @@ func startMimir(t *testing.T) *mimir {
 			mimirErr = err
 			return
 		}
-		httpPort, grpcPort, gossipPort := freePort(t), freePort(t), freePort(t)
+		httpPort, grpcPort, gossipPort := e2e.FreePort(t), e2e.FreePort(t), e2e.FreePort(t)
 		addr := fmt.Sprintf("127.0.0.1:%d", httpPort)
 		args := append([]string{
 			"-target=all",
@@ -120,7 +122,7 @@ func TestMain(m *testing.M) {
 
 // startProcessDetached is startProcess for a process shared by all tests.
 func startProcessDetached(name, bin, readyURL string, timeout time.Duration, args ...string) (*process, error) {
-	p := &process{name: name, cmd: exec.Command(bin, args...), logs: &syncBuffer{}, done: make(chan error, 1)}
+	p := &process{name: name, cmd: exec.Command(bin, args...), logs: &e2e.SyncBuffer{}, done: make(chan error, 1)}
 	p.cmd.Stdout = p.logs
 	p.cmd.Stderr = p.logs
 	if err := p.cmd.Start(); err != nil {

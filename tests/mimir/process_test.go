@@ -5,9 +5,7 @@
 package mimir
 
 import (
-	"bytes"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -18,31 +16,16 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/pushguard/pushguard/tests/e2e"
 )
 
 // process is a child process the test started and stops.
 type process struct {
 	name string
 	cmd  *exec.Cmd
-	logs *syncBuffer
+	logs *e2e.SyncBuffer
 	done chan error
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // startProcess starts bin with args and waits until readyURL answers 200.
@@ -50,7 +33,7 @@ func (s *syncBuffer) String() string {
 // before it is ready.
 func startProcess(t testing.TB, name, bin, readyURL string, timeout time.Duration, args ...string) (*process, error) {
 	t.Helper()
-	p := &process{name: name, cmd: exec.Command(bin, args...), logs: &syncBuffer{}, done: make(chan error, 1)}
+	p := &process{name: name, cmd: exec.Command(bin, args...), logs: &e2e.SyncBuffer{}, done: make(chan error, 1)}
 	p.cmd.Stdout = p.logs
 	p.cmd.Stderr = p.logs
 	require.NoError(t, p.cmd.Start())
@@ -98,15 +81,6 @@ func (p *process) stop() {
 	case <-time.After(30 * time.Second):
 		_ = p.cmd.Process.Kill()
 	}
-}
-
-// freePort returns a loopback TCP port nobody listens on right now.
-func freePort(t testing.TB) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
 }
 
 var (
@@ -158,7 +132,7 @@ type pushguard struct {
 func startPushguard(t testing.TB, upstreamURL, action string, extra ...string) *pushguard {
 	t.Helper()
 	bin, _ := pushguardBinary(t)
-	httpPort, grpcPort := freePort(t), freePort(t)
+	httpPort, grpcPort := e2e.FreePort(t), e2e.FreePort(t)
 	addr := fmt.Sprintf("127.0.0.1:%d", httpPort)
 	args := append([]string{
 		"-server.http-listen-address=127.0.0.1",
