@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -68,20 +69,20 @@ type instance struct {
 func startPushguard(t testing.TB, flags ...string) *instance {
 	t.Helper()
 	bin := pushguardBinary(t)
-	httpPort, grpcPort := e2e.FreePort(t), e2e.FreePort(t)
 	inst := &instance{
-		t:        t,
-		HTTPAddr: fmt.Sprintf("127.0.0.1:%d", httpPort),
-		GRPCAddr: fmt.Sprintf("127.0.0.1:%d", grpcPort),
-		DataDir:  t.TempDir(),
-		logs:     &e2e.SyncBuffer{},
-		exited:   make(chan struct{}),
+		t:       t,
+		DataDir: t.TempDir(),
+		logs:    &e2e.SyncBuffer{},
+		exited:  make(chan struct{}),
 	}
+	// Port 0: the kernel picks free ports as the server binds them, so
+	// concurrently running test packages never race for one; the
+	// addresses are read back from the server's log line.
 	args := append([]string{
 		"-server.http-listen-address=127.0.0.1",
-		fmt.Sprintf("-server.http-listen-port=%d", httpPort),
+		"-server.http-listen-port=0",
 		"-server.grpc-listen-address=127.0.0.1",
-		fmt.Sprintf("-server.grpc-listen-port=%d", grpcPort),
+		"-server.grpc-listen-port=0",
 		"-embedded.dir=" + inst.DataDir,
 	}, flags...)
 	inst.cmd = exec.Command(bin, args...)
@@ -101,11 +102,18 @@ func startPushguard(t testing.TB, flags ...string) *instance {
 
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		resp, err := http.Get("http://" + inst.HTTPAddr + "/ready")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return inst
+		if inst.HTTPAddr == "" {
+			if m := listeningRE.FindStringSubmatch(inst.logs.String()); m != nil {
+				inst.HTTPAddr, inst.GRPCAddr = m[1], m[2]
+			}
+		}
+		if inst.HTTPAddr != "" {
+			resp, err := http.Get("http://" + inst.HTTPAddr + "/ready")
+			if err == nil {
+				resp.Body.Close()
+				if resp.StatusCode == http.StatusOK {
+					return inst
+				}
 			}
 		}
 		select {
@@ -119,6 +127,9 @@ func startPushguard(t testing.TB, flags ...string) *instance {
 		time.Sleep(50 * time.Millisecond)
 	}
 }
+
+// listeningRE matches dskit's log line naming the addresses it listens on.
+var listeningRE = regexp.MustCompile(`msg="server listening on addresses" http=(\S+) grpc=(\S+)`)
 
 // Stop sends SIGTERM and waits for the process to exit.
 func (inst *instance) Stop() {
