@@ -5,8 +5,6 @@ package tests
 import (
 	"bytes"
 	"context"
-	"encoding/json"
-	"fmt"
 	"io"
 	"net/http"
 	"net/url"
@@ -190,16 +188,8 @@ func push(t testing.TB, c remote.WriteClient, series ...prompb.TimeSeries) error
 // offenders fetches GET /api/v1/offenders for tenant.
 func (inst *instance) offenders(t testing.TB, tenant, query string) offendersBody {
 	t.Helper()
-	req, err := http.NewRequest(http.MethodGet, inst.url("/api/v1/offenders?"+query), nil)
-	require.NoError(t, err)
-	req.Header.Set("X-Scope-OrgID", tenant)
-	resp, err := http.DefaultClient.Do(req)
-	require.NoError(t, err)
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
-	require.Equal(t, http.StatusOK, resp.StatusCode, string(body))
 	var out offendersBody
-	require.NoError(t, json.Unmarshal(body, &out), string(body))
+	e2e.GetJSON(t, inst.url("/api/v1/offenders?"+query), tenant, &out)
 	return out
 }
 
@@ -238,40 +228,7 @@ type offendersBody struct {
 // returns metric-string -> value.
 func (inst *instance) query(t testing.TB, tenant, expr string, ts time.Time) map[string]string {
 	t.Helper()
-	q := url.Values{"query": {expr}, "time": {fmt.Sprintf("%.3f", float64(ts.UnixMilli())/1000)}}
-	req, err := http.NewRequest(http.MethodGet, inst.url("/embedded/api/v1/query?"+q.Encode()), nil)
-	require.NoError(t, err)
-	req.Header.Set("X-Scope-OrgID", tenant)
-	resp, err := http.DefaultClient.Do(req)
-	require.NoError(t, err)
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
-	require.Equal(t, http.StatusOK, resp.StatusCode, string(body))
-	var out struct {
-		Status string `json:"status"`
-		Data   struct {
-			ResultType string `json:"resultType"`
-			Result     []struct {
-				Metric map[string]string `json:"metric"`
-				Value  []any             `json:"value"`
-			} `json:"result"`
-		} `json:"data"`
-	}
-	require.NoError(t, json.Unmarshal(body, &out), string(body))
-	require.Equal(t, "success", out.Status)
-	res := map[string]string{}
-	for _, r := range out.Data.Result {
-		res[metricString(r.Metric)] = r.Value[1].(string)
-	}
-	return res
-}
-
-func metricString(m map[string]string) string {
-	lm := model.Metric{}
-	for k, v := range m {
-		lm[model.LabelName(k)] = model.LabelValue(v)
-	}
-	return lm.String()
+	return e2e.InstantQuery(t, inst.url("/embedded/api/v1/query"), tenant, expr, ts)
 }
 
 // rawPush posts body to /api/v1/push with the given headers.

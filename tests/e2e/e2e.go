@@ -4,10 +4,17 @@ package e2e
 
 import (
 	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
 	"net"
+	"net/http"
+	"net/url"
 	"sync"
 	"testing"
+	"time"
 
+	"github.com/prometheus/common/model"
 	"github.com/stretchr/testify/require"
 )
 
@@ -38,4 +45,47 @@ func (s *SyncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
+}
+
+// GetJSON GETs url as tenant, requires a 200 and decodes the JSON body
+// into out.
+func GetJSON(t testing.TB, url, tenant string, out any) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodGet, url, nil)
+	require.NoError(t, err)
+	req.Header.Set("X-Scope-OrgID", tenant)
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	require.Equal(t, http.StatusOK, resp.StatusCode, string(body))
+	require.NoError(t, json.Unmarshal(body, out), string(body))
+}
+
+// InstantQuery runs PromQL expr at time at on the Prometheus query API at
+// queryURL (…/api/v1/query) as tenant and returns each series, written as
+// {a="b", ...}, with its value.
+func InstantQuery(t testing.TB, queryURL, tenant, expr string, at time.Time) map[string]string {
+	t.Helper()
+	q := url.Values{"query": {expr}, "time": {fmt.Sprintf("%.3f", float64(at.UnixMilli())/1000)}}
+	var out struct {
+		Status string `json:"status"`
+		Data   struct {
+			Result []struct {
+				Metric map[string]string `json:"metric"`
+				Value  []any             `json:"value"`
+			} `json:"result"`
+		} `json:"data"`
+	}
+	GetJSON(t, queryURL+"?"+q.Encode(), tenant, &out)
+	require.Equal(t, "success", out.Status)
+	res := map[string]string{}
+	for _, r := range out.Data.Result {
+		lm := model.Metric{}
+		for k, v := range r.Metric {
+			lm[model.LabelName(k)] = model.LabelValue(v)
+		}
+		res[lm.String()] = r.Value[1].(string)
+	}
+	return res
 }

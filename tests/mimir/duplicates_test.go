@@ -1,14 +1,14 @@
 package mimir
 
 import (
-	"encoding/json"
-	"io"
 	"net/http"
 	"testing"
 	"time"
 
 	"github.com/prometheus/prometheus/prompb"
 	"github.com/stretchr/testify/require"
+
+	"github.com/pushguard/pushguard/tests/e2e"
 )
 
 // The traffic: what real producers send, as facts.md describes.
@@ -109,18 +109,10 @@ type offender struct {
 
 func (p *pushguard) offenders(t testing.TB, tenant string) map[string]offender {
 	t.Helper()
-	req, err := http.NewRequest(http.MethodGet, "http://"+p.addr+"/api/v1/offenders", nil)
-	require.NoError(t, err)
-	req.Header.Set("X-Scope-OrgID", tenant)
-	resp, err := http.DefaultClient.Do(req)
-	require.NoError(t, err)
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
-	require.Equal(t, http.StatusOK, resp.StatusCode, string(body))
 	var out struct {
 		Offenders []offender `json:"offenders"`
 	}
-	require.NoError(t, json.Unmarshal(body, &out), string(body))
+	e2e.GetJSON(t, "http://"+p.addr+"/api/v1/offenders", tenant, &out)
 	byKey := map[string]offender{}
 	for _, o := range out.Offenders {
 		byKey[o.Metric+"/"+o.Kind] = o

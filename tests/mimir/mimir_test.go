@@ -2,11 +2,9 @@ package mimir
 
 import (
 	"bytes"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
-	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -17,7 +15,6 @@ import (
 	"time"
 
 	"github.com/klauspost/compress/snappy"
-	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/prompb"
 	"github.com/stretchr/testify/require"
 
@@ -179,33 +176,5 @@ func push(t testing.TB, pushURL, tenant string, series ...prompb.TimeSeries) (in
 // series -> value.
 func (m *mimir) query(t testing.TB, tenant, expr string, at time.Time) map[string]string {
 	t.Helper()
-	q := url.Values{"query": {expr}, "time": {fmt.Sprintf("%.3f", float64(at.UnixMilli())/1000)}}
-	req, err := http.NewRequest(http.MethodGet, "http://"+m.addr+"/prometheus/api/v1/query?"+q.Encode(), nil)
-	require.NoError(t, err)
-	req.Header.Set("X-Scope-OrgID", tenant)
-	resp, err := http.DefaultClient.Do(req)
-	require.NoError(t, err)
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
-	require.Equal(t, http.StatusOK, resp.StatusCode, string(body))
-	var out struct {
-		Status string `json:"status"`
-		Data   struct {
-			Result []struct {
-				Metric map[string]string `json:"metric"`
-				Value  []any             `json:"value"`
-			} `json:"result"`
-		} `json:"data"`
-	}
-	require.NoError(t, json.Unmarshal(body, &out), string(body))
-	require.Equal(t, "success", out.Status, string(body))
-	res := map[string]string{}
-	for _, r := range out.Data.Result {
-		lm := model.Metric{}
-		for k, v := range r.Metric {
-			lm[model.LabelName(k)] = model.LabelValue(v)
-		}
-		res[lm.String()] = r.Value[1].(string)
-	}
-	return res
+	return e2e.InstantQuery(t, "http://"+m.addr+"/prometheus/api/v1/query", tenant, expr, at)
 }
