@@ -101,7 +101,7 @@ func (d *Distributor) push(ctx context.Context, in *rawWriteRequest) (*cortexpb.
 		// Everything was already forwarded in earlier requests: nothing to
 		// send, and the sender must not retry.
 		level.Debug(d.logger).Log("msg", "every sample of the push was dropped, not forwarding", "tenant", meta.Tenant, "dropped", checked.Patch.Dropped)
-		d.v.Record(checked, meta)
+		d.v.Settle(checked, meta, http.StatusOK)
 		return &cortexpb.WriteResponse{}, nil
 	}
 
@@ -114,14 +114,9 @@ func (d *Distributor) push(ctx context.Context, in *rawWriteRequest) (*cortexpb.
 		level.Warn(d.logger).Log("msg", "upstream did not answer", "tenant", meta.Tenant, "err", err)
 		return nil, statusError(validator.NewError(validator.ErrIDUpstreamUnavailable, validator.CauseUnavailable, err, "upstream unavailable"))
 	}
-	// A push the sender will retry is recorded when it comes back.
-	if !resp.Retryable() {
-		d.v.Record(checked, meta)
-	}
+	d.v.Settle(checked, meta, resp.StatusCode)
 	if resp.StatusCode/100 != 2 {
 		return nil, upstreamError(resp.StatusCode, resp.Body)
 	}
-	// Only what the upstream stored counts as forwarded.
-	d.v.Accepted(checked, meta)
 	return &cortexpb.WriteResponse{}, nil
 }

@@ -109,7 +109,7 @@ func (h *pushHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// Everything was already forwarded in earlier requests: there is
 		// nothing to send, and the sender must not retry.
 		level.Debug(h.logger).Log("msg", "every sample of the push was dropped, not forwarding", "tenant", tenant, "dropped", checked.Patch.Dropped)
-		h.v.Record(checked, meta)
+		h.v.Settle(checked, meta, http.StatusOK)
 		if version == validator.RW2 {
 			// Removed on purpose: counted as written (see below).
 			setWritten(w.Header(), checked.Received())
@@ -128,15 +128,7 @@ func (h *pushHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, validator.NewError(validator.ErrIDUpstreamUnavailable, validator.CauseUnavailable, err, "upstream unavailable"))
 		return
 	}
-	// A push the sender will retry is recorded when it comes back.
-	if resp.StatusCode < 500 && resp.StatusCode != http.StatusTooManyRequests {
-		h.v.Record(checked, meta)
-	}
-	// Only what the upstream stored may count as forwarded: after a 4xx
-	// (Mimir's partial write) it is unknown which samples were kept.
-	if resp.StatusCode/100 == 2 {
-		h.v.Accepted(checked, meta)
-	}
+	h.v.Settle(checked, meta, resp.StatusCode)
 	for _, name := range passedBackHeaders {
 		if v := resp.Header.Values(name); len(v) > 0 {
 			w.Header()[name] = v

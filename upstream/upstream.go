@@ -50,12 +50,6 @@ func (r *Request) DecodedBody() ([]byte, error) {
 	return r.Protobuf, nil
 }
 
-// Retryable reports whether the sender will retry a push that got this
-// answer (5xx or 429), so it must not be recorded yet: it comes back.
-func (r *Response) Retryable() bool {
-	return r.StatusCode >= 500 || r.StatusCode == http.StatusTooManyRequests
-}
-
 // Response is the upstream's answer, handed back to the sender unchanged.
 type Response struct {
 	StatusCode int

@@ -317,6 +317,26 @@ func (v *Validator) OriginLabels(tenant string) []string {
 	return v.overrides.For(tenant).OriginLabels
 }
 
+// Retryable reports whether a sender retries a push answered with this
+// HTTP status (5xx, 429): such a push comes back and is settled then.
+func Retryable(status int) bool { return status >= 500 || status == 429 }
+
+// Settle accounts for a checked push once its fate is known; status is the
+// upstream's HTTP status, or 200 when nothing was left to forward. A push
+// the sender will retry is left alone, so that it is counted once, when it
+// comes back; any other is recorded in the report; and only one the
+// upstream accepted teaches the record what was forwarded (after a 4xx,
+// Mimir's partial write, it is unknown which samples were kept).
+func (v *Validator) Settle(c *Checked, meta Meta, status int) {
+	if Retryable(status) {
+		return
+	}
+	v.Record(c, meta)
+	if status/100 == 2 {
+		v.Accepted(c, meta)
+	}
+}
+
 // Accepted remembers the latest forwarded sample of each series of a checked
 // push, for finding duplicates across requests. Call it only when the
 // upstream accepted the push (2xx): a refused push may not have been stored.

@@ -79,3 +79,9 @@ func TestConfigValidate(t *testing.T) {
 	cfg.MaxRequestBytes = 0
 	require.Error(t, cfg.Validate())
 }
+
+func TestRetryable(t *testing.T) {
+	for status, want := range map[int]bool{200: false, 204: false, 400: false, 413: false, 429: true, 500: true, 503: true} {
+		require.Equal(t, want, Retryable(status), "%d", status)
+	}
+}
