@@ -12,8 +12,13 @@ func TenantHash(tenant string) uint64 { return xxhash.Sum64String(tenant) }
 
 // groupChains links the series of each identity group in request order:
 // res.next[i] is the next series of i's group, -1 after the last. Inspect
-// must have filled res.Group.
+// must have filled res.Group. The chains are built once a request: the
+// lookup before forwarding and the update after both walk them.
 func groupChains(res *Result) {
+	if res.chained {
+		return
+	}
+	res.chained = true
 	n := len(res.Group)
 	res.next = resize(res.next, n)
 	res.tail = resize(res.tail, n)

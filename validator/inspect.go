@@ -82,6 +82,7 @@ type Result struct {
 	multi   []int32
 	next    []int32 // group chains, see groupChains
 	tail    []int32
+	chained bool // next and tail are built for this request
 }
 
 type entry struct {
@@ -93,6 +94,7 @@ type entry struct {
 // Reset empties the result, keeping its buffers.
 func (res *Result) Reset() {
 	res.Duplicates = res.Duplicates[:0]
+	res.chained = false
 }
 
 // Counts returns the number of duplicate samples of each kind and conflict.
