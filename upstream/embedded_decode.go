@@ -38,7 +38,8 @@ func checkEncoding(h http.Header) (rw2 bool, status int, msg string) {
 	return false, http.StatusOK, ""
 }
 
-func decodeWriteRequest(body []byte) (*prompb.WriteRequest, int, error) {
+// decompress snappy-decodes body, checking the announced size first.
+func decompress(body []byte) ([]byte, int, error) {
 	n, err := snappy.DecodedLen(body)
 	if err != nil {
 		return nil, http.StatusBadRequest, fmt.Errorf("decoding snappy body: %v (err-pushguard-embedded-invalid-request)", err)
@@ -49,6 +50,14 @@ func decodeWriteRequest(body []byte) (*prompb.WriteRequest, int, error) {
 	buf, err := snappy.Decode(nil, body)
 	if err != nil {
 		return nil, http.StatusBadRequest, fmt.Errorf("decoding snappy body: %v (err-pushguard-embedded-invalid-request)", err)
+	}
+	return buf, http.StatusOK, nil
+}
+
+func decodeWriteRequest(body []byte) (*prompb.WriteRequest, int, error) {
+	buf, code, err := decompress(body)
+	if err != nil {
+		return nil, code, err
 	}
 	var wr prompb.WriteRequest
 	if err := wr.Unmarshal(buf); err != nil {
@@ -58,16 +67,9 @@ func decodeWriteRequest(body []byte) (*prompb.WriteRequest, int, error) {
 }
 
 func decodeWriteRequestV2(body []byte) (*writev2.Request, int, error) {
-	n, err := snappy.DecodedLen(body)
+	buf, code, err := decompress(body)
 	if err != nil {
-		return nil, http.StatusBadRequest, fmt.Errorf("decoding snappy body: %v (err-pushguard-embedded-invalid-request)", err)
-	}
-	if n > maxDecodedBodySize {
-		return nil, http.StatusRequestEntityTooLarge, fmt.Errorf("decompressed body of %d bytes exceeds the limit of %d bytes (err-pushguard-embedded-request-too-large)", n, maxDecodedBodySize)
-	}
-	buf, err := snappy.Decode(nil, body)
-	if err != nil {
-		return nil, http.StatusBadRequest, fmt.Errorf("decoding snappy body: %v (err-pushguard-embedded-invalid-request)", err)
+		return nil, code, err
 	}
 	var req writev2.Request
 	if err := req.Unmarshal(buf); err != nil {
