@@ -96,11 +96,8 @@ func (s *ValidatorService) ListOffenders(ctx context.Context, req *pushguardv1.L
 		return nil, statusError(err)
 	}
 	f := report.Filter{Metric: req.GetMetric(), Kind: req.GetKind(), Origin: req.GetOrigin(), Limit: int(req.GetLimit())}
-	if f.Kind != "" {
-		if _, ok := validator.ParseKind(f.Kind); !ok {
-			return nil, statusError(validator.NewError(validator.ErrIDBadQuery, validator.CauseBadData, nil,
-				"unknown kind %q, expected within_series, across_series or across_requests", f.Kind))
-		}
+	if err := validator.CheckKindFilter(f.Kind); err != nil {
+		return nil, statusError(err)
 	}
 	if f.Limit < 0 {
 		return nil, statusError(validator.NewError(validator.ErrIDBadQuery, validator.CauseBadData, nil, "limit must be non-negative, got %d", f.Limit))

@@ -94,11 +94,8 @@ func parseFilter(r *http.Request) (report.Filter, error) {
 		}
 		f.Origin[strings.TrimSpace(name)] = strings.Trim(strings.TrimSpace(value), `"`)
 	}
-	if f.Kind != "" {
-		if _, ok := validator.ParseKind(f.Kind); !ok {
-			return f, validator.NewError(validator.ErrIDBadQuery, validator.CauseBadData, nil,
-				"unknown kind %q, expected within_series, across_series or across_requests", f.Kind)
-		}
+	if err := validator.CheckKindFilter(f.Kind); err != nil {
+		return f, err
 	}
 	if l := q.Get("limit"); l != "" {
 		n, err := strconv.Atoi(l)

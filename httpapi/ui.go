@@ -132,7 +132,7 @@ func (h *uiHandler) list(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	page := listPage{
 		Admin: h.admin, Scope: scope, Stats: h.store.Stats(), Query: q, Now: h.now(),
-		Kinds:  []string{"within_series", "across_series", "across_requests"},
+		Kinds:  validator.KindNames(),
 		Origin: strings.Join(q["origin"], " "),
 		Sort:   q.Get("sort"),
 		Desc:   q.Get("order") != "asc",

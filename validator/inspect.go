@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"math"
 	"slices"
+	"strings"
 )
 
 // Kind says where a duplicate sample was found.
@@ -39,6 +40,20 @@ func ParseKind(s string) (Kind, bool) {
 		}
 	}
 	return 0, false
+}
+
+// KindNames lists the kinds' names in order.
+func KindNames() []string {
+	return []string{WithinSeries.String(), AcrossSeries.String(), AcrossRequests.String()}
+}
+
+// CheckKindFilter refuses a report filter naming no kind; empty selects
+// every kind.
+func CheckKindFilter(name string) error {
+	if _, ok := ParseKind(name); name != "" && !ok {
+		return NewError(ErrIDBadQuery, CauseBadData, nil, "unknown kind %q, expected one of %s", name, strings.Join(KindNames(), ", "))
+	}
+	return nil
 }
 
 // SampleRef points at one float sample or histogram of a request.

@@ -2,6 +2,7 @@ package validator
 
 import (
 	"fmt"
+	"strings"
 	"unsafe"
 
 	"github.com/prometheus/prometheus/model/labels"
@@ -62,7 +63,7 @@ func compileRule(c RuleConfig) (rule, error) {
 	for _, name := range c.Kinds {
 		k, ok := ParseKind(name)
 		if !ok {
-			return ru, fmt.Errorf("unknown kind %q, expected within_series, across_series or across_requests", name)
+			return ru, fmt.Errorf("unknown kind %q, expected one of %s", name, strings.Join(KindNames(), ", "))
 		}
 		ru.kinds |= 1 << k
 	}

@@ -85,3 +85,13 @@ func TestRetryable(t *testing.T) {
 		require.Equal(t, want, Retryable(status), "%d", status)
 	}
 }
+
+func TestCheckKindFilter(t *testing.T) {
+	for _, ok := range append(KindNames(), "") {
+		require.NoError(t, CheckKindFilter(ok))
+	}
+	err := CheckKindFilter("across_tenants")
+	require.Equal(t, ErrIDBadQuery, IDOf(err))
+	require.Equal(t, CauseBadData, CauseOf(err))
+	require.Contains(t, err.Error(), "within_series, across_series, across_requests")
+}
