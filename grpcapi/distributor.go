@@ -84,12 +84,6 @@ func (d *Distributor) push(ctx context.Context, in *rawWriteRequest) (*cortexpb.
 		validator.PutRequest(in.r)
 		return nil, statusError(err)
 	}
-	if len(in.r.Buf) > d.v.MaxRequestBytes() {
-		n := len(in.r.Buf)
-		validator.PutRequest(in.r)
-		return nil, statusError(validator.NewError(validator.ErrIDRequestTooLarge, validator.CauseTooLarge, nil,
-			"write request of %d bytes is over the limit of %d bytes", n, d.v.MaxRequestBytes()))
-	}
 	checked, err := d.v.CheckDecoded(meta, in.r)
 	if err != nil {
 		level.Debug(d.logger).Log("msg", "refused push", "tenant", meta.Tenant, "err", err)

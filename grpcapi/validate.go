@@ -42,10 +42,6 @@ func (s *ValidatorService) Validate(ctx context.Context, req *pushguardv1.Valida
 	switch p := req.GetPayload().(type) {
 	case *pushguardv1.ValidateRequest_WriteRequest:
 		r.Buf, err = proto.MarshalOptions{}.MarshalAppend(r.Buf[:0], p.WriteRequest)
-		if err == nil && len(r.Buf) > s.v.MaxRequestBytes() {
-			err = validator.NewError(validator.ErrIDRequestTooLarge, validator.CauseTooLarge, nil,
-				"write request of %d bytes is over the limit of %d bytes", len(r.Buf), s.v.MaxRequestBytes())
-		}
 	case *pushguardv1.ValidateRequest_RawBody:
 		raw = p.RawBody.GetBody()
 		var version validator.Version

@@ -54,6 +54,12 @@ func (v *Validator) Offenders(c *Checked, meta Meta) []*report.Offender {
 // inspect finds r's duplicates and plans policy. With meta, the record of
 // recently forwarded series is looked up for meta's tenant too.
 func (v *Validator) inspect(r *Request, policy Policy, meta *Meta) (*Checked, error) {
+	// Bodies that arrived compressed were held to the limit before they
+	// were decompressed (Decompress); this covers the ones that did not.
+	if len(r.Buf) > v.cfg.MaxRequestBytes {
+		return nil, NewError(ErrIDRequestTooLarge, CauseTooLarge, nil,
+			"write request of %d bytes is over the limit of %d bytes", len(r.Buf), v.cfg.MaxRequestBytes)
+	}
 	c := checkedPool.Get().(*Checked)
 	c.Request = r
 	r.SetLimits(v.cfg.Limits.MaxSeriesPerRequest, v.cfg.Limits.MaxLabelNamesPerSeries)

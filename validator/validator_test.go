@@ -95,3 +95,22 @@ func TestCheckKindFilter(t *testing.T) {
 	require.Equal(t, CauseBadData, CauseOf(err))
 	require.Contains(t, err.Error(), "within_series, across_series, across_requests")
 }
+
+// TestDecodedRequestsHeldToTheSizeLimit: a request that arrives already
+// decompressed (gRPC) is held to -validator.max-request-bytes as well.
+func TestDecodedRequestsHeldToTheSizeLimit(t *testing.T) {
+	cfg := testConfig(ActionReport)
+	cfg.MaxRequestBytes = 64
+	v, err := New(cfg, log.NewNopLogger(), prometheus.NewRegistry())
+	require.NoError(t, err)
+	big := marshalRaw(t, withSamples(series("__name__", "m", "pod", strings.Repeat("p", 100)), 1, 1))
+
+	_, err = v.CheckDecoded(Meta{Tenant: "t"}, &Request{Buf: big})
+	require.Equal(t, ErrIDRequestTooLarge, IDOf(err))
+	_, err = v.DryRun("t", &Request{Buf: big}, "")
+	require.Equal(t, ErrIDRequestTooLarge, IDOf(err))
+
+	c, err := v.CheckDecoded(Meta{Tenant: "t"}, &Request{Buf: marshalRaw(t, withSamples(series("__name__", "m"), 1, 1))})
+	require.NoError(t, err, "a request under the limit passes")
+	c.Release()
+}
