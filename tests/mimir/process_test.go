@@ -6,7 +6,6 @@ package mimir
 
 import (
 	"fmt"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -33,37 +32,17 @@ type process struct {
 // before it is ready.
 func startProcess(t testing.TB, name, bin, readyURL string, timeout time.Duration, args ...string) (*process, error) {
 	t.Helper()
-	p := &process{name: name, cmd: exec.Command(bin, args...), logs: &e2e.SyncBuffer{}, done: make(chan error, 1)}
-	p.cmd.Stdout = p.logs
-	p.cmd.Stderr = p.logs
-	require.NoError(t, p.cmd.Start())
-	go func() { p.done <- p.cmd.Wait() }()
+	p, err := startProcessDetached(name, bin, readyURL, timeout, args...)
+	if err != nil {
+		return nil, err
+	}
 	t.Cleanup(func() {
 		p.stop()
 		if t.Failed() {
 			t.Logf("%s logs:\n%s", name, p.logs.String())
 		}
 	})
-	deadline := time.Now().Add(timeout)
-	for {
-		resp, err := http.Get(readyURL)
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return p, nil
-			}
-		}
-		select {
-		case err := <-p.done:
-			p.done <- err
-			return nil, fmt.Errorf("%s exited before it was ready (%v):\n%s", name, err, p.logs.String())
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s not ready after %s:\n%s", name, timeout, p.logs.String())
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	return p, nil
 }
 
 // stop sends SIGTERM and waits for the process to exit.
