@@ -17,6 +17,7 @@ import (
 	"net/url"
 	"os"
 	"os/exec"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -27,7 +28,7 @@ import (
 
 func main() {
 	var (
-		mode      = flag.String("mode", "drive", "drive, or (internal) stub / proxy")
+		mode      = flag.String("mode", "drive", "drive, or (internal) stub / proxy / reencode")
 		listen    = flag.String("listen", "127.0.0.1:0", "listen address in stub and proxy mode")
 		target    = flag.String("target", "", "upstream URL in proxy mode")
 		binary    = flag.String("pushguard", "./pushguard", "pushguard binary to measure")
@@ -38,12 +39,19 @@ func main() {
 		dupsFlag  = flag.String("duplicates", "0,0.001,0.05", "duplicate fractions to measure")
 		actions   = flag.String("actions", "report,keep-first", "pushguard actions to measure")
 		extraArgs = flag.String("pushguard.args", "", "extra flags for pushguard, space separated")
-		profile   = flag.String("cpuprofile", "", "write a CPU profile of pushguard under the first keep-first scenario to this file")
+		profile   = flag.String("cpuprofile", "", "write a CPU profile of pushguard under the first scenario with duplicates and -cpuprofile.action to this file")
+		profAct   = flag.String("cpuprofile.action", "keep-first", "the action the CPU profile is taken under")
+		upstreams = flag.String("upstreams", "decode,discard", "stub upstreams to measure behind: decode (decompresses and unmarshals every push, as a distributor does first) and discard (reads and drops the bytes)")
+		stubKind  = flag.String("stub", "discard", "(internal) what the stub upstream does with a push: decode or discard")
 	)
 	flag.Parse()
 	switch *mode {
 	case "stub":
-		serve(*listen, http.HandlerFunc(stubHandler))
+		h, err := stubHandler(*stubKind)
+		if err != nil {
+			fatal(err)
+		}
+		serve(*listen, h)
 	case "proxy":
 		u, err := url.Parse(*target)
 		if err != nil {
@@ -52,11 +60,13 @@ func main() {
 		rp := httputil.NewSingleHostReverseProxy(u)
 		rp.Transport = &http.Transport{MaxIdleConnsPerHost: 100, MaxIdleConns: 200}
 		serve(*listen, rp)
+	case "reencode":
+		serve(*listen, newReencodeProxy(*target))
 	case "drive":
 		cfg := driveConfig{
 			binary: *binary, senders: *senders, duration: *duration, series: *seriesN,
 			bodies: *bodies, duplicates: parseFloats(*dupsFlag), actions: strings.Split(*actions, ","),
-			extraArgs: strings.Fields(*extraArgs), profile: *profile,
+			extraArgs: strings.Fields(*extraArgs), profile: *profile, profileAction: *profAct, upstreams: strings.Split(*upstreams, ","),
 		}
 		if err := drive(cfg); err != nil {
 			fatal(err)
@@ -69,13 +79,6 @@ func main() {
 func fatal(err error) {
 	fmt.Fprintln(os.Stderr, "loadbench:", err)
 	os.Exit(1)
-}
-
-// stubHandler is the upstream: it reads the body and accepts it, like a
-// distributor that cannot be overloaded.
-func stubHandler(w http.ResponseWriter, r *http.Request) {
-	_, _ = io.Copy(io.Discard, r.Body)
-	w.WriteHeader(http.StatusOK)
 }
 
 // serve listens, prints the address on stdout for the driver, and serves.
@@ -98,6 +101,9 @@ type driveConfig struct {
 	actions    []string
 	extraArgs  []string
 	profile    string
+	// profileAction is the action the profile is taken under.
+	profileAction string
+	upstreams     []string
 }
 
 type result struct {
@@ -105,6 +111,9 @@ type result struct {
 	samplesPerSec float64
 	p50, p99      time.Duration
 	errors        int64
+	// cpuPerKSamples is the CPU time the process under test (the stub, the
+	// proxy or pushguard) spent per 1,000 samples; 0 when unknown.
+	cpuPerKSamples time.Duration
 }
 
 func drive(cfg driveConfig) error {
@@ -112,7 +121,20 @@ func drive(cfg driveConfig) error {
 	if err != nil {
 		return err
 	}
-	stub, stubAddr, err := startHelper(self, "-mode=stub")
+	fmt.Printf("machine: %d CPUs, %d senders, %d series a request, %s per run\n", runtime.NumCPU(), cfg.senders, cfg.series, cfg.duration)
+	profiled := false
+	for _, kind := range cfg.upstreams {
+		if err := driveUpstream(self, kind, cfg, &profiled); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// driveUpstream measures every target in front of one kind of stub
+// upstream.
+func driveUpstream(self, kind string, cfg driveConfig, profiled *bool) error {
+	stub, stubAddr, err := startHelper(self, "-mode=stub", "-stub="+kind)
 	if err != nil {
 		return err
 	}
@@ -123,27 +145,33 @@ func drive(cfg driveConfig) error {
 		return err
 	}
 	defer stop(proxy)
+	reencode, reencodeAddr, err := startHelper(self, "-mode=reencode", "-target="+upstreamURL)
+	if err != nil {
+		return err
+	}
+	defer stop(reencode)
 
-	fmt.Printf("machine: %d senders, %d series a request, %s per run\n", cfg.senders, cfg.series, cfg.duration)
-	profiled := false
+	fmt.Printf("\nupstream: %s stub\n", kind)
 	for _, dup := range cfg.duplicates {
 		load := newLoad(cfg.series, cfg.bodies, dup)
-		direct := run(fmt.Sprintf("direct to upstream, %.1f%% dup", dup*100), "http://"+stubAddr+"/api/v1/push", load, cfg)
-		bare := run(fmt.Sprintf("bare reverse proxy, %.1f%% dup", dup*100), "http://"+proxyAddr+"/api/v1/push", load, cfg)
+		direct := run(fmt.Sprintf("direct to upstream, %.1f%% dup", dup*100), "http://"+stubAddr+"/api/v1/push", stub.Process.Pid, load, cfg)
+		bare := run(fmt.Sprintf("bare reverse proxy, %.1f%% dup", dup*100), "http://"+proxyAddr+"/api/v1/push", proxy.Process.Pid, load, cfg)
+		reenc := run(fmt.Sprintf("gogo re-encoding proxy, %.1f%% dup", dup*100), "http://"+reencodeAddr+"/api/v1/push", reencode.Process.Pid, load, cfg)
 		printResult(direct, bare)
 		printResult(bare, bare)
+		printResult(reenc, bare)
 		for _, action := range cfg.actions {
 			pg, addr, err := startPushguard(cfg.binary, upstreamURL, action, cfg.extraArgs)
 			if err != nil {
 				return err
 			}
 			var prof chan error
-			if cfg.profile != "" && !profiled && action != "report" && dup > 0 {
-				profiled = true
+			if cfg.profile != "" && !*profiled && action == cfg.profileAction && dup > 0 {
+				*profiled = true
 				prof = make(chan error, 1)
 				go func() { prof <- fetchProfile(addr, cfg.profile, cfg.duration/2) }()
 			}
-			res := run(fmt.Sprintf("pushguard %s, %.1f%% dup", action, dup*100), "http://"+addr+"/api/v1/push", load, cfg)
+			res := run(fmt.Sprintf("pushguard %s, %.1f%% dup", action, dup*100), "http://"+addr+"/api/v1/push", pg.Process.Pid, load, cfg)
 			if prof != nil {
 				if err := <-prof; err != nil {
 					fmt.Fprintln(os.Stderr, "profile:", err)
@@ -157,12 +185,13 @@ func drive(cfg driveConfig) error {
 }
 
 func printResult(r, bare result) {
-	fmt.Printf("%-40s %12.0f samples/s  %5.2fx bare  p50 %8s  p99 %8s  errors %d\n",
-		r.name, r.samplesPerSec, r.samplesPerSec/bare.samplesPerSec, r.p50.Round(10*time.Microsecond), r.p99.Round(10*time.Microsecond), r.errors)
+	fmt.Printf("%-40s %12.0f samples/s  %5.2fx bare  p50 %8s  p99 %8s  CPU %7s/1k samples  errors %d\n",
+		r.name, r.samplesPerSec, r.samplesPerSec/bare.samplesPerSec, r.p50.Round(10*time.Microsecond), r.p99.Round(10*time.Microsecond),
+		r.cpuPerKSamples.Round(100*time.Nanosecond), r.errors)
 }
 
 // run drives the load at url for cfg.duration and measures it.
-func run(name, url string, load *load, cfg driveConfig) result {
+func run(name, url string, pid int, load *load, cfg driveConfig) result {
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: cfg.senders * 2, MaxIdleConns: cfg.senders * 4}}
 	// Warm up connections and pools.
 	for i := 0; i < cfg.senders; i++ {
@@ -177,6 +206,7 @@ func run(name, url string, load *load, cfg driveConfig) result {
 		deadline = time.Now().Add(cfg.duration)
 		wg       sync.WaitGroup
 	)
+	cpuBefore, cpuErr := processCPU(pid)
 	start := time.Now()
 	for s := 0; s < cfg.senders; s++ {
 		wg.Add(1)
@@ -206,6 +236,7 @@ func run(name, url string, load *load, cfg driveConfig) result {
 	}
 	wg.Wait()
 	elapsed := time.Since(start)
+	cpuAfter, cpuErr2 := processCPU(pid)
 	slices.Sort(lat)
 	pct := func(p float64) time.Duration {
 		if len(lat) == 0 {
@@ -213,12 +244,17 @@ func run(name, url string, load *load, cfg driveConfig) result {
 		}
 		return lat[min(len(lat)-1, int(float64(len(lat))*p))]
 	}
+	var perK time.Duration
+	if samples := okReqs.Load() * int64(load.samples); cpuErr == nil && cpuErr2 == nil && samples > 0 {
+		perK = (cpuAfter - cpuBefore) * 1000 / time.Duration(samples)
+	}
 	return result{
-		name:          name,
-		samplesPerSec: float64(okReqs.Load()*int64(load.samples)) / elapsed.Seconds(),
-		p50:           pct(0.50),
-		p99:           pct(0.99),
-		errors:        errs.Load(),
+		name:           name,
+		cpuPerKSamples: perK,
+		samplesPerSec:  float64(okReqs.Load()*int64(load.samples)) / elapsed.Seconds(),
+		p50:            pct(0.50),
+		p99:            pct(0.99),
+		errors:         errs.Load(),
 	}
 }
 
@@ -274,8 +310,15 @@ func startPushguard(binary, upstreamURL, action string, extra []string) (*exec.C
 		"-server.grpc-listen-address=127.0.0.1", fmt.Sprintf("-server.grpc-listen-port=%d", grpcPort),
 		"-upstream.url=" + upstreamURL, "-validator.action=" + action, "-log.level=warn",
 	}, extra...)
+	// Its log (rate-limited duplicate warnings) goes to a file, not
+	// between the result lines.
+	logFile, err := os.CreateTemp("", "loadbench-pushguard-*.log")
+	if err != nil {
+		return nil, "", err
+	}
+	defer logFile.Close()
 	cmd := exec.Command(binary, args...)
-	cmd.Stderr = os.Stderr
+	cmd.Stderr = logFile
 	if err := cmd.Start(); err != nil {
 		return nil, "", err
 	}
@@ -292,7 +335,7 @@ func startPushguard(binary, upstreamURL, action string, extra []string) (*exec.C
 		time.Sleep(50 * time.Millisecond)
 	}
 	stop(cmd)
-	return nil, "", fmt.Errorf("pushguard at %s not ready", addr)
+	return nil, "", fmt.Errorf("pushguard at %s not ready, see its log in %s", addr, logFile.Name())
 }
 
 func fetchProfile(addr, path string, d time.Duration) error {
