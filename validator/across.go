@@ -52,17 +52,16 @@ func histogramHash(r *Request, h Histogram) uint64 { return xxhash.Sum64(r.Bytes
 // many of them the record held.
 func (sr *SeriesRecord) InspectAcross(tenantHash uint64, r *Request, res *Result, now time.Time) (lookups, hits int) {
 	groupChains(res)
-	for g := range res.Group {
-		if int(res.Group[g]) != g {
-			continue
-		}
-		lookups++
-		latest, ok := sr.Get(recordKey(tenantHash, res.Hashes[g]), now)
-		if !ok {
+	b := &res.batch
+	sr.prepare(b, tenantHash, res)
+	sr.getBatch(b, now)
+	for i, g := range b.group {
+		if !b.found[i] {
 			continue
 		}
 		hits++
-		ref, found := firstAt(r, res, int32(g), latest.TimestampMs)
+		latest := b.latest[i]
+		ref, found := firstAt(r, res, g, latest.TimestampMs)
 		if !found {
 			continue
 		}
@@ -82,7 +81,7 @@ func (sr *SeriesRecord) InspectAcross(tenantHash uint64, r *Request, res *Result
 			RecordedHistogram: latest.Histogram,
 		})
 	}
-	return lookups, hits
+	return len(b.group), hits
 }
 
 // firstAt finds the first sample of group g, in request order, at ts.
@@ -109,13 +108,12 @@ func firstAt(r *Request, res *Result, g int32, ts int64) (SampleRef, bool) {
 // the one recorded, as it is the one the upstream keeps.
 func (sr *SeriesRecord) Accepted(tenantHash uint64, r *Request, res *Result, p *Patch, now time.Time) {
 	groupChains(res)
-	for g := range res.Group {
-		if int(res.Group[g]) != g {
-			continue
-		}
+	b := &res.batch
+	sr.prepare(b, tenantHash, res)
+	for bi, g := range b.group {
 		var latest Latest
 		found := false
-		for i := int32(g); i >= 0; i = res.next[i] {
+		for i := g; i >= 0; i = res.next[i] {
 			s := &r.Series[i]
 			for k := s.SamplesStart; k < s.SamplesEnd; k++ {
 				if p.droppedSample(k) {
@@ -136,8 +134,10 @@ func (sr *SeriesRecord) Accepted(tenantHash uint64, r *Request, res *Result, p *
 				}
 			}
 		}
+		b.put[bi] = found
 		if found {
-			sr.Put(recordKey(tenantHash, res.Hashes[g]), latest, now)
+			b.latest[bi] = latest
 		}
 	}
+	sr.putBatch(b, now)
 }

@@ -98,6 +98,7 @@ type Result struct {
 	next    []int32 // group chains, see groupChains
 	tail    []int32
 	chained bool // next and tail are built for this request
+	batch   recordBatch
 }
 
 type entry struct {
@@ -110,6 +111,7 @@ type entry struct {
 func (res *Result) Reset() {
 	res.Duplicates = res.Duplicates[:0]
 	res.chained = false
+	res.batch.reset()
 }
 
 // Counts returns the number of duplicate samples of each kind and conflict.

@@ -159,8 +159,12 @@ func recordKey(tenantHash, identity uint64) uint64 {
 }
 
 func (sr *SeriesRecord) shard(key uint64) *recordShard {
+	return &sr.shards[sr.shardIndex(key)]
+}
+
+func (sr *SeriesRecord) shardIndex(key uint64) int {
 	hi, _ := bits.Mul64(key, uint64(len(sr.shards)))
-	return &sr.shards[hi]
+	return int(hi)
 }
 
 // home is where key's probe sequence starts. It uses other bits of the key
@@ -200,7 +204,17 @@ func (sr *SeriesRecord) Put(key uint64, l Latest, now time.Time) {
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
 	sr.sweepIfDue(sh, t)
-	if i := sh.find(key); i >= 0 {
+	sr.putLocked(sh, key, l, t, -1)
+}
+
+// putLocked is Put with sh locked. hint is where an earlier lookup found
+// key, or -1; it is only tried, as the table may have changed since.
+func (sr *SeriesRecord) putLocked(sh *recordShard, key uint64, l Latest, t uint32, hint int) {
+	i := hint
+	if i < 0 || i >= len(sh.slots) || sh.slots[i].key != key {
+		i = sh.find(key)
+	}
+	if i >= 0 {
 		s := &sh.slots[i]
 		if l.TimestampMs > s.ts || sr.expired(s, t) {
 			s.set(l)

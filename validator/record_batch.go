@@ -1,0 +1,138 @@
+package validator
+
+import "time"
+
+// recordBatch is one push's access to the record: the keys of its identity
+// groups, visited shard by shard, so that the push takes each shard's lock
+// once rather than once per series, and the lookups within a shard run
+// back to back. It lives in the push's Result and is reused.
+type recordBatch struct {
+	tenantHash uint64
+	ready      bool // keys and order are built for this request
+
+	// keys[i] is the record key of identity group group[i], in request
+	// order.
+	keys  []uint64
+	group []int32
+	// hint[i] is the slot where the lookup found keys[i], or -1: the update
+	// after forwarding tries it before probing.
+	hint []int32
+	// order lists indexes into keys grouped by shard; shardEnd[s] is where
+	// shard s's run in order ends.
+	order    []int32
+	shardOf  []int32
+	shardEnd []int32
+
+	// Filled by the lookup: found[i] says whether latest[i] holds what
+	// the record had for keys[i].
+	found  []bool
+	latest []Latest
+	// Set before the update: put[i] says whether latest[i] is to be
+	// recorded for keys[i].
+	put []bool
+}
+
+// prepare builds b for the identity groups of res, unless it already was
+// for this request and tenant.
+func (sr *SeriesRecord) prepare(b *recordBatch, tenantHash uint64, res *Result) {
+	if b.ready && b.tenantHash == tenantHash {
+		return
+	}
+	b.ready, b.tenantHash = true, tenantHash
+	b.keys, b.group = b.keys[:0], b.group[:0]
+	for g := range res.Group {
+		if int(res.Group[g]) != g {
+			continue
+		}
+		b.keys = append(b.keys, recordKey(tenantHash, res.Hashes[g]))
+		b.group = append(b.group, int32(g))
+	}
+	sr.arrange(b)
+}
+
+// arrange sizes b's buffers for its keys and groups the keys by shard.
+func (sr *SeriesRecord) arrange(b *recordBatch) {
+	n := len(b.keys)
+	b.hint = resize(b.hint, n)
+	for i := range b.hint {
+		b.hint[i] = -1
+	}
+	b.found = resizeBool(b.found, n)
+	b.put = resizeBool(b.put, n)
+	if cap(b.latest) < n {
+		b.latest = make([]Latest, n)
+	}
+	b.latest = b.latest[:n]
+
+	// A counting sort of the keys by shard.
+	shards := len(sr.shards)
+	b.shardEnd = resize(b.shardEnd, shards)
+	clear(b.shardEnd)
+	b.shardOf = resize(b.shardOf, n)
+	for i, k := range b.keys {
+		s := sr.shardIndex(k)
+		b.shardOf[i] = int32(s)
+		b.shardEnd[s]++
+	}
+	sum := int32(0)
+	for s := range b.shardEnd {
+		sum += b.shardEnd[s]
+		b.shardEnd[s] = sum - b.shardEnd[s] // the run's start, for now
+	}
+	b.order = resize(b.order, n)
+	for i := range b.keys {
+		s := b.shardOf[i]
+		b.order[b.shardEnd[s]] = int32(i)
+		b.shardEnd[s]++
+	}
+}
+
+// reset forgets the request b was built for.
+func (b *recordBatch) reset() { b.ready = false }
+
+// getBatch looks up every key of b, filling found, latest and hint.
+func (sr *SeriesRecord) getBatch(b *recordBatch, now time.Time) {
+	t := unixSeconds(now)
+	start := int32(0)
+	for s, end := range b.shardEnd {
+		if start == end {
+			continue
+		}
+		sh := &sr.shards[s]
+		sh.mu.RLock()
+		for _, i := range b.order[start:end] {
+			j := sh.find(b.keys[i])
+			b.hint[i] = int32(j)
+			if j < 0 || sr.expired(&sh.slots[j], t) {
+				b.found[i] = false
+				continue
+			}
+			sl := &sh.slots[j]
+			b.found[i] = true
+			b.latest[i] = Latest{TimestampMs: sl.ts, Value: sl.value, Histogram: sl.flags&slotHistogram != 0}
+		}
+		sh.mu.RUnlock()
+		start = end
+	}
+}
+
+// putBatch records latest[i] for every key of b whose put[i] is set.
+func (sr *SeriesRecord) putBatch(b *recordBatch, now time.Time) {
+	t := unixSeconds(now)
+	start := int32(0)
+	for s, end := range b.shardEnd {
+		if start == end {
+			continue
+		}
+		sh := &sr.shards[s]
+		sh.mu.Lock()
+		sr.sweepIfDue(sh, t)
+		for _, i := range b.order[start:end] {
+			if b.put[i] {
+				sr.putLocked(sh, b.keys[i], b.latest[i], t, int(b.hint[i]))
+			}
+		}
+		sh.mu.Unlock()
+		start = end
+	}
+}
