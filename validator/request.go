@@ -141,9 +141,14 @@ func (r *Request) Reset() {
 	r.Source = 0
 }
 
-// maxPooledBufBytes caps the buffers kept in the pool, so that one huge
-// request does not pin its memory for the life of the process.
+// maxPooledBufBytes caps the buffers kept in the pools, so that one huge
+// request does not pin its memory for the life of the process; slices of
+// other elements are capped at the same number of bytes, roughly.
 const maxPooledBufBytes = 32 << 20
+
+// maxPooledItems caps the length of pooled slices of per-series and
+// per-sample elements (8 to 40 bytes each).
+const maxPooledItems = maxPooledBufBytes / 16
 
 var requestPool = sync.Pool{New: func() any { return &Request{} }}
 
@@ -152,9 +157,16 @@ func GetRequest() *Request { return requestPool.Get().(*Request) }
 
 // PutRequest returns r to the pool. r must not be used afterwards.
 func PutRequest(r *Request) {
-	if cap(r.Buf) > maxPooledBufBytes || cap(r.Samples) > maxPooledBufBytes/16 {
+	if !r.poolable() {
 		return
 	}
 	r.Reset()
 	requestPool.Put(r)
+}
+
+// poolable reports whether r's buffers are small enough to keep for reuse.
+func (r *Request) poolable() bool {
+	return cap(r.Buf) <= maxPooledBufBytes && cap(r.Samples) <= maxPooledItems &&
+		cap(r.Labels) <= maxPooledItems && cap(r.Series) <= maxPooledItems &&
+		cap(r.Histograms) <= maxPooledItems && cap(r.Symbols) <= maxPooledItems
 }

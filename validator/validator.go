@@ -225,7 +225,20 @@ func (c *Checked) Release() {
 	c.Changed = false
 	c.FailedOpen = false
 	c.patched = nil
-	checkedPool.Put(c)
+	if c.poolable() {
+		checkedPool.Put(c)
+	}
+}
+
+// poolable reports whether c's working space, sized by the largest request
+// it served, is small enough to keep for reuse.
+func (c *Checked) poolable() bool {
+	p, res := &c.Patch, &c.Result
+	return cap(p.proto) <= maxPooledBufBytes && cap(p.compressed) <= maxPooledBufBytes &&
+		cap(p.scratch) <= maxPooledBufBytes && cap(p.samples) <= maxPooledItems &&
+		cap(p.touched) <= maxPooledItems && cap(p.Outcomes) <= maxPooledItems &&
+		cap(res.Group) <= maxPooledItems && cap(res.entries) <= maxPooledItems &&
+		cap(res.Duplicates) <= maxPooledItems && cap(res.batch.keys) <= maxPooledItems
 }
 
 // Body returns what to forward: the original bytes when nothing changed,
