@@ -1,7 +1,6 @@
 package validator
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"math"
@@ -140,10 +139,17 @@ func (r *Request) decodeRW1Series(start, end int) error {
 	// Track whether the labels are canonical: contiguous, sorted, non-empty
 	// and encoded the one way gogo and Prometheus encode them. Then their
 	// raw bytes are the series identity and hash without being rebuilt.
-	canonical := true
-	rawStart, rawEnd := -1, -1
-	var prevName []byte
+	st := labelRun{canonical: true, rawStart: -1, rawEnd: -1}
 	for off < end {
+		// Runs of canonically encoded labels, nearly all labels, take
+		// the fast path; anything else goes field by field below.
+		var err error
+		if off, err = r.decodeCanonicalLabels(off, end, &st, s.LabelsStart); err != nil {
+			return err
+		}
+		if off >= end {
+			break
+		}
 		fieldStart := off
 		num, typ, n := consumeTag(b[off:])
 		if n < 0 {
@@ -177,18 +183,8 @@ func (r *Request) decodeRW1Series(start, end int) error {
 					return fmt.Errorf("label: %w", err)
 				}
 			}
-			if canonical {
-				name := b[l.Name.Start:l.Name.End]
-				canonical = canon &&
-					off-fieldStart == 1+protowire.SizeVarint(uint64(len(v)))+len(v) &&
-					(rawStart < 0 || fieldStart == rawEnd) &&
-					(prevName == nil || bytes.Compare(prevName, name) < 0)
-				prevName = name
-				if rawStart < 0 {
-					rawStart = fieldStart
-				}
-				rawEnd = off
-			}
+			st.add(b[l.Name.Start:l.Name.End], fieldStart, off,
+				canon && off-fieldStart == 1+protowire.SizeVarint(uint64(len(v)))+len(v))
 			r.Labels = append(r.Labels, l)
 			if err := r.checkLabelsLimit(s.LabelsStart); err != nil {
 				return err
@@ -214,15 +210,78 @@ func (r *Request) decodeRW1Series(start, end int) error {
 		}
 	}
 	s.LabelsEnd = int32(len(r.Labels))
-	if rawStart < 0 {
-		rawStart, rawEnd = start, start
+	if st.rawStart < 0 {
+		st.rawStart, st.rawEnd = start, start
 	}
-	s.LabelsRaw = Span{uint32(rawStart), uint32(rawEnd)}
-	s.Canonical = canonical
+	s.LabelsRaw = Span{uint32(st.rawStart), uint32(st.rawEnd)}
+	s.Canonical = st.canonical
 	s.SamplesEnd = int32(len(r.Samples))
 	s.HistogramsEnd = int32(len(r.Histograms))
 	r.Series = append(r.Series, s)
 	return nil
+}
+
+// labelRun tracks whether a series' labels are canonical: contiguous,
+// sorted, non-empty and encoded the one way gogo and Prometheus encode them.
+// Then their raw bytes, rawStart to rawEnd, are the series identity and hash
+// without being rebuilt.
+type labelRun struct {
+	canonical        bool
+	rawStart, rawEnd int
+	prevName         []byte
+}
+
+// add accounts for the label field b[fieldStart:fieldEnd] named name;
+// canon says whether the field itself is canonically encoded.
+func (st *labelRun) add(name []byte, fieldStart, fieldEnd int, canon bool) {
+	if !st.canonical {
+		return
+	}
+	st.canonical = canon && (st.rawStart < 0 || fieldStart == st.rawEnd) &&
+		(st.prevName == nil || nameLess(st.prevName, name))
+	st.prevName = name
+	if st.rawStart < 0 {
+		st.rawStart = fieldStart
+	}
+	st.rawEnd = fieldEnd
+}
+
+// nameLess is bytes.Compare(a, b) < 0 for label names, which are short and
+// usually differ in their first byte.
+func nameLess(a, b []byte) bool {
+	n := min(len(a), len(b))
+	for i := range n {
+		if a[i] != b[i] {
+			return a[i] < b[i]
+		}
+	}
+	return len(a) < len(b)
+}
+
+// decodeCanonicalLabels decodes the label fields from off on for as long as
+// they are canonical: a one-byte tag and length, and a message
+// decodeCanonicalLabel accepts. It returns where it stopped, for the
+// field-by-field decoder to go on from, which takes every other encoding.
+func (r *Request) decodeCanonicalLabels(off, end int, st *labelRun, labelsStart int32) (int, error) {
+	b := r.Buf[:end]
+	for off+2 <= end && b[off] == 0x0a && b[off+1] < 0x80 {
+		vStart := off + 2
+		vEnd := vStart + int(b[off+1])
+		if vEnd > end {
+			break
+		}
+		l, ok := decodeCanonicalLabel(b, vStart, vEnd)
+		if !ok {
+			break
+		}
+		st.add(b[l.Name.Start:l.Name.End], off, vEnd, true)
+		r.Labels = append(r.Labels, l)
+		if err := r.checkLabelsLimit(labelsStart); err != nil {
+			return off, err
+		}
+		off = vEnd
+	}
+	return off, nil
 }
 
 // decodeCanonicalLabel decodes the label message b[start:end] when it is

@@ -1,6 +1,7 @@
 package validator
 
 import (
+	"bytes"
 	"testing"
 
 	writev2 "github.com/prometheus/prometheus/prompb/io/prometheus/write/v2"
@@ -27,6 +28,25 @@ func checkDecoded(t *testing.T, r *Request) {
 		}
 		for _, h := range r.SeriesHistograms(i) {
 			inBounds(h.Raw)
+		}
+	}
+	// Labels taken as canonical must be exactly the identity the slow path
+	// builds from them.
+	var (
+		sc  Scratch
+		buf []byte
+		id  = NewIdentity(nil)
+	)
+	for i := range r.Series {
+		s := &r.Series[i]
+		if !s.Canonical {
+			continue
+		}
+		s.Canonical = false
+		built := id.canonical(r, i, &sc, &buf)
+		s.Canonical = true
+		if raw := r.Bytes(s.LabelsRaw); !bytes.Equal(raw, built) {
+			t.Fatalf("series %d: raw labels %x taken as canonical, but the identity is %x", i, raw, built)
 		}
 	}
 	var res Result
