@@ -114,6 +114,9 @@ type result struct {
 	// cpuPerKSamples is the CPU time the process under test (the stub, the
 	// proxy or pushguard) spent per 1,000 samples; 0 when unknown.
 	cpuPerKSamples time.Duration
+	// heapInUse is pushguard's heap in use after the run, from its
+	// metrics; 0 for other targets.
+	heapInUse float64
 }
 
 func drive(cfg driveConfig) error {
@@ -177,6 +180,7 @@ func driveUpstream(self, kind string, cfg driveConfig, profiled *bool) error {
 					fmt.Fprintln(os.Stderr, "profile:", err)
 				}
 			}
+			res.heapInUse = scrapeGauge("http://"+addr+"/metrics", "go_memstats_heap_inuse_bytes")
 			stop(pg)
 			printResult(res, bare)
 		}
@@ -188,6 +192,9 @@ func printResult(r, bare result) {
 	fmt.Printf("%-40s %12.0f samples/s  %5.2fx bare  p50 %8s  p99 %8s  CPU %7s/1k samples  errors %d\n",
 		r.name, r.samplesPerSec, r.samplesPerSec/bare.samplesPerSec, r.p50.Round(10*time.Microsecond), r.p99.Round(10*time.Microsecond),
 		r.cpuPerKSamples.Round(100*time.Nanosecond), r.errors)
+	if r.heapInUse > 0 {
+		fmt.Printf("%-40s heap in use after the run: %.1f MiB\n", "", r.heapInUse/(1<<20))
+	}
 }
 
 // run drives the load at url for cfg.duration and measures it.

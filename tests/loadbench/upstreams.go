@@ -125,3 +125,26 @@ func processCPU(pid int) (time.Duration, error) {
 	// The kernel counts in USER_HZ ticks, 100 a second on Linux.
 	return time.Duration(utime+stime) * (time.Second / 100), nil
 }
+
+// scrapeGauge returns the value of an unlabelled metric from a Prometheus
+// text exposition, or 0.
+func scrapeGauge(url, name string) float64 {
+	resp, err := http.Get(url)
+	if err != nil {
+		return 0
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(body), "\n") {
+		if rest, ok := strings.CutPrefix(line, name+" "); ok {
+			v, err := strconv.ParseFloat(strings.TrimSpace(rest), 64)
+			if err == nil {
+				return v
+			}
+		}
+	}
+	return 0
+}
