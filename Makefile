@@ -92,5 +92,5 @@ bench-e2e: ## Load benchmark: stub upstream vs bare reverse proxy vs pushguard, 
 .PHONY: fuzz
 FUZZTIME ?= 30s
 fuzz: ## Run every fuzz target for FUZZTIME each (the committed corpus runs in make test).
-	@for t in FuzzDecodeRW1 FuzzDecodeRW2 FuzzDecompress FuzzActions FuzzCheck; do \
+	@for t in FuzzDecodeRW1 FuzzDecodeRW2 FuzzDecompress FuzzActions FuzzCheck FuzzSpliceSnappy; do \
 		$(GO) test ./validator -run='^$$' -fuzz="^$$t$$" -fuzztime=$(FUZZTIME) || exit 1; done

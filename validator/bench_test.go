@@ -185,25 +185,37 @@ var benchDupRates = []struct {
 	{"duplicates=10%", benchSeries / 10},
 }
 
+// BenchmarkPatchKeepFirst plans keep-first and encodes the patched
+// request. splice is what a push does (EncodeFrom: the sender's
+// compression reused); compress-anew, the baseline, compresses the whole
+// patched request again (Encode).
 func BenchmarkPatchKeepFirst(b *testing.B) {
 	for _, rate := range benchDupRates {
-		b.Run(rate.name, func(b *testing.B) {
-			ib := newInspectBench(b, rate.dups)
-			var p Patch
-			policy := StaticPolicy(ActionKeepFirst)
-			// Warm up: the first Encode grows the patch's buffers.
-			require.True(b, p.Plan(&ib.req, &ib.res, policy))
-			p.Encode(&ib.req)
-			b.ReportAllocs()
-			b.SetBytes(int64(len(ib.body)))
-			for b.Loop() {
-				if !p.Plan(&ib.req, &ib.res, policy) {
-					b.Fatal("nothing to patch")
+		for _, mode := range []string{"compress-anew", "splice"} {
+			b.Run(rate.name+"/"+mode, func(b *testing.B) {
+				ib := newInspectBench(b, rate.dups)
+				var p Patch
+				policy := StaticPolicy(ActionKeepFirst)
+				encode := func() []byte { return p.Encode(&ib.req) }
+				if mode == "splice" {
+					encode = func() []byte { return p.EncodeFrom(&ib.req, ib.body) }
 				}
-				p.Encode(&ib.req)
-			}
-			require.Equal(b, rate.dups, p.Dropped)
-		})
+				// Warm up: the first Encode grows the patch's buffers.
+				require.True(b, p.Plan(&ib.req, &ib.res, policy))
+				encode()
+				b.ReportAllocs()
+				b.SetBytes(int64(len(ib.body)))
+				var size int
+				for b.Loop() {
+					if !p.Plan(&ib.req, &ib.res, policy) {
+						b.Fatal("nothing to patch")
+					}
+					size = len(encode())
+				}
+				require.Equal(b, rate.dups, p.Dropped)
+				b.ReportMetric(float64(size), "body-bytes")
+			})
+		}
 	}
 }
 

@@ -29,13 +29,13 @@ func (p *Patch) rewrite(r *Request, seriesField protowire.Number, out []byte, em
 		n = protowire.ConsumeFieldValue(num, typ, b[off:])
 		off += n
 		if num != seriesField || typ != protowire.BytesType {
-			out = append(out, b[start:off]...)
+			out = p.appendOriginal(out, b, start, off)
 			continue
 		}
 		i := series
 		series++
 		if !p.touched[i] {
-			out = append(out, b[start:off]...)
+			out = p.appendOriginal(out, b, start, off)
 			continue
 		}
 		out = emit(i, out)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"testing"
 
+	"github.com/klauspost/compress/snappy"
 	writev2 "github.com/prometheus/prometheus/prompb/io/prometheus/write/v2"
 )
 
@@ -53,9 +54,13 @@ func checkDecoded(t *testing.T, r *Request) {
 	NewInspector(NewIdentity([]string{"__replica__"})).Inspect(r, &res)
 	var p Patch
 	if p.Plan(r, &res, StaticPolicy(ActionKeepFirst)) {
+		// As a push: the patched request spliced into the sender's block.
 		out := &Request{}
-		if err := Decompress(p.Encode(r), 0, out); err != nil {
+		if err := Decompress(p.EncodeFrom(r, snappy.Encode(nil, r.Buf)), 0, out); err != nil {
 			t.Fatalf("patched body does not decompress: %v", err)
+		}
+		if !bytes.Equal(out.Buf, p.Protobuf()) {
+			t.Fatalf("patched body decompresses to %x, want %x", out.Buf, p.Protobuf())
 		}
 		decode := DecodeRW1
 		if r.Version == RW2 {

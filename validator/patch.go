@@ -55,6 +55,7 @@ type Patch struct {
 	cands []member
 
 	proto      []byte
+	copied     []copiedRange // where proto copies the request, see spliceSnappy
 	compressed []byte
 	scratch    []byte
 	refs       []uint64 // label references, for the RW2 encoder
@@ -313,15 +314,39 @@ func (p *Patch) drop(ref SampleRef) bool {
 // Encode returns the patched request as snappy-compressed protobuf. The
 // returned slice is owned by p and valid until its next use. Plan must have
 // been called for r first.
-func (p *Patch) Encode(r *Request) []byte {
+func (p *Patch) Encode(r *Request) []byte { return p.EncodeFrom(r, nil) }
+
+// EncodeFrom is Encode for a request that arrived as the snappy block
+// compressed: what the patched request copies of the original keeps the
+// sender's compression (spliceSnappy), which costs a fraction of
+// compressing it again. Without it, or when it does not match r, the
+// patched request is compressed as a whole.
+func (p *Patch) EncodeFrom(r *Request, compressed []byte) []byte {
 	if len(p.touched) != len(r.Series) {
 		panic("validator: Patch.Encode called without Plan for this request")
 	}
+	p.copied = p.copied[:0]
 	p.proto = p.encode(r, p.proto[:0])
+	if compressed != nil && len(r.Buf) > 0 {
+		out, ok := spliceSnappy(p.compressed, compressed, len(r.Buf), p.proto, p.copied)
+		p.compressed = out
+		// Copies whose source was cut out become literals: with many
+		// patched series the splice compresses worse than the sender did,
+		// and then the request is compressed anew.
+		if ok && len(out) <= splicedSizeBound(len(compressed), len(r.Buf), len(p.proto)) {
+			return out
+		}
+	}
 	// s2's snappy-compatible fast mode: the same block format as
 	// snappy.Encode, which uses the slower "better" compression level.
 	p.compressed = s2.EncodeSnappy(p.compressed[:cap(p.compressed)], p.proto)
 	return p.compressed
+}
+
+// splicedSizeBound is the largest spliced block kept: 10% over the
+// sender's compression ratio applied to the patched request.
+func splicedSizeBound(compressed, orig, patched int) int {
+	return int(float64(compressed) * float64(patched) / float64(orig) * 1.1)
 }
 
 // Protobuf returns the uncompressed protobuf of the last Encode.

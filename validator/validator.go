@@ -236,6 +236,7 @@ func (c *Checked) poolable() bool {
 	p, res := &c.Patch, &c.Result
 	return cap(p.proto) <= maxPooledBufBytes && cap(p.compressed) <= maxPooledBufBytes &&
 		cap(p.scratch) <= maxPooledBufBytes && cap(p.samples) <= maxPooledItems &&
+		cap(p.copied) <= maxPooledItems &&
 		cap(p.touched) <= maxPooledItems && cap(p.Outcomes) <= maxPooledItems &&
 		cap(res.Group) <= maxPooledItems && cap(res.entries) <= maxPooledItems &&
 		cap(res.Duplicates) <= maxPooledItems && cap(res.batch.keys) <= maxPooledItems
@@ -275,7 +276,7 @@ func (v *Validator) Check(meta Meta, version Version, body []byte) (*Checked, er
 		PutRequest(r)
 		return nil, err
 	}
-	return v.check(meta, r, func(c *Checked) { c.patched = c.Patch.Encode(c.Request) })
+	return v.check(meta, r, func(c *Checked) { c.patched = c.Patch.EncodeFrom(c.Request, body) })
 }
 
 // Record counts a checked push's duplicates and adds its offenders to the

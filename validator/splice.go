@@ -1,0 +1,285 @@
+package validator
+
+import "encoding/binary"
+
+// A patched request is mostly the original request: every untouched series
+// is copied byte for byte. Compressing all of it again costs more than
+// decoding and inspecting it did, so the patched request is compressed by
+// splicing instead: its copied ranges reuse the copy elements of the
+// sender's own snappy block, and only what lies around them (new bytes,
+// and copies whose source is outside their range) is written as literals.
+// No compression library offers this: it needs the original block's
+// elements and where the patched request copies the original.
+
+// copiedRange says that the patched request's bytes [to, to+n) are the
+// original request's bytes [from, from+n).
+type copiedRange struct {
+	from, to, n int
+}
+
+// appendOriginal appends orig[start:end] to out, recording the copy in
+// p.copied (merged with the previous range when contiguous on both sides).
+func (p *Patch) appendOriginal(out, orig []byte, start, end int) []byte {
+	if k := len(p.copied) - 1; k >= 0 && p.copied[k].from+p.copied[k].n == start && p.copied[k].to+p.copied[k].n == len(out) {
+		p.copied[k].n += end - start
+	} else {
+		p.copied = append(p.copied, copiedRange{from: start, to: len(out), n: end - start})
+	}
+	return append(out, orig[start:end]...)
+}
+
+// Snappy block format element tags (the low two bits of an element's
+// first byte).
+const (
+	snappyLiteral = 0
+	snappyCopy1   = 1
+	snappyCopy2   = 2
+	snappyCopy4   = 3
+)
+
+// snappyElement is one element of a snappy block: a literal, or a copy of
+// length bytes from offset bytes back in the output.
+type snappyElement struct {
+	copy   bool
+	length int
+	offset int
+	next   int // where the next element starts in the block
+}
+
+// snappyTag is what an element's first byte says about it. hdr is 0 for
+// the first bytes of literals of 61 bytes or more, whose length follows.
+type snappyTag struct {
+	hdr    uint8 // bytes before a literal's data, or a copy's size
+	length uint8
+	// offset = offsetHigh | (the 4 bytes after the tag, little-endian)
+	// & offsetMask; 0 for a literal.
+	offsetHigh  uint16
+	offsetMask  uint32
+	literalMask int32 // all ones for a literal, whose data follows
+}
+
+// snappyTags decodes an element's first byte without branching on its
+// kind, which is unpredictable in a snappy block.
+var snappyTags = func() (t [256]snappyTag) {
+	for i := range t {
+		tag := byte(i)
+		switch tag & 3 {
+		case snappyLiteral:
+			if tag>>2 < 60 {
+				t[i] = snappyTag{hdr: 1, length: tag>>2 + 1, literalMask: -1}
+			}
+		case snappyCopy1:
+			t[i] = snappyTag{hdr: 2, length: 4 + tag>>2&7, offsetHigh: uint16(tag&0xe0) << 3, offsetMask: 0xff}
+		case snappyCopy2:
+			t[i] = snappyTag{hdr: 3, length: 1 + tag>>2, offsetMask: 0xffff}
+		case snappyCopy4:
+			t[i] = snappyTag{hdr: 5, length: 1 + tag>>2, offsetMask: 0xffffffff}
+		}
+	}
+	return t
+}()
+
+// readSnappyElement decodes the element at src[pos:].
+func readSnappyElement(src []byte, pos int) (snappyElement, bool) {
+	var e snappyElement
+	if pos >= len(src) {
+		return e, false
+	}
+	tag := src[pos]
+	switch tag & 3 {
+	case snappyLiteral:
+		x := int(tag >> 2)
+		p := pos + 1
+		if x >= 60 {
+			nb := x - 59 // the length minus one follows in 1 to 4 bytes
+			if p+nb > len(src) {
+				return e, false
+			}
+			x = 0
+			for i := range nb {
+				x |= int(src[p+i]) << (8 * i)
+			}
+			p += nb
+		}
+		e.length = x + 1
+		if e.length > len(src)-p {
+			return e, false
+		}
+		e.next = p + e.length
+	case snappyCopy1:
+		if pos+2 > len(src) {
+			return e, false
+		}
+		e.copy = true
+		e.length = 4 + int(tag>>2)&7
+		e.offset = int(tag&0xe0)<<3 | int(src[pos+1])
+		e.next = pos + 2
+	case snappyCopy2:
+		if pos+3 > len(src) {
+			return e, false
+		}
+		e.copy = true
+		e.length = 1 + int(tag>>2)
+		e.offset = int(binary.LittleEndian.Uint16(src[pos+1:]))
+		e.next = pos + 3
+	case snappyCopy4:
+		if pos+5 > len(src) {
+			return e, false
+		}
+		e.copy = true
+		e.length = 1 + int(tag>>2)
+		e.offset = int(binary.LittleEndian.Uint32(src[pos+1:]))
+		e.next = pos + 5
+	}
+	return e, true
+}
+
+// appendSnappyLiteral appends a literal element of lit.
+func appendSnappyLiteral(dst, lit []byte) []byte {
+	n := len(lit) - 1
+	switch {
+	case len(lit) == 0:
+		return dst
+	case n < 60:
+		dst = append(dst, byte(n)<<2|snappyLiteral)
+	case n < 1<<8:
+		dst = append(dst, 60<<2|snappyLiteral, byte(n))
+	case n < 1<<16:
+		dst = append(dst, 61<<2|snappyLiteral, byte(n), byte(n>>8))
+	case n < 1<<24:
+		dst = append(dst, 62<<2|snappyLiteral, byte(n), byte(n>>8), byte(n>>16))
+	default:
+		dst = append(dst, 63<<2|snappyLiteral, byte(n), byte(n>>8), byte(n>>16), byte(n>>24))
+	}
+	return append(dst, lit...)
+}
+
+// appendSnappyCopy appends a copy element; length is at most 64, as in
+// the element it comes from.
+func appendSnappyCopy(dst []byte, offset, length int) []byte {
+	switch {
+	case length >= 4 && length <= 11 && offset < 1<<11:
+		return append(dst, byte(offset>>8)<<5|byte(length-4)<<2|snappyCopy1, byte(offset))
+	case offset < 1<<16:
+		return append(dst, byte(length-1)<<2|snappyCopy2, byte(offset), byte(offset>>8))
+	default:
+		return append(dst, byte(length-1)<<2|snappyCopy4, byte(offset), byte(offset>>8), byte(offset>>16), byte(offset>>24))
+	}
+}
+
+// spliceSnappy appends to dst[:0] a snappy block of out, a patched request
+// whose ranges copied lists, in order, where it copies the original
+// request; src is the original's snappy block and origLen its length
+// decompressed. An element of src that lies within a copied range is kept:
+// byte for byte when it is a literal or a copy whose source is in the same
+// range (runs of them are copied at once), with its offset adjusted when
+// its source is in an earlier range. Everything else of out is written as
+// literals. It reports false, leaving the caller to compress out, when src
+// does not describe origLen bytes or the ranges are out of order.
+func spliceSnappy(dst, src []byte, origLen int, out []byte, copied []copiedRange) ([]byte, bool) {
+	n, hdr := binary.Uvarint(src)
+	if hdr <= 0 || n != uint64(origLen) {
+		return dst, false
+	}
+	dst = binary.AppendUvarint(dst[:0], uint64(len(out)))
+	pos := hdr // where the next element starts in src
+	eo := 0    // where it starts in the original
+	lit := 0   // out[lit:] is not written yet
+	run := -1  // src[run:pos] is a run of elements kept as they are
+	prevEnd, prevTo := 0, 0
+	for k, c := range copied {
+		if c.from < prevEnd || c.to < prevTo || c.from+c.n > origLen || c.to+c.n > len(out) {
+			return dst, false
+		}
+		prevEnd, prevTo = c.from+c.n, c.to+c.n
+		end := c.from + c.n
+		for eo < end && pos < len(src) {
+			var length, offset, next int
+			if pos+5 <= len(src) && snappyTags[src[pos]].hdr != 0 {
+				// Every element but a long literal, without a branch on its
+				// kind: see snappyTags.
+				t := &snappyTags[src[pos]]
+				w := int(binary.LittleEndian.Uint32(src[pos+1:]))
+				length = int(t.length)
+				offset = int(t.offsetHigh) | w&int(t.offsetMask)
+				next = pos + int(t.hdr) + length&int(t.literalMask)
+				if next > len(src) {
+					return dst, false
+				}
+			} else {
+				e, ok := readSnappyElement(src, pos)
+				if !ok {
+					return dst, false
+				}
+				length, offset, next = e.length, e.offset, e.next
+				if !e.copy {
+					offset = 0
+				}
+			}
+			// A literal has offset 0: "its source" is itself.
+			eEnd := eo + length
+			keep, moved := false, -1
+			if eo >= c.from && eEnd <= end {
+				if eo-offset >= c.from {
+					keep = true
+				} else if from, ok := copiedTo(copied[:k+1], eo-offset, length); ok {
+					moved = from
+				}
+			}
+			if keep {
+				if run < 0 {
+					dst = appendSnappyLiteral(dst, out[lit:c.to+(eo-c.from)])
+					run = pos
+				}
+				lit = c.to + (eEnd - c.from)
+			} else {
+				if run >= 0 {
+					dst = append(dst, src[run:pos]...)
+					run = -1
+				}
+				if moved >= 0 {
+					at := c.to + (eo - c.from)
+					dst = appendSnappyLiteral(dst, out[lit:at])
+					dst = appendSnappyCopy(dst, at-moved, length)
+					lit = at + length
+				}
+			}
+			if eEnd > end {
+				break // it goes on into what follows the range
+			}
+			eo, pos = eEnd, next
+		}
+		if run >= 0 {
+			dst = append(dst, src[run:pos]...)
+			run = -1
+		}
+	}
+	return appendSnappyLiteral(dst, out[lit:]), true
+}
+
+// copiedTo returns where the original's bytes [from, from+n) are in the
+// patched request, when one range of copied (sorted, the last one possibly
+// still going on past from+n) holds them all.
+func copiedTo(copied []copiedRange, from, n int) (int, bool) {
+	if from < 0 {
+		return 0, false
+	}
+	// The last range starting at or before from.
+	lo, hi := 0, len(copied)
+	for lo < hi {
+		mid := int(uint(lo+hi) >> 1)
+		if copied[mid].from <= from {
+			lo = mid + 1
+		} else {
+			hi = mid
+		}
+	}
+	if lo == 0 {
+		return 0, false
+	}
+	c := copied[lo-1]
+	if from+n > c.from+c.n {
+		return 0, false
+	}
+	return c.to + (from - c.from), true
+}

@@ -1,0 +1,118 @@
+package validator
+
+import (
+	"bytes"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/klauspost/compress/s2"
+	"github.com/klauspost/compress/snappy"
+	"github.com/stretchr/testify/require"
+)
+
+// TestEncodeFromSplices checks every repairing action on realistic
+// requests: the body decompresses to exactly the patched protobuf; with few
+// duplicates it is the splice, and with many it is no more than 10% over
+// the sender's compression ratio, or compressed anew.
+func TestEncodeFromSplices(t *testing.T) {
+	for _, dups := range []int{1, benchSeries / 1000, benchSeries / 10} {
+		body := benchRequest(t, benchSeries, dups)
+		r := decodeBody(t, body)
+		var res Result
+		NewInspector(NewIdentity(nil)).Inspect(r, &res)
+		for _, action := range Actions {
+			if action == ActionReport || action == ActionReject {
+				continue
+			}
+			var p Patch
+			require.True(t, p.Plan(r, &res, StaticPolicy(action)), action)
+			got := bytes.Clone(p.EncodeFrom(r, body))
+			proto := p.Protobuf()
+			decoded, err := snappy.Decode(nil, got)
+			require.NoError(t, err, "%s, %d duplicates", action, dups)
+			require.Equal(t, proto, decoded, "%s, %d duplicates", action, dups)
+
+			spliced, ok := spliceSnappy(nil, body, len(r.Buf), proto, p.copied)
+			require.True(t, ok)
+			decoded, err = snappy.Decode(nil, spliced)
+			require.NoError(t, err)
+			require.Equal(t, proto, decoded, "%s, %d duplicates: the splice itself", action, dups)
+			anew := s2.EncodeSnappy(nil, proto)
+			bound := splicedSizeBound(len(body), len(r.Buf), len(proto))
+			t.Logf("%s, %d duplicates: original %d bytes, spliced %d (kept up to %d), compressed anew %d",
+				action, dups, len(body), len(spliced), bound, len(anew))
+			if dups <= benchSeries/1000 {
+				require.Equal(t, spliced, got, "%s, %d duplicates: not spliced", action, dups)
+			} else if len(spliced) > bound {
+				require.Equal(t, anew, got, "%s, %d duplicates: a splice over the bound is kept", action, dups)
+			}
+		}
+	}
+}
+
+// TestSpliceSnappyRefuses checks that a block that does not describe the
+// original, or ranges out of order, leave compression to the caller.
+func TestSpliceSnappyRefuses(t *testing.T) {
+	orig := bytes.Repeat([]byte("abcdefgh"), 100)
+	src := snappy.Encode(nil, orig)
+	_, ok := spliceSnappy(nil, src, len(orig)+1, orig, []copiedRange{{0, 0, len(orig)}})
+	require.False(t, ok, "length mismatch")
+	_, ok = spliceSnappy(nil, src[:len(src)-1], len(orig), orig, []copiedRange{{0, 0, len(orig)}})
+	require.False(t, ok, "truncated block")
+	_, ok = spliceSnappy(nil, src, len(orig), orig, []copiedRange{{100, 0, 10}, {50, 10, 10}})
+	require.False(t, ok, "ranges out of order")
+	out, ok := spliceSnappy(nil, src, len(orig), orig, []copiedRange{{0, 0, len(orig)}})
+	require.True(t, ok)
+	require.Equal(t, src, out, "a whole copy is the original block")
+}
+
+// FuzzSpliceSnappy builds a patched version of arbitrary bytes from random
+// copied ranges and new bytes, and checks that the spliced block
+// decompresses to it, whichever compressor made the original block.
+func FuzzSpliceSnappy(f *testing.F) {
+	f.Add(bytes.Repeat([]byte("kube_pod_status_phase{namespace=\"a\"} "), 40), uint64(1))
+	f.Add([]byte("aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"), uint64(2))
+	f.Add([]byte{}, uint64(3))
+	f.Fuzz(func(t *testing.T, orig []byte, seed uint64) {
+		rng := rand.New(rand.NewPCG(seed, seed>>32))
+		var src []byte
+		switch seed % 3 {
+		case 0:
+			src = s2.EncodeSnappy(nil, orig)
+		case 1:
+			src = snappy.Encode(nil, orig)
+		default:
+			src = s2.EncodeSnappyBest(nil, orig)
+		}
+		var (
+			out    []byte
+			copied []copiedRange
+		)
+		for from := 0; from < len(orig); {
+			if rng.IntN(3) == 0 { // new bytes
+				for range rng.IntN(20) {
+					out = append(out, byte(rng.Uint32()))
+				}
+			}
+			from += rng.IntN(16) // skipped: dropped from the original
+			if from >= len(orig) {
+				break
+			}
+			n := 1 + rng.IntN(len(orig)-from)
+			copied = append(copied, copiedRange{from: from, to: len(out), n: n})
+			out = append(out, orig[from:from+n]...)
+			from += n
+		}
+		spliced, ok := spliceSnappy(nil, src, len(orig), out, copied)
+		if !ok {
+			t.Fatalf("splice refused a valid block and ordered ranges")
+		}
+		got, err := snappy.Decode(nil, spliced)
+		if err != nil {
+			t.Fatalf("spliced block does not decode: %v", err)
+		}
+		if !bytes.Equal(got, out) {
+			t.Fatalf("spliced block decodes to %x, want %x", got, out)
+		}
+	})
+}
