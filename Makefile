@@ -29,6 +29,8 @@ run: ## Run pushguard on 127.0.0.1:8080 (HTTP) and :9095 (gRPC) with the embedde
 test: lint check-protos ## Run every test with the race detector, unit and end-to-end, and the deploy manifests' tests.
 	$(GO) test -race -count=1 -timeout 15m ./...
 	$(GO) test -count=1 -run 'TestStoreStorm' ./validator/report
+	# Memory tests the race detector distorts (it makes sync.Pool drop items).
+	$(GO) test -count=1 -run 'TestHTTPPushAllocation|TestSteadyStateHeapDoesNotGrow|TestHugeBuffersAreNotPooled' ./upstream ./validator
 	$(MAKE) test-deploy
 
 test-unit: ## Run the unit tests only.
