@@ -41,6 +41,7 @@ func main() {
 		extraArgs = flag.String("pushguard.args", "", "extra flags for pushguard, space separated")
 		profile   = flag.String("cpuprofile", "", "write a CPU profile of pushguard under the first scenario with duplicates and -cpuprofile.action to this file")
 		profAct   = flag.String("cpuprofile.action", "keep-first", "the action the CPU profile is taken under")
+		rate      = flag.Float64("rate", 100, "requests a second of the steady-load latency runs, after each closed-loop run; 0 skips them")
 		upstreams = flag.String("upstreams", "decode,discard", "stub upstreams to measure behind: decode (decompresses and unmarshals every push, as a distributor does first) and discard (reads and drops the bytes)")
 		stubKind  = flag.String("stub", "discard", "(internal) what the stub upstream does with a push: decode or discard")
 	)
@@ -66,7 +67,7 @@ func main() {
 		cfg := driveConfig{
 			binary: *binary, senders: *senders, duration: *duration, series: *seriesN,
 			bodies: *bodies, duplicates: parseFloats(*dupsFlag), actions: strings.Split(*actions, ","),
-			extraArgs: strings.Fields(*extraArgs), profile: *profile, profileAction: *profAct, upstreams: strings.Split(*upstreams, ","),
+			extraArgs: strings.Fields(*extraArgs), profile: *profile, profileAction: *profAct, rate: *rate, upstreams: strings.Split(*upstreams, ","),
 		}
 		if err := drive(cfg); err != nil {
 			fatal(err)
@@ -104,6 +105,9 @@ type driveConfig struct {
 	// profileAction is the action the profile is taken under.
 	profileAction string
 	upstreams     []string
+	// rate is the request rate of the steady-load latency runs; 0 skips
+	// them.
+	rate float64
 }
 
 type result struct {
@@ -157,12 +161,17 @@ func driveUpstream(self, kind string, cfg driveConfig, profiled *bool) error {
 	fmt.Printf("\nupstream: %s stub\n", kind)
 	for _, dup := range cfg.duplicates {
 		load := newLoad(cfg.series, cfg.bodies, dup)
-		direct := run(fmt.Sprintf("direct to upstream, %.1f%% dup", dup*100), "http://"+stubAddr+"/api/v1/push", stub.Process.Pid, load, cfg)
-		bare := run(fmt.Sprintf("bare reverse proxy, %.1f%% dup", dup*100), "http://"+proxyAddr+"/api/v1/push", proxy.Process.Pid, load, cfg)
-		reenc := run(fmt.Sprintf("gogo re-encoding proxy, %.1f%% dup", dup*100), "http://"+reencodeAddr+"/api/v1/push", reencode.Process.Pid, load, cfg)
+		direct := run(fmt.Sprintf("direct to upstream, %.1f%% dup", dup*100), "http://"+stubAddr+"/api/v1/push", stub.Process.Pid, load, cfg, 0)
+		bareName := fmt.Sprintf("bare reverse proxy, %.1f%% dup", dup*100)
+		bare := run(bareName, "http://"+proxyAddr+"/api/v1/push", proxy.Process.Pid, load, cfg, 0)
+		reenc := run(fmt.Sprintf("gogo re-encoding proxy, %.1f%% dup", dup*100), "http://"+reencodeAddr+"/api/v1/push", reencode.Process.Pid, load, cfg, 0)
 		printResult(direct, bare)
 		printResult(bare, bare)
 		printResult(reenc, bare)
+		var paced []result
+		if cfg.rate > 0 {
+			paced = append(paced, run(bareName, "http://"+proxyAddr+"/api/v1/push", proxy.Process.Pid, load, cfg, cfg.rate))
+		}
 		for _, action := range cfg.actions {
 			pg, addr, err := startPushguard(cfg.binary, upstreamURL, action, cfg.extraArgs)
 			if err != nil {
@@ -174,15 +183,30 @@ func driveUpstream(self, kind string, cfg driveConfig, profiled *bool) error {
 				prof = make(chan error, 1)
 				go func() { prof <- fetchProfile(addr, cfg.profile, cfg.duration/2) }()
 			}
-			res := run(fmt.Sprintf("pushguard %s, %.1f%% dup", action, dup*100), "http://"+addr+"/api/v1/push", pg.Process.Pid, load, cfg)
+			name := fmt.Sprintf("pushguard %s, %.1f%% dup", action, dup*100)
+			res := run(name, "http://"+addr+"/api/v1/push", pg.Process.Pid, load, cfg, 0)
 			if prof != nil {
 				if err := <-prof; err != nil {
 					fmt.Fprintln(os.Stderr, "profile:", err)
 				}
+				// What the run allocated, for the same scenario.
+				if err := fetchURL(fmt.Sprintf("http://%s/debug/pprof/allocs", addr), cfg.profile+".allocs", 30*time.Second); err != nil {
+					fmt.Fprintln(os.Stderr, "allocation profile:", err)
+				}
+			}
+			if cfg.rate > 0 {
+				paced = append(paced, run(name, "http://"+addr+"/api/v1/push", pg.Process.Pid, load, cfg, cfg.rate))
 			}
 			res.heapInUse = scrapeGauge("http://"+addr+"/metrics", "go_memstats_heap_inuse_bytes")
 			stop(pg)
 			printResult(res, bare)
+		}
+		if len(paced) > 0 {
+			fmt.Printf("  at a steady %.0f requests/s (%.0f samples/s):\n", cfg.rate, cfg.rate*float64(load.samples))
+			for _, r := range paced {
+				fmt.Printf("  %-38s p50 %8s  p99 %8s  p99 added over the bare proxy %8s  errors %d\n",
+					r.name, r.p50.Round(10*time.Microsecond), r.p99.Round(10*time.Microsecond), (r.p99 - paced[0].p99).Round(10*time.Microsecond), r.errors)
+			}
 		}
 	}
 	return nil
@@ -197,8 +221,12 @@ func printResult(r, bare result) {
 	}
 }
 
-// run drives the load at url for cfg.duration and measures it.
-func run(name, url string, pid int, load *load, cfg driveConfig) result {
+// run drives the load at url for cfg.duration and measures it. With rate 0
+// every sender sends its next request as soon as the last is answered;
+// otherwise requests are sent at rate a second in all (as long as fewer
+// than cfg.senders are outstanding), and latency counts from when a request
+// was due, so that a slow target is not excused by sending less.
+func run(name, url string, pid int, load *load, cfg driveConfig, rate float64) result {
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: cfg.senders * 2, MaxIdleConns: cfg.senders * 4}}
 	// Warm up connections and pools.
 	for i := 0; i < cfg.senders; i++ {
@@ -227,6 +255,13 @@ func run(name, url string, pid int, load *load, cfg driveConfig) result {
 				body := load.bodies[i%len(load.bodies)]
 				tenant := "bench-" + strconv.Itoa(i/len(load.bodies))
 				t0 := time.Now()
+				if rate > 0 {
+					t0 = start.Add(time.Duration(float64(i-1) / rate * float64(time.Second)))
+					if !t0.Before(deadline) {
+						break
+					}
+					time.Sleep(time.Until(t0))
+				}
 				code, err := send(client, url, tenant, body)
 				d := time.Since(t0)
 				if err != nil || code/100 != 2 {
@@ -346,9 +381,17 @@ func startPushguard(binary, upstreamURL, action string, extra []string) (*exec.C
 }
 
 func fetchProfile(addr, path string, d time.Duration) error {
-	ctx, cancel := context.WithTimeout(context.Background(), d+30*time.Second)
+	return fetchURL(fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", addr, int(d.Seconds())), path, d+30*time.Second)
+}
+
+// fetchURL writes what a GET of url answers to the file path.
+func fetchURL(url, path string, timeout time.Duration) error {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", addr, int(d.Seconds())), nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return err
+	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		return err
