@@ -3,6 +3,7 @@ package validator
 import (
 	"testing"
 
+	"github.com/klauspost/compress/snappy"
 	"github.com/prometheus/prometheus/prompb"
 	writev2 "github.com/prometheus/prometheus/prompb/io/prometheus/write/v2"
 	"github.com/stretchr/testify/require"
@@ -60,5 +61,65 @@ func BenchmarkPatchKeepFirstRW2(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		p.Encode(r)
+	}
+}
+
+// inspectRW2 returns the inspection of BenchmarkInspect's request in remote
+// write 2.0 (snappy decode, parse, identity and duplicate detection) as a
+// function to run again and again, and the body it inspects.
+func inspectRW2(tb testing.TB) (func(), []byte) {
+	body := snappy.Encode(nil, benchRequestRW2(tb, benchSeries, benchDupsDefault))
+	inspector := NewInspector(NewIdentity(nil))
+	var (
+		req Request
+		res Result
+	)
+	run := func() {
+		if err := Decompress(body, 0, &req); err != nil {
+			tb.Fatal(err)
+		}
+		if err := DecodeRW2(&req); err != nil {
+			tb.Fatal(err)
+		}
+		inspector.Inspect(&req, &res)
+	}
+	run()
+	require.Len(tb, req.Series, benchSeries)
+	require.Len(tb, res.Duplicates, benchDupsDefault)
+	return run, body
+}
+
+func TestInspectRW2DoesNotAllocate(t *testing.T) {
+	run, _ := inspectRW2(t)
+	require.Zero(t, testing.AllocsPerRun(20, run))
+}
+
+// BenchmarkInspectRW2 is BenchmarkInspect in remote write 2.0.
+func BenchmarkInspectRW2(b *testing.B) {
+	run, body := inspectRW2(b)
+	b.ReportAllocs()
+	b.SetBytes(int64(len(body)))
+	for b.Loop() {
+		run()
+	}
+}
+
+// BenchmarkInspectRW2Baseline is the baseline of BenchmarkInspectRW2:
+// snappy decode and gogo's writev2.Request.Unmarshal.
+func BenchmarkInspectRW2Baseline(b *testing.B) {
+	body := snappy.Encode(nil, benchRequestRW2(b, benchSeries, benchDupsDefault))
+	var buf []byte
+	b.ReportAllocs()
+	b.SetBytes(int64(len(body)))
+	for b.Loop() {
+		raw, err := snappy.Decode(buf[:cap(buf)], body)
+		if err != nil {
+			b.Fatal(err)
+		}
+		buf = raw
+		var req writev2.Request
+		if err := req.Unmarshal(raw); err != nil {
+			b.Fatal(err)
+		}
 	}
 }

@@ -91,6 +91,32 @@ func DecodeRW2(r *Request) error {
 	return nil
 }
 
+// labelRefs pairs a series' label references into names and values.
+type labelRefs struct {
+	n       int // references seen
+	pending uint32
+}
+
+func (lr *labelRefs) outOfRange(r *Request, ref uint64) error {
+	return fmt.Errorf("label reference %d out of range: the request has %d symbols", ref, len(r.Symbols))
+}
+
+func (lr *labelRefs) add(r *Request, ref uint64, labelsStart int32) error {
+	if ref >= uint64(len(r.Symbols)) {
+		return lr.outOfRange(r, ref)
+	}
+	if lr.n%2 == 0 {
+		lr.pending = uint32(ref)
+	} else {
+		r.Labels = append(r.Labels, Label{Name: r.Symbols[lr.pending], Value: r.Symbols[ref]})
+		if err := r.checkLabelsLimit(labelsStart); err != nil {
+			return err
+		}
+	}
+	lr.n++
+	return nil
+}
+
 func (r *Request) decodeRW2Series(start, end int) error {
 	s := Series{
 		Raw:             Span{uint32(start), uint32(end)},
@@ -100,23 +126,7 @@ func (r *Request) decodeRW2Series(start, end int) error {
 		HistogramsStart: int32(len(r.Histograms)),
 	}
 	b := r.Buf[:end]
-	var refs int // label references seen, to pair names with values
-	var pending uint32
-	addRef := func(ref uint64) error {
-		if ref >= uint64(len(r.Symbols)) {
-			return fmt.Errorf("label reference %d out of range: the request has %d symbols", ref, len(r.Symbols))
-		}
-		if refs%2 == 0 {
-			pending = uint32(ref)
-		} else {
-			r.Labels = append(r.Labels, Label{Name: r.Symbols[pending], Value: r.Symbols[ref]})
-			if err := r.checkLabelsLimit(s.LabelsStart); err != nil {
-				return err
-			}
-		}
-		refs++
-		return nil
-	}
+	var lr labelRefs
 	for off := start; off < end; {
 		num, typ, n := protowire.ConsumeTag(b[off:])
 		if n < 0 {
@@ -130,15 +140,35 @@ func (r *Request) decodeRW2Series(start, end int) error {
 				return protowire.ParseError(n)
 			}
 			off += n
-			for len(v) > 0 {
-				ref, m := protowire.ConsumeVarint(v)
-				if m < 0 {
-					return protowire.ParseError(m)
+			syms := r.Symbols
+			for i := 0; i < len(v); {
+				// References take one or two bytes below 16384 symbols.
+				ref := uint64(v[i])
+				if ref < 0x80 {
+					i++
+				} else if i+1 < len(v) && v[i+1] < 0x80 {
+					ref = ref&0x7f | uint64(v[i+1])<<7
+					i += 2
+				} else {
+					var m int
+					if ref, m = protowire.ConsumeVarint(v[i:]); m < 0 {
+						return protowire.ParseError(m)
+					}
+					i += m
 				}
-				if err := addRef(ref); err != nil {
-					return err
+				if ref >= uint64(len(syms)) {
+					return lr.outOfRange(r, ref)
 				}
-				v = v[m:]
+				if lr.n%2 == 0 {
+					lr.pending = uint32(ref)
+				} else {
+					r.Labels = append(r.Labels, Label{Name: syms[lr.pending], Value: syms[ref]})
+				}
+				lr.n++
+			}
+			// Once a field: a field is no larger than the body.
+			if err := r.checkLabelsLimit(s.LabelsStart); err != nil {
+				return err
 			}
 		case num == rw2SeriesLabelsRefs && typ == protowire.VarintType: // unpacked
 			ref, n := protowire.ConsumeVarint(b[off:])
@@ -146,7 +176,7 @@ func (r *Request) decodeRW2Series(start, end int) error {
 				return protowire.ParseError(n)
 			}
 			off += n
-			if err := addRef(ref); err != nil {
+			if err := lr.add(r, ref, s.LabelsStart); err != nil {
 				return err
 			}
 		case (num == rw2SeriesSamples || num == rw2SeriesHistograms) && typ == protowire.BytesType:
@@ -157,9 +187,14 @@ func (r *Request) decodeRW2Series(start, end int) error {
 			vStart := off + n - len(v)
 			off += n
 			if num == rw2SeriesSamples {
-				smp, err := decodeSample(v)
-				if err != nil {
-					return fmt.Errorf("sample: %w", err)
+				// The same message as remote write 1.0's sample, with the
+				// same fast path.
+				smp, ok := decodeCanonicalSample(v)
+				if !ok {
+					var err error
+					if smp, err = decodeSample(v); err != nil {
+						return fmt.Errorf("sample: %w", err)
+					}
 				}
 				r.Samples = append(r.Samples, smp)
 				continue
@@ -196,8 +231,8 @@ func (r *Request) decodeRW2Series(start, end int) error {
 			off += n
 		}
 	}
-	if refs%2 != 0 {
-		return fmt.Errorf("odd number of label references (%d)", refs)
+	if lr.n%2 != 0 {
+		return fmt.Errorf("odd number of label references (%d)", lr.n)
 	}
 	s.LabelsEnd = int32(len(r.Labels))
 	s.SamplesEnd = int32(len(r.Samples))

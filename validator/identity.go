@@ -72,6 +72,10 @@ func (id *Identity) canonical(r *Request, i int, sc *Scratch, buf *[]byte) []byt
 		return raw
 	}
 	sc.idx = id.normalized(r, i, sc.idx[:0])
+	if dst, ok := appendShortLabels((*buf)[:0], r, sc.idx); ok {
+		*buf = dst
+		return dst
+	}
 	dst := (*buf)[:0]
 	for _, k := range sc.idx {
 		name, value := r.Bytes(r.Labels[k].Name), r.Bytes(r.Labels[k].Value)
@@ -87,6 +91,39 @@ func (id *Identity) canonical(r *Request, i int, sc *Scratch, buf *[]byte) []byt
 	return dst
 }
 
+// appendShortLabels appends the canonical encoding of labels idx when every
+// length in it fits in one byte, as for nearly every series: sized once,
+// then written in place. It reports false, appending nothing, otherwise.
+func appendShortLabels(dst []byte, r *Request, idx []int32) ([]byte, bool) {
+	n := 0
+	for _, k := range idx {
+		l := &r.Labels[k]
+		msgLen := 4 + l.Name.Len() + l.Value.Len()
+		if msgLen >= 0x80 {
+			return dst, false
+		}
+		n += 2 + msgLen
+	}
+	start := len(dst)
+	dst = slices.Grow(dst, n)[:start+n]
+	out := dst[start:]
+	b := r.Buf
+	off := 0
+	for _, k := range idx {
+		l := r.Labels[k]
+		name, value := b[l.Name.Start:l.Name.End], b[l.Value.Start:l.Value.End]
+		out[off] = 0x0a
+		out[off+1] = byte(4 + len(name) + len(value))
+		out[off+2] = 0x0a
+		out[off+3] = byte(len(name))
+		off += 4 + copy(out[off+4:], name)
+		out[off] = 0x12
+		out[off+1] = byte(len(value))
+		off += 2 + copy(out[off+2:], value)
+	}
+	return dst, true
+}
+
 // Hash returns the identity hash of series i.
 func (id *Identity) Hash(r *Request, i int, sc *Scratch) uint64 {
 	return xxhash.Sum64(id.canonical(r, i, sc, &sc.a))
@@ -96,14 +133,24 @@ func (id *Identity) Hash(r *Request, i int, sc *Scratch) uint64 {
 // labels of series i, sorted by name.
 func (id *Identity) normalized(r *Request, i int, dst []int32) []int32 {
 	s := &r.Series[i]
+	start := len(dst)
+	sorted := true
+	var prev []byte
 	for k := s.LabelsStart; k < s.LabelsEnd; k++ {
 		l := r.Labels[k]
 		if l.Value.Len() == 0 || (len(id.ignore) > 0 && id.ignored(r.Bytes(l.Name))) {
 			continue
 		}
+		name := r.Bytes(l.Name)
+		sorted = sorted && (prev == nil || nameLess(prev, name))
+		prev = name
 		dst = append(dst, k)
 	}
-	slices.SortStableFunc(dst, func(a, b int32) int {
+	if sorted {
+		// Senders sort labels: nearly always already in order.
+		return dst
+	}
+	slices.SortStableFunc(dst[start:], func(a, b int32) int {
 		return bytes.Compare(r.Bytes(r.Labels[a].Name), r.Bytes(r.Labels[b].Name))
 	})
 	return dst
