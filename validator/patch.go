@@ -328,12 +328,13 @@ func (p *Patch) EncodeFrom(r *Request, compressed []byte) []byte {
 	p.copied = p.copied[:0]
 	p.proto = p.encode(r, p.proto[:0])
 	if compressed != nil && len(r.Buf) > 0 {
-		out, ok := spliceSnappy(p.compressed, compressed, len(r.Buf), p.proto, p.copied)
-		p.compressed = out
 		// Copies whose source was cut out become literals: with many
 		// patched series the splice compresses worse than the sender did,
 		// and then the request is compressed anew.
-		if ok && len(out) <= splicedSizeBound(len(compressed), len(r.Buf), len(p.proto)) {
+		bound := splicedSizeBound(len(compressed), len(r.Buf), len(p.proto))
+		out, ok := spliceSnappy(p.compressed, compressed, len(r.Buf), p.proto, p.copied, bound)
+		p.compressed = out
+		if ok && len(out) <= bound {
 			return out
 		}
 	}

@@ -175,8 +175,9 @@ func appendSnappyCopy(dst []byte, offset, length int) []byte {
 // range (runs of them are copied at once), with its offset adjusted when
 // its source is in an earlier range. Everything else of out is written as
 // literals. It reports false, leaving the caller to compress out, when src
-// does not describe origLen bytes or the ranges are out of order.
-func spliceSnappy(dst, src []byte, origLen int, out []byte, copied []copiedRange) ([]byte, bool) {
+// does not describe origLen bytes, the ranges are out of order, or the
+// block would be larger than limit.
+func spliceSnappy(dst, src []byte, origLen int, out []byte, copied []copiedRange, limit int) ([]byte, bool) {
 	n, hdr := binary.Uvarint(src)
 	if hdr <= 0 || n != uint64(origLen) {
 		return dst, false
@@ -188,6 +189,12 @@ func spliceSnappy(dst, src []byte, origLen int, out []byte, copied []copiedRange
 	run := -1  // src[run:pos] is a run of elements kept as they are
 	prevEnd, prevTo := 0, 0
 	for k, c := range copied {
+		// Give up as soon as the block, extrapolated from what is
+		// written, would end over the limit: the caller compresses out
+		// anew, having spent a fraction of a splice.
+		if lit > len(out)/16 && float64(len(dst))*float64(len(out)) > float64(limit)*float64(lit) {
+			return dst, false
+		}
 		if c.from < prevEnd || c.to < prevTo || c.from+c.n > origLen || c.to+c.n > len(out) {
 			return dst, false
 		}
@@ -263,6 +270,15 @@ func spliceSnappy(dst, src []byte, origLen int, out []byte, copied []copiedRange
 func copiedTo(copied []copiedRange, from, n int) (int, bool) {
 	if from < 0 {
 		return 0, false
+	}
+	// Sources are mostly near: in one of the last few ranges.
+	for j := len(copied) - 1; j >= 0 && j >= len(copied)-4; j-- {
+		if c := copied[j]; c.from <= from {
+			if from+n > c.from+c.n {
+				return 0, false
+			}
+			return c.to + (from - c.from), true
+		}
 	}
 	// The last range starting at or before from.
 	lo, hi := 0, len(copied)

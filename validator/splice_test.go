@@ -2,6 +2,7 @@ package validator
 
 import (
 	"bytes"
+	"math"
 	"math/rand/v2"
 	"testing"
 
@@ -32,7 +33,7 @@ func TestEncodeFromSplices(t *testing.T) {
 			require.NoError(t, err, "%s, %d duplicates", action, dups)
 			require.Equal(t, proto, decoded, "%s, %d duplicates", action, dups)
 
-			spliced, ok := spliceSnappy(nil, body, len(r.Buf), proto, p.copied)
+			spliced, ok := spliceSnappy(nil, body, len(r.Buf), proto, p.copied, math.MaxInt)
 			require.True(t, ok)
 			decoded, err = snappy.Decode(nil, spliced)
 			require.NoError(t, err)
@@ -51,17 +52,20 @@ func TestEncodeFromSplices(t *testing.T) {
 }
 
 // TestSpliceSnappyRefuses checks that a block that does not describe the
-// original, or ranges out of order, leave compression to the caller.
+// original, ranges out of order or a block over the limit leave
+// compression to the caller.
 func TestSpliceSnappyRefuses(t *testing.T) {
 	orig := bytes.Repeat([]byte("abcdefgh"), 100)
 	src := snappy.Encode(nil, orig)
-	_, ok := spliceSnappy(nil, src, len(orig)+1, orig, []copiedRange{{0, 0, len(orig)}})
+	_, ok := spliceSnappy(nil, src, len(orig)+1, orig, []copiedRange{{0, 0, len(orig)}}, math.MaxInt)
 	require.False(t, ok, "length mismatch")
-	_, ok = spliceSnappy(nil, src[:len(src)-1], len(orig), orig, []copiedRange{{0, 0, len(orig)}})
+	_, ok = spliceSnappy(nil, src[:len(src)-1], len(orig), orig, []copiedRange{{0, 0, len(orig)}}, math.MaxInt)
 	require.False(t, ok, "truncated block")
-	_, ok = spliceSnappy(nil, src, len(orig), orig, []copiedRange{{100, 0, 10}, {50, 10, 10}})
+	_, ok = spliceSnappy(nil, src, len(orig), orig, []copiedRange{{100, 0, 10}, {50, 10, 10}}, math.MaxInt)
 	require.False(t, ok, "ranges out of order")
-	out, ok := spliceSnappy(nil, src, len(orig), orig, []copiedRange{{0, 0, len(orig)}})
+	_, ok = spliceSnappy(nil, src, len(orig), orig, []copiedRange{{0, 0, 400}, {410, 400, 390}}, len(src)/2)
+	require.False(t, ok, "over the limit")
+	out, ok := spliceSnappy(nil, src, len(orig), orig, []copiedRange{{0, 0, len(orig)}}, math.MaxInt)
 	require.True(t, ok)
 	require.Equal(t, src, out, "a whole copy is the original block")
 }
@@ -103,7 +107,7 @@ func FuzzSpliceSnappy(f *testing.F) {
 			out = append(out, orig[from:from+n]...)
 			from += n
 		}
-		spliced, ok := spliceSnappy(nil, src, len(orig), out, copied)
+		spliced, ok := spliceSnappy(nil, src, len(orig), out, copied, math.MaxInt)
 		if !ok {
 			t.Fatalf("splice refused a valid block and ordered ranges")
 		}
