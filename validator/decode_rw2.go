@@ -47,7 +47,7 @@ func DecodeRW2(r *Request) error {
 	// Symbols may follow the series on the wire: collect them first.
 	b := r.Buf
 	for off := 0; off < len(b); {
-		num, typ, n := protowire.ConsumeTag(b[off:])
+		num, typ, n := consumeTag(b[off:])
 		if n < 0 {
 			return badProtobuf("write request", protowire.ParseError(n))
 		}
@@ -56,7 +56,7 @@ func DecodeRW2(r *Request) error {
 			return badProtobuf("write request", fmt.Errorf("field %d has wire type %d", num, typ))
 		}
 		if num == rw2RequestSymbols {
-			v, n := protowire.ConsumeBytes(b[off:])
+			v, n := consumeBytes(b[off:])
 			if n < 0 {
 				return badProtobuf("write request", protowire.ParseError(n))
 			}
@@ -72,7 +72,7 @@ func DecodeRW2(r *Request) error {
 		off += n
 	}
 	for off := 0; off < len(b); {
-		num, typ, n := protowire.ConsumeTag(b[off:])
+		num, typ, n := consumeTag(b[off:])
 		off += n
 		if num != rw2RequestTimeseries {
 			off += protowire.ConsumeFieldValue(num, typ, b[off:])
@@ -81,7 +81,7 @@ func DecodeRW2(r *Request) error {
 		if err := r.checkSeriesLimit(); err != nil {
 			return err
 		}
-		v, n := protowire.ConsumeBytes(b[off:])
+		v, n := consumeBytes(b[off:])
 		start := off + n - len(v)
 		if err := r.decodeRW2Series(start, start+len(v)); err != nil {
 			return seriesError(len(r.Series), err)
@@ -128,14 +128,14 @@ func (r *Request) decodeRW2Series(start, end int) error {
 	b := r.Buf[:end]
 	var lr labelRefs
 	for off := start; off < end; {
-		num, typ, n := protowire.ConsumeTag(b[off:])
+		num, typ, n := consumeTag(b[off:])
 		if n < 0 {
 			return protowire.ParseError(n)
 		}
 		off += n
 		switch {
 		case num == rw2SeriesLabelsRefs && typ == protowire.BytesType: // packed
-			v, n := protowire.ConsumeBytes(b[off:])
+			v, n := consumeBytes(b[off:])
 			if n < 0 {
 				return protowire.ParseError(n)
 			}
@@ -180,7 +180,7 @@ func (r *Request) decodeRW2Series(start, end int) error {
 				return err
 			}
 		case (num == rw2SeriesSamples || num == rw2SeriesHistograms) && typ == protowire.BytesType:
-			v, n := protowire.ConsumeBytes(b[off:])
+			v, n := consumeBytes(b[off:])
 			if n < 0 {
 				return protowire.ParseError(n)
 			}
@@ -205,7 +205,7 @@ func (r *Request) decodeRW2Series(start, end int) error {
 			}
 			r.Histograms = append(r.Histograms, Histogram{TimestampMs: ts, Raw: Span{uint32(vStart), uint32(vStart + len(v))}})
 		case (num == rw2SeriesExemplars || num == rw2SeriesMetadata) && typ == protowire.BytesType:
-			v, n := protowire.ConsumeBytes(b[off:])
+			v, n := consumeBytes(b[off:])
 			if n < 0 {
 				return protowire.ParseError(n)
 			}
