@@ -71,6 +71,12 @@ func (id *Identity) canonical(r *Request, i int, sc *Scratch, buf *[]byte) []byt
 	if raw, ok := id.rawIdentity(r, i); ok {
 		return raw
 	}
+	if len(id.ignore) == 0 {
+		if dst, ok := appendSortedShortLabels((*buf)[:0], r, i); ok {
+			*buf = dst
+			return dst
+		}
+	}
 	sc.idx = id.normalized(r, i, sc.idx[:0])
 	if dst, ok := appendShortLabels((*buf)[:0], r, sc.idx); ok {
 		*buf = dst
@@ -116,6 +122,44 @@ func appendShortLabels(dst []byte, r *Request, idx []int32) ([]byte, bool) {
 		out[off+1] = byte(4 + len(name) + len(value))
 		out[off+2] = 0x0a
 		out[off+3] = byte(len(name))
+		off += 4 + copy(out[off+4:], name)
+		out[off] = 0x12
+		out[off+1] = byte(len(value))
+		off += 2 + copy(out[off+2:], value)
+	}
+	return dst, true
+}
+
+// appendSortedShortLabels is the common case of canonical in one pass:
+// series i's labels already sorted, every value non-empty and every length
+// under 128 bytes, as senders send them. It reports false, and the caller
+// normalizes the labels first, for any other series.
+func appendSortedShortLabels(dst []byte, r *Request, i int) ([]byte, bool) {
+	s := &r.Series[i]
+	labels := r.Labels[s.LabelsStart:s.LabelsEnd]
+	n := 0
+	for _, l := range labels {
+		msgLen := 4 + l.Name.Len() + l.Value.Len()
+		if msgLen >= 0x80 || l.Value.Len() == 0 {
+			return dst, false
+		}
+		n += 2 + msgLen
+	}
+	start := len(dst)
+	dst = slices.Grow(dst, n)[:start+n]
+	out := dst[start:]
+	b := r.Buf
+	off, prev := 0, -1 // where the previous name starts in out
+	for _, l := range labels {
+		name, value := b[l.Name.Start:l.Name.End], b[l.Value.Start:l.Value.End]
+		if prev >= 0 && !nameLess(out[prev:prev+int(out[prev-1])], name) {
+			return dst[:start], false
+		}
+		out[off] = 0x0a
+		out[off+1] = byte(4 + len(name) + len(value))
+		out[off+2] = 0x0a
+		out[off+3] = byte(len(name))
+		prev = off + 4
 		off += 4 + copy(out[off+4:], name)
 		out[off] = 0x12
 		out[off+1] = byte(len(value))
