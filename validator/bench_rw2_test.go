@@ -107,19 +107,8 @@ func BenchmarkInspectRW2(b *testing.B) {
 // BenchmarkInspectRW2Baseline is the baseline of BenchmarkInspectRW2:
 // snappy decode and gogo's writev2.Request.Unmarshal.
 func BenchmarkInspectRW2Baseline(b *testing.B) {
-	body := snappy.Encode(nil, benchRequestRW2(b, benchSeries, benchDupsDefault))
-	var buf []byte
-	b.ReportAllocs()
-	b.SetBytes(int64(len(body)))
-	for b.Loop() {
-		raw, err := snappy.Decode(buf[:cap(buf)], body)
-		if err != nil {
-			b.Fatal(err)
-		}
-		buf = raw
+	benchBaseline(b, snappy.Encode(nil, benchRequestRW2(b, benchSeries, benchDupsDefault)), func(raw []byte) error {
 		var req writev2.Request
-		if err := req.Unmarshal(raw); err != nil {
-			b.Fatal(err)
-		}
-	}
+		return req.Unmarshal(raw)
+	})
 }

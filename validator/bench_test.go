@@ -160,7 +160,14 @@ func BenchmarkInspect(b *testing.B) {
 // BenchmarkInspectBaseline is what a proxy that decodes the request with the
 // generated Prometheus code does, before it even looks for duplicates.
 func BenchmarkInspectBaseline(b *testing.B) {
-	body := benchRequest(b, benchSeries, benchDupsDefault)
+	benchBaseline(b, benchRequest(b, benchSeries, benchDupsDefault), func(raw []byte) error {
+		var wr prompb.WriteRequest
+		return wr.Unmarshal(raw)
+	})
+}
+
+// benchBaseline measures decompressing body and unmarshalling it.
+func benchBaseline(b *testing.B, body []byte, unmarshal func([]byte) error) {
 	var buf []byte
 	b.ReportAllocs()
 	b.SetBytes(int64(len(body)))
@@ -170,8 +177,7 @@ func BenchmarkInspectBaseline(b *testing.B) {
 			b.Fatal(err)
 		}
 		buf = raw
-		var wr prompb.WriteRequest
-		if err := wr.Unmarshal(raw); err != nil {
+		if err := unmarshal(raw); err != nil {
 			b.Fatal(err)
 		}
 	}

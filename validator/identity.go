@@ -23,8 +23,9 @@ type Identity struct {
 // Scratch is the reusable working space of identity computations; it is
 // not safe for concurrent use.
 type Scratch struct {
-	idx  []int32
-	a, b []byte
+	idx    []int32
+	labels []Label
+	a, b   []byte
 }
 
 // NewIdentity returns an Identity that leaves out the given label names.
@@ -72,13 +73,20 @@ func (id *Identity) canonical(r *Request, i int, sc *Scratch, buf *[]byte) []byt
 		return raw
 	}
 	if len(id.ignore) == 0 {
-		if dst, ok := appendSortedShortLabels((*buf)[:0], r, i); ok {
+		// Labels nearly always arrive sorted and non-empty: no need to
+		// normalize them first.
+		s := &r.Series[i]
+		if dst, ok := appendShortLabels((*buf)[:0], r.Buf, r.Labels[s.LabelsStart:s.LabelsEnd], true); ok {
 			*buf = dst
 			return dst
 		}
 	}
 	sc.idx = id.normalized(r, i, sc.idx[:0])
-	if dst, ok := appendShortLabels((*buf)[:0], r, sc.idx); ok {
+	sc.labels = sc.labels[:0]
+	for _, k := range sc.idx {
+		sc.labels = append(sc.labels, r.Labels[k])
+	}
+	if dst, ok := appendShortLabels((*buf)[:0], r.Buf, sc.labels, false); ok {
 		*buf = dst
 		return dst
 	}
@@ -97,50 +105,16 @@ func (id *Identity) canonical(r *Request, i int, sc *Scratch, buf *[]byte) []byt
 	return dst
 }
 
-// appendShortLabels appends the canonical encoding of labels idx when every
-// length in it fits in one byte, as for nearly every series: sized once,
-// then written in place. It reports false, appending nothing, otherwise.
-func appendShortLabels(dst []byte, r *Request, idx []int32) ([]byte, bool) {
-	n := 0
-	for _, k := range idx {
-		l := &r.Labels[k]
-		msgLen := 4 + l.Name.Len() + l.Value.Len()
-		if msgLen >= 0x80 {
-			return dst, false
-		}
-		n += 2 + msgLen
-	}
-	start := len(dst)
-	dst = slices.Grow(dst, n)[:start+n]
-	out := dst[start:]
-	b := r.Buf
-	off := 0
-	for _, k := range idx {
-		l := r.Labels[k]
-		name, value := b[l.Name.Start:l.Name.End], b[l.Value.Start:l.Value.End]
-		out[off] = 0x0a
-		out[off+1] = byte(4 + len(name) + len(value))
-		out[off+2] = 0x0a
-		out[off+3] = byte(len(name))
-		off += 4 + copy(out[off+4:], name)
-		out[off] = 0x12
-		out[off+1] = byte(len(value))
-		off += 2 + copy(out[off+2:], value)
-	}
-	return dst, true
-}
-
-// appendSortedShortLabels is the common case of canonical in one pass:
-// series i's labels already sorted, every value non-empty and every length
-// under 128 bytes, as senders send them. It reports false, and the caller
-// normalizes the labels first, for any other series.
-func appendSortedShortLabels(dst []byte, r *Request, i int) ([]byte, bool) {
-	s := &r.Series[i]
-	labels := r.Labels[s.LabelsStart:s.LabelsEnd]
+// appendShortLabels appends the canonical encoding of labels, spans of b,
+// when every length in it fits in one byte, as for nearly every series:
+// sized once, then written in place. With check it also requires what
+// normalizing would otherwise ensure: names in order, each once, and no
+// empty value. It reports false, appending nothing, when these do not hold.
+func appendShortLabels(dst, b []byte, labels []Label, check bool) ([]byte, bool) {
 	n := 0
 	for _, l := range labels {
 		msgLen := 4 + l.Name.Len() + l.Value.Len()
-		if msgLen >= 0x80 || l.Value.Len() == 0 {
+		if msgLen >= 0x80 || (check && l.Value.Len() == 0) {
 			return dst, false
 		}
 		n += 2 + msgLen
@@ -148,18 +122,17 @@ func appendSortedShortLabels(dst []byte, r *Request, i int) ([]byte, bool) {
 	start := len(dst)
 	dst = slices.Grow(dst, n)[:start+n]
 	out := dst[start:]
-	b := r.Buf
 	off, prev := 0, -1 // where the previous name starts in out
 	for _, l := range labels {
 		name, value := b[l.Name.Start:l.Name.End], b[l.Value.Start:l.Value.End]
-		if prev >= 0 && !nameLess(out[prev:prev+int(out[prev-1])], name) {
+		if check && prev >= 0 && !nameLess(out[prev:prev+int(out[prev-1])], name) {
 			return dst[:start], false
 		}
+		prev = off + 4
 		out[off] = 0x0a
 		out[off+1] = byte(4 + len(name) + len(value))
 		out[off+2] = 0x0a
 		out[off+3] = byte(len(name))
-		prev = off + 4
 		off += 4 + copy(out[off+4:], name)
 		out[off] = 0x12
 		out[off+1] = byte(len(value))

@@ -90,17 +90,25 @@ func (sr *SeriesRecord) arrange(b *recordBatch) {
 // reset forgets the request b was built for.
 func (b *recordBatch) reset() { b.ready = false }
 
+// eachShard calls f with every shard that holds keys of b, and the indexes
+// of those keys.
+func (sr *SeriesRecord) eachShard(b *recordBatch, f func(sh *recordShard, keys []int32)) {
+	start := int32(0)
+	for s, end := range b.shardEnd {
+		if start < end {
+			f(&sr.shards[s], b.order[start:end])
+		}
+		start = end
+	}
+}
+
 // getBatch looks up every key of b, filling found, latest and hint.
 func (sr *SeriesRecord) getBatch(b *recordBatch, now time.Time) {
 	t := unixSeconds(now)
-	start := int32(0)
-	for s, end := range b.shardEnd {
-		if start == end {
-			continue
-		}
-		sh := &sr.shards[s]
+	sr.eachShard(b, func(sh *recordShard, keys []int32) {
 		sh.mu.RLock()
-		for _, i := range b.order[start:end] {
+		defer sh.mu.RUnlock()
+		for _, i := range keys {
 			j := sh.find(b.keys[i])
 			b.hint[i] = int32(j)
 			if j < 0 || sr.expired(&sh.slots[j], t) {
@@ -111,28 +119,20 @@ func (sr *SeriesRecord) getBatch(b *recordBatch, now time.Time) {
 			b.found[i] = true
 			b.latest[i] = Latest{TimestampMs: sl.ts, Value: sl.value, Histogram: sl.flags&slotHistogram != 0}
 		}
-		sh.mu.RUnlock()
-		start = end
-	}
+	})
 }
 
 // putBatch records latest[i] for every key of b whose put[i] is set.
 func (sr *SeriesRecord) putBatch(b *recordBatch, now time.Time) {
 	t := unixSeconds(now)
-	start := int32(0)
-	for s, end := range b.shardEnd {
-		if start == end {
-			continue
-		}
-		sh := &sr.shards[s]
+	sr.eachShard(b, func(sh *recordShard, keys []int32) {
 		sh.mu.Lock()
+		defer sh.mu.Unlock()
 		sr.sweepIfDue(sh, t)
-		for _, i := range b.order[start:end] {
+		for _, i := range keys {
 			if b.put[i] {
 				sr.putLocked(sh, b.keys[i], b.latest[i], t, int(b.hint[i]))
 			}
 		}
-		sh.mu.Unlock()
-		start = end
-	}
+	})
 }

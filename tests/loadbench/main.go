@@ -42,7 +42,7 @@ func main() {
 		profile   = flag.String("cpuprofile", "", "write a CPU profile of pushguard under the first scenario with duplicates and -cpuprofile.action to this file")
 		profAct   = flag.String("cpuprofile.action", "keep-first", "the action the CPU profile is taken under")
 		rate      = flag.Float64("rate", 100, "requests a second of the steady-load latency runs, after each closed-loop run; 0 skips them")
-		upstreams = flag.String("upstreams", "decode,discard", "stub upstreams to measure behind: decode (decompresses and unmarshals every push, as a distributor does first) and discard (reads and drops the bytes)")
+		upstreams = flag.String("upstreams", "discard,decode", "stub upstreams to measure behind: discard (reads and drops the bytes) and decode (decompresses and unmarshals every push, as a distributor does first); the CPU profile is taken behind the first")
 		stubKind  = flag.String("stub", "discard", "(internal) what the stub upstream does with a push: decode or discard")
 	)
 	flag.Parse()
