@@ -177,18 +177,19 @@ func driveUpstream(self, kind string, cfg driveConfig, profiled *bool) error {
 			if err != nil {
 				return err
 			}
-			var prof chan error
-			if cfg.profile != "" && !*profiled && action == cfg.profileAction && dup > 0 {
-				*profiled = true
-				prof = make(chan error, 1)
-				go func() { prof <- fetchProfile(addr, cfg.profile, cfg.duration/2) }()
-			}
 			name := fmt.Sprintf("pushguard %s, %.1f%% dup", action, dup*100)
 			if cfg.rate > 0 {
 				// Latency at a steady load first, while pushguard holds what
 				// a steady load gives it: the closed-loop run below fills
 				// its record and report with over a hundred tenants.
 				paced = append(paced, run(name, "http://"+addr+"/api/v1/push", pg.Process.Pid, load, cfg, cfg.rate))
+			}
+			// The profile covers the closed-loop run, pushguard at full load.
+			var prof chan error
+			if cfg.profile != "" && !*profiled && action == cfg.profileAction && dup > 0 {
+				*profiled = true
+				prof = make(chan error, 1)
+				go func() { prof <- fetchProfile(addr, cfg.profile, cfg.duration/2) }()
 			}
 			res := run(name, "http://"+addr+"/api/v1/push", pg.Process.Pid, load, cfg, 0)
 			if prof != nil {
