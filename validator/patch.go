@@ -332,10 +332,13 @@ func (p *Patch) EncodeFrom(r *Request, compressed []byte) []byte {
 		// patched series the splice compresses worse than the sender did,
 		// and then the request is compressed anew.
 		bound := splicedSizeBound(len(compressed), len(r.Buf), len(p.proto))
-		out, ok := spliceSnappy(p.compressed, compressed, len(r.Buf), p.proto, p.copied, bound)
-		p.compressed = out
-		if ok && len(out) <= bound {
-			return out
+		// Not even tried when the cuts alone would use up the slack.
+		if slack := bound - bound*10/11; len(p.copied)*splicedBytesPerCut <= slack {
+			out, ok := spliceSnappy(p.compressed, compressed, len(r.Buf), p.proto, p.copied, bound)
+			p.compressed = out
+			if ok && len(out) <= bound {
+				return out
+			}
 		}
 	}
 	// s2's snappy-compatible fast mode: the same block format as
@@ -343,6 +346,12 @@ func (p *Patch) EncodeFrom(r *Request, compressed []byte) []byte {
 	p.compressed = s2.EncodeSnappy(p.compressed[:cap(p.compressed)], p.proto)
 	return p.compressed
 }
+
+// splicedBytesPerCut is about what each cut between copied ranges adds to
+// a spliced block in literals (copies whose source was cut out, and what
+// is patched): 130 to 450 bytes with kube-state-metrics-like series,
+// measured over every action from 0.5% to 5% duplicates.
+const splicedBytesPerCut = 300
 
 // splicedSizeBound is the largest spliced block kept: 10% over the
 // sender's compression ratio applied to the patched request.
