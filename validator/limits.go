@@ -122,7 +122,11 @@ func (l *Limits) truncateOffenders(offenders []*report.Offender) {
 	for _, o := range offenders {
 		o.Metric = truncate(o.Metric, l.MaxLabelValueLength)
 		o.Origin = l.truncateLabels(o.Origin)
-		o.Example.Labels = l.truncateLabels(o.Example.Labels)
-		o.Example.FirstLabels = l.truncateLabels(o.Example.FirstLabels)
+		l.truncateExample(&o.Example)
 	}
+}
+
+func (l *Limits) truncateExample(ex *report.Example) {
+	ex.Labels = l.truncateLabels(ex.Labels)
+	ex.FirstLabels = l.truncateLabels(ex.FirstLabels)
 }

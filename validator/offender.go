@@ -25,11 +25,24 @@ var sourceNames = map[int32]string{1: "RULE", 2: "OTLP"}
 // Offenders turns one request's duplicates into offender records, one per
 // (metric, kind, origin). outcomes may be nil when no action was planned.
 func Offenders(r *Request, res *Result, outcomes []Outcome, originLabels []string, meta Meta) []*report.Offender {
-	if len(res.Duplicates) == 0 {
-		return nil
+	order, example := offenders(r, res, outcomes, originLabels, meta)
+	for i, o := range order {
+		o.Example = example(i)
 	}
-	byKey := make(map[string]*report.Offender)
-	var order []*report.Offender
+	return order
+}
+
+// offenders is Offenders with the examples left empty: example(i) builds
+// order[i]'s, from its first conflicting duplicate, or its first
+// duplicate when none conflicts. Building examples (two label maps each)
+// is most of an offender's cost, and the report needs one only for an
+// offender it did not know.
+func offenders(r *Request, res *Result, outcomes []Outcome, originLabels []string, meta Meta) (order []*report.Offender, example func(i int) report.Example) {
+	if len(res.Duplicates) == 0 {
+		return nil, nil
+	}
+	byKey := make(map[string]int)
+	var exampleDup []int // the duplicate each offender's example shows
 	// The key is built from the request's bytes, so that only a new
 	// offender costs strings and maps; repeats of one cost a lookup.
 	var key []byte
@@ -42,9 +55,9 @@ func Offenders(r *Request, res *Result, outcomes []Outcome, originLabels []strin
 			key = append(key, 0xff)
 			key = append(key, originValue(r, si, name)...)
 		}
-		o, ok := byKey[string(key)]
+		i, ok := byKey[string(key)]
 		if !ok {
-			o = &report.Offender{
+			o := &report.Offender{
 				Tenant:        meta.Tenant,
 				Metric:        string(r.MetricName(si)),
 				Kind:          d.Kind.String(),
@@ -55,15 +68,17 @@ func Offenders(r *Request, res *Result, outcomes []Outcome, originLabels []strin
 				UserAgent:     meta.UserAgent,
 				SenderAddress: meta.RemoteAddr,
 				Source:        sourceNames[r.Source],
-				Example:       exampleOf(r, d),
 			}
-			byKey[string(key)] = o
+			i = len(order)
+			byKey[string(key)] = i
 			order = append(order, o)
+			exampleDup = append(exampleDup, k)
 		}
+		o := order[i]
 		if d.Conflicting {
 			// Show the operator a conflict rather than an identical repeat.
-			if o.ConflictingSamples == 0 && ok {
-				o.Example = exampleOf(r, d)
+			if o.ConflictingSamples == 0 {
+				exampleDup[i] = k
 			}
 			o.ConflictingSamples++
 		} else {
@@ -77,7 +92,7 @@ func Offenders(r *Request, res *Result, outcomes []Outcome, originLabels []strin
 			o.RelabelledSamples += int64(oc.Relabelled)
 		}
 	}
-	return order
+	return order, func(i int) report.Example { return exampleOf(r, &res.Duplicates[exampleDup[i]]) }
 }
 
 // originValue returns the value of label name of series i, nil when the

@@ -320,9 +320,13 @@ func (v *Validator) Record(c *Checked, meta Meta) {
 		}
 	}
 	v.dupLog.log(c.Request, &c.Result, c.Patch.Outcomes, meta)
-	offenders := Offenders(c.Request, &c.Result, c.Patch.Outcomes, v.OriginLabels(meta.Tenant), meta)
-	v.cfg.Limits.truncateOffenders(offenders)
-	v.store.Record(offenders)
+	found, example := offenders(c.Request, &c.Result, c.Patch.Outcomes, v.OriginLabels(meta.Tenant), meta)
+	v.cfg.Limits.truncateOffenders(found)
+	v.store.RecordWith(found, func(i int) report.Example {
+		ex := example(i)
+		v.cfg.Limits.truncateExample(&ex)
+		return ex
+	})
 }
 
 // OriginLabels returns the origin labels of tenant: its runtime override

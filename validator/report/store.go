@@ -169,14 +169,20 @@ func offenderID(tenant, key string) string {
 }
 
 // Record merges a request's offenders into the store.
-func (s *Store) Record(offenders []*Offender) {
+func (s *Store) Record(offenders []*Offender) { s.RecordWith(offenders, nil) }
+
+// RecordWith is Record for offenders whose examples are left empty:
+// example(i) builds offenders[i]'s, and is called only when the store keeps
+// it (a new offender, or the first conflict of one known so far only for
+// identical repeats). A push repeating known offenders builds none.
+func (s *Store) RecordWith(offenders []*Offender, example func(i int) Example) {
 	if len(offenders) == 0 || s.maxPerTenant <= 0 {
 		return
 	}
 	s.mtx.Lock()
 	defer s.mtx.Unlock()
 	var kb []byte
-	for _, o := range offenders {
+	for i, o := range offenders {
 		t := s.tenants[o.Tenant]
 		if t == nil {
 			t = &tenantOffenders{
@@ -188,6 +194,9 @@ func (s *Store) Record(offenders []*Offender) {
 		}
 		kb = appendOffenderKey(kb[:0], o)
 		if e, ok := t.byKey[string(kb)]; ok {
+			if example != nil && e.o.ConflictingSamples == 0 && o.ConflictingSamples > 0 {
+				o.Example = example(i)
+			}
 			merge(&e.o, o)
 			e.hist.Add(o.LastSeen, o.ConflictingSamples+o.IdenticalSamples)
 			t.lru.moveToFront(e)
@@ -195,6 +204,9 @@ func (s *Store) Record(offenders []*Offender) {
 			continue
 		}
 		key := string(kb)
+		if example != nil {
+			o.Example = example(i)
+		}
 		e := &stored{o: *o, key: key}
 		e.o.ID = offenderID(o.Tenant, key)
 		e.o.PerMinute = nil

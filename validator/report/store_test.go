@@ -89,6 +89,46 @@ func TestStoreMerge(t *testing.T) {
 	}
 }
 
+// TestStoreRecordWithBuildsOnlyKeptExamples checks that RecordWith builds
+// an example only when the store keeps it, with the same outcome as
+// Record with every example built.
+func TestStoreRecordWithBuildsOnlyKeptExamples(t *testing.T) {
+	s := NewStore(10, prometheus.NewRegistry())
+	var built []int
+	record := func(offenders ...*Offender) {
+		want := make([]Example, len(offenders))
+		for i, o := range offenders {
+			want[i], o.Example = o.Example, Example{}
+		}
+		s.RecordWith(offenders, func(i int) Example {
+			built = append(built, i)
+			return want[i]
+		})
+	}
+	origin := func(pod string) map[string]string { return map[string]string{"pod": pod} }
+
+	// Two new offenders: both examples built.
+	record(testOffender("m", "across_series", origin("a"), 0, 1, time.Minute),
+		testOffender("m", "across_series", origin("b"), 1, 0, time.Minute))
+	require.Equal(t, []int{0, 1}, built)
+
+	// Known offenders repeated, identical for a and conflicting again for
+	// b: nothing built. A new one (c) is.
+	built = nil
+	record(testOffender("m", "across_series", origin("a"), 0, 1, 2*time.Minute),
+		testOffender("m", "across_series", origin("b"), 1, 0, 2*time.Minute),
+		testOffender("m", "across_series", origin("c"), 0, 1, 2*time.Minute))
+	require.Equal(t, []int{2}, built)
+
+	// a's first conflict replaces its identical example.
+	built = nil
+	record(testOffender("m", "across_series", origin("a"), 1, 0, 3*time.Minute))
+	require.Equal(t, []int{0}, built)
+	got, _ := s.List("team-a", Filter{Origin: origin("a")})
+	require.Len(t, got, 1)
+	require.Equal(t, int64(3*time.Minute/time.Millisecond), got[0].Example.TimestampMs)
+}
+
 func TestStoreKeysOffenders(t *testing.T) {
 	s := NewStore(10, prometheus.NewRegistry())
 	s.Record([]*Offender{
