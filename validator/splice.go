@@ -5,9 +5,9 @@ import "encoding/binary"
 // A patched request is mostly the original request: every untouched series
 // is copied byte for byte. Compressing all of it again costs more than
 // decoding and inspecting it did, so the patched request is compressed by
-// splicing instead: its copied ranges reuse the copy elements of the
-// sender's own snappy block, and only what lies around them (new bytes,
-// and copies whose source is outside their range) is written as literals.
+// splicing instead: its copied ranges reuse the elements of the sender's
+// own snappy block, and only what lies around them (new bytes, and copies
+// whose source was cut out) is written as literals.
 // No compression library offers this: it needs the original block's
 // elements and where the patched request copies the original.
 
