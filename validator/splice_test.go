@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"testing"
 
+	golangsnappy "github.com/golang/snappy"
 	"github.com/klauspost/compress/s2"
 	"github.com/klauspost/compress/snappy"
 	"github.com/stretchr/testify/require"
@@ -16,9 +17,20 @@ import (
 // duplicates it is the splice, and with many it is no more than 10% over
 // the sender's compression ratio, or compressed anew.
 func TestEncodeFromSplices(t *testing.T) {
-	for _, dups := range []int{1, benchSeries / 1000, benchSeries / 10} {
+	for _, tc := range []struct {
+		dups     int
+		compress string
+	}{
+		{1, "klauspost"}, {benchSeries / 1000, "klauspost"}, {benchSeries / 10, "klauspost"},
+		{benchSeries / 1000, "golang"}, {benchSeries / 10, "golang"},
+	} {
+		dups := tc.dups
 		body := benchRequest(t, benchSeries, dups)
 		r := decodeBody(t, body)
+		if tc.compress == "golang" {
+			// The reference encoder: independent 64 KiB blocks.
+			body = golangsnappy.Encode(nil, r.Buf)
+		}
 		var res Result
 		NewInspector(NewIdentity(nil)).Inspect(r, &res)
 		for _, action := range Actions {
@@ -40,8 +52,8 @@ func TestEncodeFromSplices(t *testing.T) {
 			require.Equal(t, proto, decoded, "%s, %d duplicates: the splice itself", action, dups)
 			anew := s2.EncodeSnappy(nil, proto)
 			bound := splicedSizeBound(len(body), len(r.Buf), len(proto))
-			t.Logf("%s, %d duplicates: original %d bytes, spliced %d (kept up to %d), compressed anew %d",
-				action, dups, len(body), len(spliced), bound, len(anew))
+			t.Logf("%s, %d duplicates, %s/snappy: original %d bytes, spliced %d (kept up to %d), compressed anew %d",
+				action, dups, tc.compress, len(body), len(spliced), bound, len(anew))
 			if dups <= benchSeries/1000 {
 				require.Equal(t, spliced, got, "%s, %d duplicates: not spliced", action, dups)
 			} else if len(spliced) > bound {
@@ -72,21 +84,26 @@ func TestSpliceSnappyRefuses(t *testing.T) {
 
 // FuzzSpliceSnappy builds a patched version of arbitrary bytes from random
 // copied ranges and new bytes, and checks that the spliced block
-// decompresses to it, whichever compressor made the original block.
+// decompresses to it, whichever compressor made the original block; the
+// reference decoder must read it too.
 func FuzzSpliceSnappy(f *testing.F) {
 	f.Add(bytes.Repeat([]byte("kube_pod_status_phase{namespace=\"a\"} "), 40), uint64(1))
 	f.Add([]byte("aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"), uint64(2))
 	f.Add([]byte{}, uint64(3))
+	f.Add(bytes.Repeat([]byte("container_memory_working_set_bytes{pod=\"api-7\"} "), 60), uint64(7))
 	f.Fuzz(func(t *testing.T, orig []byte, seed uint64) {
 		rng := rand.New(rand.NewPCG(seed, seed>>32))
 		var src []byte
-		switch seed % 3 {
+		switch seed % 4 {
 		case 0:
 			src = s2.EncodeSnappy(nil, orig)
 		case 1:
 			src = snappy.Encode(nil, orig)
-		default:
+		case 2:
 			src = s2.EncodeSnappyBest(nil, orig)
+		default:
+			// The reference encoder, which many senders use.
+			src = golangsnappy.Encode(nil, orig)
 		}
 		var (
 			out    []byte
@@ -111,12 +128,16 @@ func FuzzSpliceSnappy(f *testing.F) {
 		if !ok {
 			t.Fatalf("splice refused a valid block and ordered ranges")
 		}
-		got, err := snappy.Decode(nil, spliced)
-		if err != nil {
-			t.Fatalf("spliced block does not decode: %v", err)
-		}
-		if !bytes.Equal(got, out) {
-			t.Fatalf("spliced block decodes to %x, want %x", got, out)
+		for name, decode := range map[string]func([]byte, []byte) ([]byte, error){
+			"klauspost": snappy.Decode, "golang": golangsnappy.Decode,
+		} {
+			got, err := decode(nil, spliced)
+			if err != nil {
+				t.Fatalf("spliced block does not decode with %s/snappy: %v", name, err)
+			}
+			if !bytes.Equal(got, out) {
+				t.Fatalf("spliced block decodes with %s/snappy to %x, want %x", name, got, out)
+			}
 		}
 	})
 }
