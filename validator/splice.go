@@ -201,6 +201,15 @@ func spliceSnappy(dst, src []byte, origLen int, out []byte, copied []copiedRange
 		prevEnd, prevTo = c.from+c.n, c.to+c.n
 		end := c.from + c.n
 		for eo < end && pos < len(src) {
+			if run >= 0 {
+				// Inside a run nearly every element is kept: take them
+				// with the fewest checks, until one is not.
+				eo, pos = skipKept(src, pos, eo, c.from, end)
+				lit = c.to + (eo - c.from)
+				if eo >= end || pos >= len(src) {
+					continue
+				}
+			}
 			var length, offset, next int
 			if pos+5 <= len(src) && snappyTags[src[pos]].hdr != 0 {
 				// Every element but a long literal, without a branch on its
@@ -262,6 +271,28 @@ func spliceSnappy(dst, src []byte, origLen int, out []byte, copied []copiedRange
 		}
 	}
 	return appendSnappyLiteral(dst, out[lit:]), true
+}
+
+// skipKept goes past the elements from src[pos:] on, which start at eo in
+// the original, that lie within the range [from, end) with their source:
+// the elements a splice keeps as they are. It stops before any other, and
+// before long literals and the last bytes of src, which the caller decodes
+// with all its checks.
+func skipKept(src []byte, pos, eo, from, end int) (int, int) {
+	for pos+5 <= len(src) {
+		t := &snappyTags[src[pos]]
+		if t.hdr == 0 {
+			break
+		}
+		length := int(t.length)
+		offset := int(t.offsetHigh) | int(binary.LittleEndian.Uint32(src[pos+1:]))&int(t.offsetMask)
+		next := pos + int(t.hdr) + length&int(t.literalMask)
+		if eo+length > end || eo-offset < from || next > len(src) {
+			break
+		}
+		eo, pos = eo+length, next
+	}
+	return eo, pos
 }
 
 // copiedTo returns where the original's bytes [from, from+n) are in the
