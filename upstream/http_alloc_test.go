@@ -1,6 +1,7 @@
 package upstream_test
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"io"
@@ -49,4 +50,41 @@ func TestHTTPPushAllocation(t *testing.T) {
 	perPush := (after.TotalAlloc - before.TotalAlloc) / n
 	t.Logf("%d bytes allocated a push", perPush)
 	require.Less(t, perPush, uint64(24<<10))
+}
+
+// BenchmarkHTTPPush forwards a 200 KB push to a loopback receiver: pushguard's
+// upstream client, and as the baseline a default net/http client posting
+// the same bytes.
+func BenchmarkHTTPPush(b *testing.B) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		w.WriteHeader(http.StatusOK)
+	}))
+	defer srv.Close()
+	body := make([]byte, 200<<10)
+	_, _ = rand.Read(body)
+	b.Run("pushguard", func(b *testing.B) {
+		u := upstream.NewHTTP(upstream.Config{URL: srv.URL, Timeout: 5 * time.Second, MaxResponseBytes: 1 << 20}, nil)
+		req := &upstream.Request{Tenant: "t", Header: http.Header{"Content-Encoding": {"snappy"}}, Body: body}
+		b.ReportAllocs()
+		b.SetBytes(int64(len(body)))
+		for b.Loop() {
+			if _, err := u.Push(context.Background(), req); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("net-http-default", func(b *testing.B) {
+		client := &http.Client{}
+		b.ReportAllocs()
+		b.SetBytes(int64(len(body)))
+		for b.Loop() {
+			resp, err := client.Post(srv.URL, "application/x-protobuf", bytes.NewReader(body))
+			if err != nil {
+				b.Fatal(err)
+			}
+			_, _ = io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+		}
+	})
 }
