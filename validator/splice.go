@@ -106,30 +106,21 @@ func readSnappyElement(src []byte, pos int) (snappyElement, bool) {
 			return e, false
 		}
 		e.next = p + e.length
-	case snappyCopy1:
-		if pos+2 > len(src) {
+	default:
+		// A copy: its size and fields as snappyTags has them, the bytes
+		// after the tag read one by one, as they may end the block.
+		t := &snappyTags[tag]
+		if pos+int(t.hdr) > len(src) {
 			return e, false
 		}
-		e.copy = true
-		e.length = 4 + int(tag>>2)&7
-		e.offset = int(tag&0xe0)<<3 | int(src[pos+1])
-		e.next = pos + 2
-	case snappyCopy2:
-		if pos+3 > len(src) {
-			return e, false
+		w := 0
+		for i := 1; i < int(t.hdr); i++ {
+			w |= int(src[pos+i]) << (8 * (i - 1))
 		}
 		e.copy = true
-		e.length = 1 + int(tag>>2)
-		e.offset = int(binary.LittleEndian.Uint16(src[pos+1:]))
-		e.next = pos + 3
-	case snappyCopy4:
-		if pos+5 > len(src) {
-			return e, false
-		}
-		e.copy = true
-		e.length = 1 + int(tag>>2)
-		e.offset = int(binary.LittleEndian.Uint32(src[pos+1:]))
-		e.next = pos + 5
+		e.length = int(t.length)
+		e.offset = int(t.offsetHigh) | w&int(t.offsetMask)
+		e.next = pos + int(t.hdr)
 	}
 	return e, true
 }
