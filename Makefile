@@ -85,7 +85,7 @@ docs: ## Regenerate the configuration reference in README.md from the flags.
 
 .PHONY: bench-e2e
 BENCH_E2E_FLAGS ?= -duration=10s
-bench-e2e: ## Load benchmark: stub upstream vs bare reverse proxy vs pushguard, samples/s and p50/p99.
+bench-e2e: ## Load benchmark behind a discarding and a decoding stub upstream: bare proxy, gogo re-encoding proxy and pushguard; samples/s, CPU per sample, p50/p99, steady-rate latency, CPU profile.
 	$(GO) build -o bin/pushguard ./cmd/pushguard
 	$(GO) build -o bin/loadbench ./tests/loadbench
 	bin/loadbench -pushguard=bin/pushguard -cpuprofile=bin/pushguard.cpu $(BENCH_E2E_FLAGS)
