@@ -63,11 +63,7 @@ func Decompress(body []byte, maxBytes int, r *Request) error {
 // view. Nothing is copied: labels are spans of r.Buf.
 func DecodeRW1(r *Request) error {
 	r.Version = RW1
-	r.Series = r.Series[:0]
-	r.Labels = r.Labels[:0]
-	r.Samples = r.Samples[:0]
-	r.Histograms = r.Histograms[:0]
-	r.Exemplars = 0
+	r.resetView()
 	if len(r.Buf) > math.MaxUint32 {
 		return NewError(ErrIDRequestTooLarge, CauseTooLarge, nil, "request of %d bytes is too large to decode", len(r.Buf))
 	}

@@ -35,12 +35,7 @@ const (
 // so a bad one is an error naming the series, never a panic.
 func DecodeRW2(r *Request) error {
 	r.Version = RW2
-	r.Series = r.Series[:0]
-	r.Labels = r.Labels[:0]
-	r.Samples = r.Samples[:0]
-	r.Histograms = r.Histograms[:0]
-	r.Symbols = r.Symbols[:0]
-	r.Exemplars = 0
+	r.resetView()
 	if len(r.Buf) > math.MaxUint32 {
 		return NewError(ErrIDRequestTooLarge, CauseTooLarge, nil, "request of %d bytes is too large to decode", len(r.Buf))
 	}
@@ -97,21 +92,16 @@ type labelRefs struct {
 	pending uint32
 }
 
-func (lr *labelRefs) outOfRange(r *Request, ref uint64) error {
-	return fmt.Errorf("label reference %d out of range: the request has %d symbols", ref, len(r.Symbols))
-}
-
-func (lr *labelRefs) add(r *Request, ref uint64, labelsStart int32) error {
+// add takes the next label reference of the series: a name, or the value
+// that completes a label. The caller checks the label limit once a field.
+func (lr *labelRefs) add(r *Request, ref uint64) error {
 	if ref >= uint64(len(r.Symbols)) {
-		return lr.outOfRange(r, ref)
+		return fmt.Errorf("label reference %d out of range: the request has %d symbols", ref, len(r.Symbols))
 	}
 	if lr.n%2 == 0 {
 		lr.pending = uint32(ref)
 	} else {
 		r.Labels = append(r.Labels, Label{Name: r.Symbols[lr.pending], Value: r.Symbols[ref]})
-		if err := r.checkLabelsLimit(labelsStart); err != nil {
-			return err
-		}
 	}
 	lr.n++
 	return nil
@@ -140,7 +130,6 @@ func (r *Request) decodeRW2Series(start, end int) error {
 				return protowire.ParseError(n)
 			}
 			off += n
-			syms := r.Symbols
 			for i := 0; i < len(v); {
 				// References take one or two bytes below 16384 symbols.
 				ref := uint64(v[i])
@@ -156,15 +145,9 @@ func (r *Request) decodeRW2Series(start, end int) error {
 					}
 					i += m
 				}
-				if ref >= uint64(len(syms)) {
-					return lr.outOfRange(r, ref)
+				if err := lr.add(r, ref); err != nil {
+					return err
 				}
-				if lr.n%2 == 0 {
-					lr.pending = uint32(ref)
-				} else {
-					r.Labels = append(r.Labels, Label{Name: syms[lr.pending], Value: syms[ref]})
-				}
-				lr.n++
 			}
 			// Once a field: a field is no larger than the body.
 			if err := r.checkLabelsLimit(s.LabelsStart); err != nil {
@@ -176,7 +159,10 @@ func (r *Request) decodeRW2Series(start, end int) error {
 				return protowire.ParseError(n)
 			}
 			off += n
-			if err := lr.add(r, ref, s.LabelsStart); err != nil {
+			if err := lr.add(r, ref); err != nil {
+				return err
+			}
+			if err := r.checkLabelsLimit(s.LabelsStart); err != nil {
 				return err
 			}
 		case (num == rw2SeriesSamples || num == rw2SeriesHistograms) && typ == protowire.BytesType:

@@ -134,28 +134,11 @@ func (p *Patch) appendSeriesPart(r *Request, i int, rank int32, extras bool, out
 			}
 			out = append(out, b[start:off]...)
 		case rw1SeriesSamples:
-			sp := &p.samples[sample]
+			out = p.appendPlannedSample(out, b[start:off], sample, rank)
 			sample++
-			if sp.drop || sp.rank != rank {
-				continue
-			}
-			if sp.set {
-				out = appendSampleWithValue(out, b[start:off], sp.value)
-				continue
-			}
-			out = append(out, b[start:off]...)
 		case rw1SeriesHistograms:
-			hp := &p.hists[hist]
+			out = p.appendPlannedHistogram(out, b[start:off], hist, rank, rw1SeriesHistograms)
 			hist++
-			if hp.drop || hp.rank != rank {
-				continue
-			}
-			if hp.raw != nil {
-				out = protowire.AppendTag(out, rw1SeriesHistograms, protowire.BytesType)
-				out = protowire.AppendBytes(out, hp.raw)
-				continue
-			}
-			out = append(out, b[start:off]...)
 		default:
 			if extras {
 				out = append(out, b[start:off]...)
@@ -166,6 +149,34 @@ func (p *Patch) appendSeriesPart(r *Request, i int, rank int32, extras bool, out
 		out = appendLabel(out, name, rankValue)
 	}
 	return fixLength(out, lenAt, bodyAt)
+}
+
+// appendPlannedSample appends field, the samples field of sample k, as the
+// plan has it in the part of rank rank: left out, with a new value, or as
+// it was. Both remote-write versions encode samples alike.
+func (p *Patch) appendPlannedSample(out, field []byte, k, rank int32) []byte {
+	sp := &p.samples[k]
+	switch {
+	case sp.drop || sp.rank != rank:
+		return out
+	case sp.set:
+		return appendSampleWithValue(out, field, sp.value)
+	}
+	return append(out, field...)
+}
+
+// appendPlannedHistogram is appendPlannedSample for field, histogram k's
+// field, numbered num in the version's TimeSeries.
+func (p *Patch) appendPlannedHistogram(out, field []byte, k, rank int32, num protowire.Number) []byte {
+	hp := &p.hists[k]
+	switch {
+	case hp.drop || hp.rank != rank:
+		return out
+	case hp.raw != nil:
+		out = protowire.AppendTag(out, num, protowire.BytesType)
+		return protowire.AppendBytes(out, hp.raw)
+	}
+	return append(out, field...)
 }
 
 // appendLabel appends a labels field.

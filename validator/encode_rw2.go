@@ -89,28 +89,11 @@ func (p *Patch) appendSeriesPartRW2(r *Request, i int, rank int32, first bool, b
 			}
 			refsDone = true
 		case num == rw2SeriesSamples && typ == protowire.BytesType:
-			sp := &p.samples[sample]
+			out = p.appendPlannedSample(out, b[start:off], sample, rank)
 			sample++
-			if sp.drop || sp.rank != rank {
-				continue
-			}
-			if sp.set {
-				out = appendSampleWithValue(out, b[start:off], sp.value)
-				continue
-			}
-			out = append(out, b[start:off]...)
 		case num == rw2SeriesHistograms && typ == protowire.BytesType:
-			hp := &p.hists[hist]
+			out = p.appendPlannedHistogram(out, b[start:off], hist, rank, rw2SeriesHistograms)
 			hist++
-			if hp.drop || hp.rank != rank {
-				continue
-			}
-			if hp.raw != nil {
-				out = protowire.AppendTag(out, rw2SeriesHistograms, protowire.BytesType)
-				out = protowire.AppendBytes(out, hp.raw)
-				continue
-			}
-			out = append(out, b[start:off]...)
 		case num == rw2SeriesMetadata:
 			out = append(out, b[start:off]...)
 		default:

@@ -192,7 +192,7 @@ func (sr *SeriesRecord) Get(key uint64, now time.Time) (Latest, bool) {
 	if sr.expired(s, unixSeconds(now)) {
 		return Latest{}, false
 	}
-	return Latest{TimestampMs: s.ts, Value: s.value, Histogram: s.flags&slotHistogram != 0}, true
+	return s.latest(), true
 }
 
 // Put records that l was accepted upstream for key. The record keeps the
@@ -233,6 +233,11 @@ func (sr *SeriesRecord) putLocked(sh *recordShard, key uint64, l Latest, t uint3
 	s.set(l)
 	s.touched = t
 	sh.count++
+}
+
+// latest is what the slot holds of its series.
+func (s *slot) latest() Latest {
+	return Latest{TimestampMs: s.ts, Value: s.value, Histogram: s.flags&slotHistogram != 0}
 }
 
 func (s *slot) set(l Latest) {

@@ -115,9 +115,8 @@ func (sr *SeriesRecord) getBatch(b *recordBatch, now time.Time) {
 				b.found[i] = false
 				continue
 			}
-			sl := &sh.slots[j]
 			b.found[i] = true
-			b.latest[i] = Latest{TimestampMs: sl.ts, Value: sl.value, Histogram: sl.flags&slotHistogram != 0}
+			b.latest[i] = sh.slots[j].latest()
 		}
 	})
 }

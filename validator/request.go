@@ -132,6 +132,11 @@ func (r *Request) LabelMap(i int) map[string]string {
 func (r *Request) Reset() {
 	r.Version = 0
 	r.Buf = r.Buf[:0]
+	r.resetView()
+}
+
+// resetView empties what decoding r.Buf fills in, keeping the buffers.
+func (r *Request) resetView() {
 	r.Series = r.Series[:0]
 	r.Labels = r.Labels[:0]
 	r.Samples = r.Samples[:0]
