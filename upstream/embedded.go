@@ -367,17 +367,22 @@ func (r *appendResult) record(err error, ls labels.Labels, ts int64) error {
 	return nil
 }
 
+// finishAppend commits app when err is nil and rolls it back otherwise,
+// returning what the append is to return.
+func finishAppend(app storage.AppenderV2, err error) error {
+	if err != nil {
+		_ = app.Rollback()
+		return err
+	}
+	return app.Commit()
+}
+
 // appendWriteRequest appends wr with one appender and commits it. An error
 // means an internal failure; the appender has then been rolled back.
 func appendWriteRequest(ctx context.Context, db *tsdb.DB, wr *prompb.WriteRequest) (res appendResult, err error) {
 	app := db.AppenderV2(ctx)
 	defer func() {
-		if err == nil {
-			err = app.Commit()
-		} else {
-			_ = app.Rollback()
-		}
-		if err != nil {
+		if err = finishAppend(app, err); err != nil {
 			res.appended = 0
 		}
 	}()

@@ -84,12 +84,7 @@ func decodeWriteRequestV2(body []byte) (*writev2.Request, int, error) {
 func appendWriteRequestV2(ctx context.Context, db *tsdb.DB, req *writev2.Request) (res appendResult, err error) {
 	app := db.AppenderV2(ctx)
 	defer func() {
-		if err == nil {
-			err = app.Commit()
-		} else {
-			_ = app.Rollback()
-		}
-		if err != nil {
+		if err = finishAppend(app, err); err != nil {
 			res.appended, res.histograms = 0, 0
 		}
 	}()
