@@ -313,14 +313,15 @@ func TestGRPCUpstream(t *testing.T) {
 	client := distributorClient(t, inst.GRPCAddr)
 	at := time.Now().Truncate(time.Second)
 
-	_, err := client.Push(withTenant("team-a"), &cortexpb.WriteRequest{
+	rulerPush := &cortexpb.WriteRequest{
 		Source: cortexpb.WriteRequest_RULE,
 		Timeseries: []*cortexpb.TimeSeries{
 			series(1, at, "__name__", "kube_job_status_failed", "job_name", "renovate-1"),
 			series(5, at, "__name__", "up", "job", "node"),
 			series(0, at, "__name__", "kube_job_status_failed", "job_name", "renovate-1"),
 		},
-	})
+	}
+	_, err := client.Push(withTenant("team-a"), rulerPush)
 	require.NoError(t, err)
 	tenants, reqs := fake.received()
 	require.Equal(t, []string{"team-a"}, tenants)
@@ -337,14 +338,7 @@ func TestGRPCUpstream(t *testing.T) {
 	// The ruler retries the same push: every sample is already upstream, so
 	// keep-first drops them all and the push is answered without reaching
 	// the distributor, which would have refused the conflicting value.
-	_, err = client.Push(withTenant("team-a"), &cortexpb.WriteRequest{
-		Source: cortexpb.WriteRequest_RULE,
-		Timeseries: []*cortexpb.TimeSeries{
-			series(1, at, "__name__", "kube_job_status_failed", "job_name", "renovate-1"),
-			series(5, at, "__name__", "up", "job", "node"),
-			series(0, at, "__name__", "kube_job_status_failed", "job_name", "renovate-1"),
-		},
-	})
+	_, err = client.Push(withTenant("team-a"), rulerPush)
 	require.NoError(t, err)
 	_, reqs = fake.received()
 	require.Len(t, reqs, 1)
