@@ -9,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/klauspost/compress/snappy"
 	"github.com/prometheus/prometheus/prompb"
 	"github.com/stretchr/testify/require"
 )
@@ -32,13 +31,8 @@ func newFakeUpstream(t testing.TB) *fakeUpstream {
 			http.Error(w, err.Error(), http.StatusBadRequest)
 			return
 		}
-		raw, err := snappy.Decode(nil, body)
+		wr, err := decodeWriteRequest(body)
 		if err != nil {
-			http.Error(w, err.Error(), http.StatusBadRequest)
-			return
-		}
-		var wr prompb.WriteRequest
-		if err := wr.Unmarshal(raw); err != nil {
 			http.Error(w, err.Error(), http.StatusBadRequest)
 			return
 		}

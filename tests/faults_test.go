@@ -15,7 +15,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/klauspost/compress/snappy"
 	"github.com/prometheus/prometheus/prompb"
 	"github.com/stretchr/testify/require"
 )
@@ -161,12 +160,8 @@ func reset(w http.ResponseWriter) {
 }
 
 func (u *faultUpstream) ingest(body []byte) error {
-	raw, err := snappy.Decode(nil, body)
+	wr, err := decodeWriteRequest(body)
 	if err != nil {
-		return err
-	}
-	var wr prompb.WriteRequest
-	if err := wr.Unmarshal(raw); err != nil {
 		return err
 	}
 	u.mu.Lock()

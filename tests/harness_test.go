@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/klauspost/compress/snappy"
 	config_util "github.com/prometheus/common/config"
 	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/prompb"
@@ -244,4 +245,15 @@ func (inst *instance) rawPush(t testing.TB, body []byte, headers map[string]stri
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
 	return resp.StatusCode, strings.TrimSpace(string(b))
+}
+
+// decodeWriteRequest decodes a snappy-compressed remote write 1.0 body, as
+// the test upstreams receive pushguard's forwards.
+func decodeWriteRequest(body []byte) (prompb.WriteRequest, error) {
+	var wr prompb.WriteRequest
+	raw, err := snappy.Decode(nil, body)
+	if err != nil {
+		return wr, err
+	}
+	return wr, wr.Unmarshal(raw)
 }

@@ -144,13 +144,8 @@ func (u *rw1OnlyUpstream) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	body, _ := io.ReadAll(r.Body)
-	raw, err := snappy.Decode(nil, body)
+	wr, err := decodeWriteRequest(body)
 	if err != nil {
-		http.Error(w, err.Error(), http.StatusBadRequest)
-		return
-	}
-	var wr prompb.WriteRequest
-	if err := wr.Unmarshal(raw); err != nil {
 		http.Error(w, err.Error(), http.StatusBadRequest)
 		return
 	}
