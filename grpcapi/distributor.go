@@ -84,26 +84,43 @@ func (d *Distributor) push(ctx context.Context, in *rawWriteRequest) (*cortexpb.
 		validator.PutRequest(in.r)
 		return nil, statusError(err)
 	}
-	checked, err := d.v.CheckDecoded(meta, in.r)
+	forwardReq := func(protobuf []byte) *upstream.Request {
+		header := rw1Header.Clone()
+		if meta.UserAgent != "" {
+			header.Set("User-Agent", meta.UserAgent)
+		}
+		return &upstream.Request{Tenant: meta.Tenant, Header: header, Protobuf: protobuf}
+	}
+	// When the tenant's actions only report, the request goes upstream as
+	// it came: it is sent while inspection goes on.
+	var early *upstream.Pending
+	checked, err := d.v.CheckDecodedForwarding(meta, in.r, func() {
+		early = upstream.Start(ctx, d.up, forwardReq(in.r.Buf))
+	})
 	if err != nil {
+		if early != nil {
+			// Not expected: the check fails open once forwarding started.
+			// The request's buffer must outlive the push either way.
+			_, _ = early.Wait()
+		}
 		level.Debug(d.logger).Log("msg", "refused push", "tenant", meta.Tenant, "err", err)
 		return nil, statusError(err)
 	}
 	defer checked.Release()
 
-	if checked.AllDropped() {
+	var resp *upstream.Response
+	switch {
+	case early != nil:
+		resp, err = early.Wait()
+	case checked.AllDropped():
 		// Everything was already forwarded in earlier requests: nothing to
 		// send, and the sender must not retry.
 		level.Debug(d.logger).Log("msg", "every sample of the push was dropped, not forwarding", "tenant", meta.Tenant, "dropped", checked.Patch.Dropped)
 		d.v.Settle(checked, meta, http.StatusOK)
 		return &cortexpb.WriteResponse{}, nil
+	default:
+		resp, err = d.up.Push(ctx, forwardReq(checked.Protobuf()))
 	}
-
-	header := rw1Header.Clone()
-	if meta.UserAgent != "" {
-		header.Set("User-Agent", meta.UserAgent)
-	}
-	resp, err := d.up.Push(ctx, &upstream.Request{Tenant: meta.Tenant, Header: header, Protobuf: checked.Protobuf()})
 	if err != nil {
 		level.Warn(d.logger).Log("msg", "upstream did not answer", "tenant", meta.Tenant, "err", err)
 		return nil, statusError(validator.NewError(validator.ErrIDUpstreamUnavailable, validator.CauseUnavailable, err, "upstream unavailable"))

@@ -94,8 +94,26 @@ func (h *pushHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 
 	meta := validator.Meta{Tenant: tenant, UserAgent: r.UserAgent(), RemoteAddr: h.sender(r), Time: time.Now()}
-	checked, err := h.v.Check(meta, version, body)
+	forwardReq := func(body []byte) *upstream.Request {
+		return &upstream.Request{
+			Tenant: tenant,
+			Header: upstream.ForwardedHeaders(r.Header, version == validator.RW2),
+			Body:   body,
+		}
+	}
+	// When the tenant's actions only report, the body goes upstream as it
+	// came: it is sent while inspection goes on, which then adds nothing
+	// to the push's latency but decoding.
+	var early *upstream.Pending
+	checked, err := h.v.CheckForwarding(meta, version, body, func() {
+		early = upstream.Start(r.Context(), h.up, forwardReq(body))
+	})
 	if err != nil {
+		if early != nil {
+			// Not expected: CheckForwarding fails open once forwarding
+			// started. body must outlive the push either way.
+			_, _ = early.Wait()
+		}
 		level.Debug(h.logger).Log("msg", "refused push", "tenant", tenant, "err", err)
 		if version == validator.RW2 {
 			setWritten(w.Header(), validator.Counts{})
@@ -105,7 +123,11 @@ func (h *pushHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	defer checked.Release()
 
-	if checked.AllDropped() {
+	var resp *upstream.Response
+	switch {
+	case early != nil:
+		resp, err = early.Wait()
+	case checked.AllDropped():
 		// Everything was already forwarded in earlier requests: there is
 		// nothing to send, and the sender must not retry.
 		level.Debug(h.logger).Log("msg", "every sample of the push was dropped, not forwarding", "tenant", tenant, "dropped", checked.Patch.Dropped)
@@ -116,13 +138,9 @@ func (h *pushHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		w.WriteHeader(http.StatusOK)
 		return
+	default:
+		resp, err = h.up.Push(r.Context(), forwardReq(checked.Body(body)))
 	}
-
-	resp, err := h.up.Push(r.Context(), &upstream.Request{
-		Tenant: tenant,
-		Header: upstream.ForwardedHeaders(r.Header, version == validator.RW2),
-		Body:   checked.Body(body),
-	})
 	if err != nil {
 		level.Warn(h.logger).Log("msg", "upstream did not answer", "tenant", tenant, "err", err)
 		h.fail(w, validator.NewError(validator.ErrIDUpstreamUnavailable, validator.CauseUnavailable, err, "upstream unavailable"))

@@ -63,3 +63,33 @@ type Response struct {
 type Upstream interface {
 	Push(ctx context.Context, req *Request) (*Response, error)
 }
+
+// Pending is a push sent in the background.
+type Pending struct {
+	done chan struct{}
+	resp *Response
+	err  error
+}
+
+// Start sends req through up in a goroutine of its own; req and what it
+// refers to must stay unchanged until Wait returned.
+func Start(ctx context.Context, up Upstream, req *Request) *Pending {
+	p := &Pending{done: make(chan struct{})}
+	go func() {
+		defer close(p.done)
+		// Out of the handler's goroutine, a panic would end the process.
+		defer func() {
+			if r := recover(); r != nil {
+				p.resp, p.err = nil, fmt.Errorf("push panicked: %v", r)
+			}
+		}()
+		p.resp, p.err = up.Push(ctx, req)
+	}()
+	return p
+}
+
+// Wait returns the upstream's answer, once it came.
+func (p *Pending) Wait() (*Response, error) {
+	<-p.done
+	return p.resp, p.err
+}

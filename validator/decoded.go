@@ -12,7 +12,13 @@ import (
 // ownership of r: r goes back to the pool with the Checked's Release, or
 // at once on error.
 func (v *Validator) CheckDecoded(meta Meta, r *Request) (*Checked, error) {
-	return v.check(meta, r, func(c *Checked) { c.patched = c.Protobuf() })
+	return v.CheckDecodedForwarding(meta, r, nil)
+}
+
+// CheckDecodedForwarding is CheckDecoded with forward called, when the
+// tenant's actions only report, as soon as r decoded: see CheckForwarding.
+func (v *Validator) CheckDecodedForwarding(meta Meta, r *Request, forward func()) (*Checked, error) {
+	return v.check(meta, r, func(c *Checked) { c.patched = c.Protobuf() }, forward)
 }
 
 // DryRun inspects r and plans action (the tenant's rules when action is
@@ -28,7 +34,7 @@ func (v *Validator) DryRun(tenant string, r *Request, action Action) (*Checked, 
 	var c *Checked
 	err := guard(func() error {
 		var err error
-		c, err = v.inspect(r, policy, nil)
+		c, err = v.inspect(r, policy, nil, nil)
 		return err
 	})
 	if p, ok := err.(*panicError); ok {
@@ -52,8 +58,9 @@ func (v *Validator) Offenders(c *Checked, meta Meta) []*report.Offender {
 }
 
 // inspect finds r's duplicates and plans policy. With meta, the record of
-// recently forwarded series is looked up for meta's tenant too.
-func (v *Validator) inspect(r *Request, policy Policy, meta *Meta) (*Checked, error) {
+// recently forwarded series is looked up for meta's tenant too. decoded,
+// when not nil, is called once r decoded without error.
+func (v *Validator) inspect(r *Request, policy Policy, meta *Meta, decoded func()) (*Checked, error) {
 	// Bodies that arrived compressed were held to the limit before they
 	// were decompressed (Decompress); this covers the ones that did not.
 	if len(r.Buf) > v.cfg.MaxRequestBytes {
@@ -72,6 +79,9 @@ func (v *Validator) inspect(r *Request, policy Policy, meta *Meta) (*Checked, er
 		c.Request = nil
 		c.Release()
 		return nil, err
+	}
+	if decoded != nil {
+		decoded()
 	}
 	if testHookInspect != nil {
 		testHookInspect(r)

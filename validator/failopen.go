@@ -44,11 +44,27 @@ func guard(f func() error) (err error) {
 // encodes the result with encode, all under guard. Bad input is an error
 // the sender sees; a failure of pushguard's own is failed open: the
 // request goes on as it came, unless -validator.fail-open=false.
-func (v *Validator) check(meta Meta, r *Request, encode func(*Checked)) (*Checked, error) {
+//
+// When the tenant's actions only report and forward is not nil, check
+// calls forward once r decoded, before inspecting it: what goes upstream
+// is then the request as it came, and the caller may send it while
+// inspection goes on. From then on check returns no error: a failure of
+// inspection is failed open whatever -validator.fail-open says, as the
+// push is already on its way.
+func (v *Validator) check(meta Meta, r *Request, encode func(*Checked), forward func()) (*Checked, error) {
+	rules := v.overrides.For(meta.Tenant).Rules
+	var decoded func()
+	forwarded := false
+	if forward != nil && rules.OnlyReports() {
+		decoded = func() {
+			forwarded = true
+			forward()
+		}
+	}
 	var c *Checked
 	err := guard(func() error {
 		var err error
-		if c, err = v.inspect(r, v.overrides.For(meta.Tenant).Rules, &meta); err == nil && c.Changed && !c.Patch.Rejected {
+		if c, err = v.inspect(r, rules, &meta, decoded); err == nil && c.Changed && !c.Patch.Rejected {
 			encode(c)
 		}
 		return err
@@ -65,28 +81,28 @@ func (v *Validator) check(meta Meta, r *Request, encode func(*Checked)) (*Checke
 		}
 		return c, nil
 	}
-	if _, ok := err.(*panicError); !ok && CauseOf(err) != CauseInternal {
+	if _, ok := err.(*panicError); !ok && CauseOf(err) != CauseInternal && !forwarded {
 		PutRequest(r)
 		return nil, err // bad input: the sender must hear of it
 	}
 	// After a panic the pooled Checked may be in any state: leave it to
 	// the garbage collector and keep only r, whose bytes decoding and
 	// inspection never write.
-	return v.failOpen(meta, r, err)
+	return v.failOpen(meta, r, err, forwarded)
 }
 
 // failOpen counts and logs an inspection failure and returns a Checked
-// that forwards r's original bytes, or, when failing open is off, an
-// error the sender retries.
-func (v *Validator) failOpen(meta Meta, r *Request, err error) (*Checked, error) {
+// that forwards r's original bytes, or, when failing open is off and
+// forwarding has not started (started), an error the sender retries.
+func (v *Validator) failOpen(meta Meta, r *Request, err error, started bool) (*Checked, error) {
 	v.failures.WithLabelValues(meta.Tenant).Inc()
 	logger := level.Error(v.logger)
-	kv := []any{"msg", "inspecting push failed", "tenant", meta.Tenant, "fail_open", v.cfg.Limits.FailOpen, "err", err}
+	kv := []any{"msg", "inspecting push failed", "tenant", meta.Tenant, "fail_open", v.cfg.Limits.FailOpen || started, "err", err}
 	if p, ok := err.(*panicError); ok {
 		kv = append(kv, "stack", string(p.stack))
 	}
 	logger.Log(kv...)
-	if !v.cfg.Limits.FailOpen {
+	if !v.cfg.Limits.FailOpen && !started {
 		PutRequest(r)
 		return nil, NewError(ErrIDInspectionFailed, CauseInternal, err, "inspecting the push failed inside pushguard")
 	}

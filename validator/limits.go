@@ -29,7 +29,7 @@ func (l *Limits) RegisterFlags(f *flag.FlagSet) {
 	f.IntVar(&l.MaxLabelNameLength, "validator.max-label-name-length", 1024, "Label names longer than this many bytes are truncated in the report. Pushes are never refused for it. 0 means no limit.")
 	f.IntVar(&l.MaxLabelValueLength, "validator.max-label-value-length", 2048, "Label values longer than this many bytes are truncated in the report. Pushes are never refused for it. 0 means no limit.")
 	f.IntVar(&l.MaxInflightPushRequests, "validator.max-inflight-push-requests", 2000, "Maximum pushes handled at once over HTTP and gRPC together; more are answered 429 (gRPC ResourceExhausted) with Retry-After, which senders retry. 0 means no limit.")
-	f.BoolVar(&l.FailOpen, "validator.fail-open", true, "When inspecting or patching a push fails inside pushguard (a bug, never bad input), forward the original bytes and count pushguard_inspection_failures_total. When false such a push is answered 500 so that the sender retries.")
+	f.BoolVar(&l.FailOpen, "validator.fail-open", true, "When inspecting or patching a push fails inside pushguard (a bug, never bad input), forward the original bytes and count pushguard_inspection_failures_total. When false such a push is answered 500 so that the sender retries, unless its tenant only reports: that push is already on its way upstream.")
 }
 
 // Validate checks the limits.

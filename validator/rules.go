@@ -81,6 +81,20 @@ func compileRule(c RuleConfig) (rule, error) {
 // Default returns the action of duplicates no rule matches.
 func (rs *Rules) Default() Action { return rs.def }
 
+// OnlyReports reports whether every duplicate gets the report action, so
+// that the request forwarded is the one received whatever inspection finds.
+func (rs *Rules) OnlyReports() bool {
+	if rs.def != ActionReport {
+		return false
+	}
+	for k := range rs.rules {
+		if rs.rules[k].action != ActionReport {
+			return false
+		}
+	}
+	return true
+}
+
 // ActionFor implements Policy. Selectors match the labels of the series the
 // duplicate sample arrived in.
 func (rs *Rules) ActionFor(r *Request, d *Duplicate) Action {

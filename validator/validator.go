@@ -270,13 +270,25 @@ func (c *Checked) Samples() int {
 // reject action refuses is recorded in the report and answered with an
 // error.
 func (v *Validator) Check(meta Meta, version Version, body []byte) (*Checked, error) {
+	return v.CheckForwarding(meta, version, body, nil)
+}
+
+// CheckForwarding is Check for a caller that forwards the push: when the
+// tenant's actions only report, what goes upstream is the body as it came
+// whatever inspection finds, and forward is called as soon as the body
+// decoded, so that the caller can send it while inspection goes on. After
+// forward was called CheckForwarding returns no error (a failure of
+// inspection is failed open), and the caller sends body itself, not
+// Checked.Body; it calls Settle once the upstream answered, as ever.
+// Otherwise forward is not called.
+func (v *Validator) CheckForwarding(meta Meta, version Version, body []byte, forward func()) (*Checked, error) {
 	r := GetRequest()
 	r.Version = version
 	if err := Decompress(body, v.cfg.MaxRequestBytes, r); err != nil {
 		PutRequest(r)
 		return nil, err
 	}
-	return v.check(meta, r, func(c *Checked) { c.patched = c.Patch.EncodeFrom(c.Request, body) })
+	return v.check(meta, r, func(c *Checked) { c.patched = c.Patch.EncodeFrom(c.Request, body) }, forward)
 }
 
 // Record counts a checked push's duplicates and adds its offenders to the
