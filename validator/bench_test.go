@@ -225,28 +225,35 @@ func BenchmarkPatchKeepFirst(b *testing.B) {
 	}
 }
 
+// BenchmarkRecord counts and reports a push's duplicates: offenders the
+// report already holds, and (new-offenders) a report too small to keep
+// them, as in a storm of offenders, where each is new to it.
 func BenchmarkRecord(b *testing.B) {
 	for _, rate := range benchDupRates {
-		b.Run(rate.name, func(b *testing.B) {
-			var cfg Config
-			fs := flag.NewFlagSet("bench", flag.PanicOnError)
-			cfg.RegisterFlags(fs)
-			require.NoError(b, fs.Parse([]string{"-validator.action=keep-first"}))
-			v, err := New(cfg, log.NewNopLogger(), prometheus.NewRegistry())
-			require.NoError(b, err)
+		for _, store := range []struct{ name, max string }{{"", "1000"}, {"/new-offenders", "1"}} {
+			b.Run(rate.name+store.name, func(b *testing.B) { benchRecord(b, rate.dups, store.max) })
+		}
+	}
+}
 
-			body := benchRequest(b, benchSeries, rate.dups)
-			meta := Meta{Tenant: "team-a", UserAgent: "Prometheus/3.1.0"}
-			c, err := v.Check(meta, RW1, body)
-			require.NoError(b, err)
-			defer c.Release()
-			require.Len(b, c.Result.Duplicates, rate.dups)
+func benchRecord(b *testing.B, dups int, maxOffenders string) {
+	var cfg Config
+	fs := flag.NewFlagSet("bench", flag.PanicOnError)
+	cfg.RegisterFlags(fs)
+	require.NoError(b, fs.Parse([]string{"-validator.action=keep-first", "-validator.max-offenders-per-tenant=" + maxOffenders}))
+	v, err := New(cfg, log.NewNopLogger(), prometheus.NewRegistry())
+	require.NoError(b, err)
 
-			b.ReportAllocs()
-			b.SetBytes(int64(len(body)))
-			for b.Loop() {
-				v.Record(c, meta)
-			}
-		})
+	body := benchRequest(b, benchSeries, dups)
+	meta := Meta{Tenant: "team-a", UserAgent: "Prometheus/3.1.0"}
+	c, err := v.Check(meta, RW1, body)
+	require.NoError(b, err)
+	defer c.Release()
+	require.Len(b, c.Result.Duplicates, dups)
+
+	b.ReportAllocs()
+	b.SetBytes(int64(len(body)))
+	for b.Loop() {
+		v.Record(c, meta)
 	}
 }

@@ -3,6 +3,7 @@ package validator
 import (
 	"fmt"
 	"math"
+	"strings"
 	"time"
 
 	"github.com/pushguard/pushguard/validator/report"
@@ -106,8 +107,13 @@ func originValue(r *Request, si int, name string) []byte {
 	return nil
 }
 
+// originOf returns the origin labels of series si; their values share one
+// string.
 func originOf(r *Request, si int, originLabels []string) map[string]string {
-	origin := make(map[string]string, len(originLabels))
+	var foundArr [16]Label
+	var namesArr [16]string
+	found, names := foundArr[:0], namesArr[:0] // names taken from originLabels
+	n := 0
 	for _, l := range r.SeriesLabels(si) {
 		if l.Value.Len() == 0 {
 			continue
@@ -115,10 +121,23 @@ func originOf(r *Request, si int, originLabels []string) map[string]string {
 		name := r.Bytes(l.Name)
 		for _, want := range originLabels {
 			if want == string(name) {
-				origin[want] = r.String(l.Value)
+				found, names = append(found, l), append(names, want)
+				n += l.Value.Len()
 				break
 			}
 		}
+	}
+	var sb strings.Builder
+	sb.Grow(n)
+	for _, l := range found {
+		sb.Write(r.Bytes(l.Value))
+	}
+	all := sb.String()
+	origin := make(map[string]string, len(found))
+	off := 0
+	for j, l := range found {
+		origin[names[j]] = all[off : off+l.Value.Len()]
+		off += l.Value.Len()
 	}
 	return origin
 }

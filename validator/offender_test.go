@@ -2,6 +2,7 @@ package validator
 
 import (
 	"encoding/json"
+	"fmt"
 	"math"
 	"testing"
 	"time"
@@ -165,4 +166,31 @@ func TestOffenderExampleShowsTheConflict(t *testing.T) {
 	require.EqualValues(t, 1, os[0].ConflictingSamples)
 	require.EqualValues(t, 1, os[0].IdenticalSamples)
 	require.Equal(t, []report.Value{1, 2}, os[0].Example.Values)
+}
+
+// TestOffenderLabelsManyLabels checks the origin and example label maps of
+// a series with more labels than originOf and LabelMap keep on the stack,
+// some of them empty.
+func TestOffenderLabelsManyLabels(t *testing.T) {
+	var pairs, originLabels []string
+	want := map[string]string{}
+	for i := range 24 {
+		name, value := fmt.Sprintf("l%02d", i), fmt.Sprintf("value-%d", i)
+		if i%5 == 0 {
+			value = "" // empty: not a label at all
+		} else {
+			want[name] = value
+		}
+		pairs = append(pairs, name, value)
+		originLabels = append(originLabels, name)
+	}
+	s := series(append([]string{"__name__", "m"}, pairs...)...)
+	r := decodeBody(t, marshal(t, withSamples(s, 1000, 1), withSamples(s, 1000, 2)))
+	var res Result
+	NewInspector(NewIdentity(nil)).Inspect(r, &res)
+	found := Offenders(r, &res, nil, originLabels, Meta{Tenant: "a", Time: testEpoch})
+	require.Len(t, found, 1)
+	require.Equal(t, want, found[0].Origin)
+	want["__name__"] = "m"
+	require.Equal(t, want, found[0].Example.Labels)
 }
