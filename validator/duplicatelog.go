@@ -46,28 +46,23 @@ func newDuplicateLog(logger log.Logger, perSecond float64, debug bool, reg prome
 
 type kindSummary struct {
 	conflicting, identical int
-	metrics                map[string]int
 }
 
-// log writes the warnings of one request's duplicates.
+// log writes the warnings of one request's duplicates. The metric names of
+// a kind are counted only for a warning the rate limit lets through.
 func (l *duplicateLog) log(r *Request, res *Result, outcomes []Outcome, meta Meta) {
-	var byKind [len(kindNames)]*kindSummary
+	var byKind [len(kindNames)]kindSummary
 	for k := range res.Duplicates {
 		d := &res.Duplicates[k]
 		if int(d.Kind) >= len(byKind) {
 			continue
 		}
-		s := byKind[d.Kind]
-		if s == nil {
-			s = &kindSummary{metrics: map[string]int{}}
-			byKind[d.Kind] = s
-		}
+		s := &byKind[d.Kind]
 		if d.Conflicting {
 			s.conflicting++
 		} else {
 			s.identical++
 		}
-		s.metrics[string(r.MetricName(int(d.Sample.Series)))]++
 		if l.debug && k < maxDebugSamplesPerRequest {
 			action := ActionReport
 			if k < len(outcomes) {
@@ -79,15 +74,21 @@ func (l *duplicateLog) log(r *Request, res *Result, outcomes []Outcome, meta Met
 		}
 	}
 	for kind, s := range byKind {
-		if s == nil {
+		if s.conflicting+s.identical == 0 {
 			continue
 		}
 		if !l.limiter.Allow() {
 			l.suppressed.Inc()
 			continue
 		}
+		metrics := map[string]int{}
+		for k := range res.Duplicates {
+			if d := &res.Duplicates[k]; int(d.Kind) == kind {
+				metrics[string(r.MetricName(int(d.Sample.Series)))]++
+			}
+		}
 		level.Warn(l.logger).Log("msg", "duplicate samples in push", "tenant", meta.Tenant, "kind", Kind(kind),
-			"conflicting", s.conflicting, "identical", s.identical, "metrics", topMetrics(s.metrics),
+			"conflicting", s.conflicting, "identical", s.identical, "metrics", topMetrics(metrics),
 			"user_agent", meta.UserAgent, "sender", meta.RemoteAddr)
 	}
 }
