@@ -145,9 +145,17 @@ func (r *Request) decodeRW2Series(start, end int) error {
 					}
 					i += m
 				}
-				if err := lr.add(r, ref); err != nil {
-					return err
+				// labelRefs.add, inlined for the packed field every sender
+				// writes.
+				if ref >= uint64(len(r.Symbols)) {
+					return lr.add(r, ref)
 				}
+				if lr.n&1 == 0 {
+					lr.pending = uint32(ref)
+				} else {
+					r.Labels = append(r.Labels, Label{Name: r.Symbols[lr.pending], Value: r.Symbols[ref]})
+				}
+				lr.n++
 			}
 			// Once a field: a field is no larger than the body.
 			if err := r.checkLabelsLimit(s.LabelsStart); err != nil {
