@@ -19,7 +19,13 @@ func checkDecoded(t *testing.T, r *Request) {
 	}
 	for i, s := range r.Series {
 		inBounds(s.Raw)
-		inBounds(s.LabelsRaw)
+		if r.Version == RW2 {
+			if s.LabelsRaw.Start > s.LabelsRaw.End || int(s.LabelsRaw.End) > len(r.Ident) {
+				t.Fatalf("series %d: identity span %v out of bounds (%d bytes)", i, s.LabelsRaw, len(r.Ident))
+			}
+		} else {
+			inBounds(s.LabelsRaw)
+		}
 		if s.LabelsStart > s.LabelsEnd || s.SamplesStart > s.SamplesEnd || s.HistogramsStart > s.HistogramsEnd {
 			t.Fatalf("series %d has inverted ranges", i)
 		}
@@ -46,7 +52,7 @@ func checkDecoded(t *testing.T, r *Request) {
 		s.Canonical = false
 		built := id.canonical(r, i, &sc, &buf)
 		s.Canonical = true
-		if raw := r.Bytes(s.LabelsRaw); !bytes.Equal(raw, built) {
+		if raw := r.RawLabels(i); !bytes.Equal(raw, built) {
 			t.Fatalf("series %d: raw labels %x taken as canonical, but the identity is %x", i, raw, built)
 		}
 	}

@@ -62,7 +62,7 @@ func (id *Identity) rawIdentity(r *Request, i int) ([]byte, bool) {
 			}
 		}
 	}
-	return r.Bytes(s.LabelsRaw), true
+	return r.RawLabels(i), true
 }
 
 // canonical returns the canonical identity bytes of series i. When the

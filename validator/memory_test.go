@@ -100,6 +100,12 @@ func TestHugeBuffersAreNotPooled(t *testing.T) {
 	PutRequest(r)
 	require.NotSame(t, r, GetRequest(), "a huge body buffer went back to the pool")
 
+	r = GetRequest()
+	r.Ident = make([]byte, 0, maxPooledBufBytes+1)
+	require.False(t, r.poolable())
+	PutRequest(r)
+	require.NotSame(t, r, GetRequest(), "a huge identity buffer went back to the pool")
+
 	if !raceEnabled {
 		c = check()
 		r = c.Request

@@ -41,7 +41,8 @@ type Series struct {
 	Raw Span
 	// LabelsRaw spans the encoded label fields. When Canonical holds they
 	// are contiguous, sorted by name, non-empty and canonically encoded,
-	// so these bytes are the series identity as they are.
+	// so these bytes are the series identity as they are. For remote
+	// write 2.0 it spans Request.Ident, where the decoder wrote them.
 	LabelsRaw                      Span
 	Canonical                      bool
 	LabelsStart, LabelsEnd         int32
@@ -72,6 +73,9 @@ type Request struct {
 	Histograms []Histogram
 	// Symbols are the symbol table of a remote-write 2.0 request.
 	Symbols []Span
+	// Ident holds the canonical label bytes of remote-write 2.0 series,
+	// written while decoding.
+	Ident []byte
 	// Exemplars is the number of exemplars of all series.
 	Exemplars int
 	// Source is the Mimir/Cortex WriteRequest source (0 API, 1 RULE, 2 OTLP).
@@ -85,6 +89,15 @@ func (r *Request) Bytes(s Span) []byte { return r.Buf[s.Start:s.End] }
 
 // String returns the bytes of a span as a new string.
 func (r *Request) String(s Span) string { return string(r.Buf[s.Start:s.End]) }
+
+// RawLabels returns the bytes LabelsRaw of series i spans.
+func (r *Request) RawLabels(i int) []byte {
+	s := &r.Series[i]
+	if r.Version == RW2 {
+		return r.Ident[s.LabelsRaw.Start:s.LabelsRaw.End]
+	}
+	return r.Buf[s.LabelsRaw.Start:s.LabelsRaw.End]
+}
 
 // SeriesLabels returns the labels of series i, in request order.
 func (r *Request) SeriesLabels(i int) []Label {
@@ -164,6 +177,7 @@ func (r *Request) resetView() {
 	r.Samples = r.Samples[:0]
 	r.Histograms = r.Histograms[:0]
 	r.Symbols = r.Symbols[:0]
+	r.Ident = r.Ident[:0]
 	r.Exemplars = 0
 	r.Source = 0
 }
@@ -193,7 +207,7 @@ func PutRequest(r *Request) {
 
 // poolable reports whether r's buffers are small enough to keep for reuse.
 func (r *Request) poolable() bool {
-	return cap(r.Buf) <= maxPooledBufBytes && cap(r.Samples) <= maxPooledItems &&
+	return cap(r.Buf) <= maxPooledBufBytes && cap(r.Ident) <= maxPooledBufBytes && cap(r.Samples) <= maxPooledItems &&
 		cap(r.Labels) <= maxPooledItems && cap(r.Series) <= maxPooledItems &&
 		cap(r.Histograms) <= maxPooledItems && cap(r.Symbols) <= maxPooledItems
 }
