@@ -105,15 +105,18 @@ func (h *pushHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// came: it is sent while inspection goes on, which then adds nothing
 	// to the push's latency but decoding.
 	var early *upstream.Pending
+	defer func() {
+		// body goes back to its pool on return: never while the early
+		// push may still read it, whatever way this returns. (After the
+		// push started CheckForwarding returns no error.)
+		if early != nil {
+			_, _ = early.Wait()
+		}
+	}()
 	checked, err := h.v.CheckForwarding(meta, version, body, func() {
 		early = upstream.Start(r.Context(), h.up, forwardReq(body))
 	})
 	if err != nil {
-		if early != nil {
-			// Not expected: CheckForwarding fails open once forwarding
-			// started. body must outlive the push either way.
-			_, _ = early.Wait()
-		}
 		level.Debug(h.logger).Log("msg", "refused push", "tenant", tenant, "err", err)
 		if version == validator.RW2 {
 			setWritten(w.Header(), validator.Counts{})
