@@ -6,7 +6,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"flag"
 	"fmt"
@@ -18,11 +17,7 @@ import (
 	"os"
 	"os/exec"
 	"runtime"
-	"slices"
-	"strconv"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"time"
 )
 
@@ -34,6 +29,7 @@ func main() {
 		binary    = flag.String("pushguard", "./pushguard", "pushguard binary to measure")
 		senders   = flag.Int("senders", 8, "concurrent senders")
 		duration  = flag.Duration("duration", 10*time.Second, "load duration per target and scenario")
+		rounds    = flag.Int("rounds", 5, "slices each target's duration is cut into, the targets taking turns, so that the machine changing speed during the run weighs on all of them alike")
 		seriesN   = flag.Int("series", 2000, "series per request")
 		bodies    = flag.Int("bodies", 64, "distinct request bodies per scenario")
 		dupsFlag  = flag.String("duplicates", "0,0.001,0.05", "duplicate fractions to measure")
@@ -41,7 +37,7 @@ func main() {
 		extraArgs = flag.String("pushguard.args", "", "extra flags for pushguard, space separated")
 		profile   = flag.String("cpuprofile", "", "write a CPU profile of pushguard under the first scenario with duplicates and -cpuprofile.action to this file")
 		profAct   = flag.String("cpuprofile.action", "keep-first", "the action the CPU profile is taken under")
-		rate      = flag.Float64("rate", 100, "requests a second of the steady-load latency runs, after each closed-loop run; 0 skips them")
+		rate      = flag.Float64("rate", 100, "requests a second of the steady-load latency runs, taken on fresh pushguard instances before the closed-loop runs; 0 skips them")
 		upstreams = flag.String("upstreams", "discard,decode", "stub upstreams to measure behind: discard (reads and drops the bytes) and decode (decompresses and unmarshals every push, as a distributor does first); the CPU profile is taken behind the first")
 		stubKind  = flag.String("stub", "discard", "(internal) what the stub upstream does with a push: decode or discard")
 	)
@@ -65,7 +61,7 @@ func main() {
 		serve(*listen, newReencodeProxy(*target))
 	case "drive":
 		cfg := driveConfig{
-			binary: *binary, senders: *senders, duration: *duration, series: *seriesN,
+			binary: *binary, senders: *senders, duration: *duration, rounds: *rounds, series: *seriesN,
 			bodies: *bodies, duplicates: parseFloats(*dupsFlag), actions: strings.Split(*actions, ","),
 			extraArgs: strings.Fields(*extraArgs), profile: *profile, profileAction: *profAct, rate: *rate, upstreams: strings.Split(*upstreams, ","),
 		}
@@ -96,6 +92,7 @@ type driveConfig struct {
 	binary     string
 	senders    int
 	duration   time.Duration
+	rounds     int
 	series     int
 	bodies     int
 	duplicates []float64
@@ -110,25 +107,12 @@ type driveConfig struct {
 	rate float64
 }
 
-type result struct {
-	name          string
-	samplesPerSec float64
-	p50, p99      time.Duration
-	errors        int64
-	// cpuPerKSamples is the CPU time the process under test (the stub, the
-	// proxy or pushguard) spent per 1,000 samples; 0 when unknown.
-	cpuPerKSamples time.Duration
-	// heapInUse is pushguard's heap in use after the run, from its
-	// metrics; 0 for other targets.
-	heapInUse float64
-}
-
 func drive(cfg driveConfig) error {
 	self, err := os.Executable()
 	if err != nil {
 		return err
 	}
-	fmt.Printf("machine: %d CPUs, %d senders, %d series a request, %s per run\n", runtime.NumCPU(), cfg.senders, cfg.series, cfg.duration)
+	fmt.Printf("machine: %d CPUs, %d senders, %d series a request, %s per target in %d turns\n", runtime.NumCPU(), cfg.senders, cfg.series, cfg.duration, max(cfg.rounds, 1))
 	profiled := false
 	for _, kind := range cfg.upstreams {
 		if err := driveUpstream(self, kind, cfg, &profiled); err != nil {
@@ -138,188 +122,137 @@ func drive(cfg driveConfig) error {
 	return nil
 }
 
+// helper is a process of this binary in a helper mode: a stub upstream or
+// a proxy.
+type helper struct {
+	cmd  *exec.Cmd
+	addr string
+}
+
+func (h helper) url() string { return "http://" + h.addr + "/api/v1/push" }
+
 // driveUpstream measures every target in front of one kind of stub
 // upstream.
 func driveUpstream(self, kind string, cfg driveConfig, profiled *bool) error {
-	stub, stubAddr, err := startHelper(self, "-mode=stub", "-stub="+kind)
-	if err != nil {
+	var stub, proxy, reencode helper
+	var err error
+	if stub.cmd, stub.addr, err = startHelper(self, "-mode=stub", "-stub="+kind); err != nil {
 		return err
 	}
-	defer stop(stub)
-	upstreamURL := "http://" + stubAddr + "/api/v1/push"
-	proxy, proxyAddr, err := startHelper(self, "-mode=proxy", "-target="+upstreamURL)
-	if err != nil {
+	defer stop(stub.cmd)
+	if proxy.cmd, proxy.addr, err = startHelper(self, "-mode=proxy", "-target="+stub.url()); err != nil {
 		return err
 	}
-	defer stop(proxy)
-	reencode, reencodeAddr, err := startHelper(self, "-mode=reencode", "-target="+upstreamURL)
-	if err != nil {
+	defer stop(proxy.cmd)
+	if reencode.cmd, reencode.addr, err = startHelper(self, "-mode=reencode", "-target="+stub.url()); err != nil {
 		return err
 	}
-	defer stop(reencode)
+	defer stop(reencode.cmd)
 
 	fmt.Printf("\nupstream: %s stub\n", kind)
 	for _, dup := range cfg.duplicates {
-		load := newLoad(cfg.series, cfg.bodies, dup)
-		direct := run(fmt.Sprintf("direct to upstream, %.1f%% dup", dup*100), "http://"+stubAddr+"/api/v1/push", stub.Process.Pid, load, cfg, 0)
-		bareName := fmt.Sprintf("bare reverse proxy, %.1f%% dup", dup*100)
-		bare := run(bareName, "http://"+proxyAddr+"/api/v1/push", proxy.Process.Pid, load, cfg, 0)
-		reenc := run(fmt.Sprintf("gogo re-encoding proxy, %.1f%% dup", dup*100), "http://"+reencodeAddr+"/api/v1/push", reencode.Process.Pid, load, cfg, 0)
-		printResult(direct, bare)
-		printResult(bare, bare)
-		printResult(reenc, bare)
-		var paced []result
-		if cfg.rate > 0 {
-			paced = append(paced, run(bareName, "http://"+proxyAddr+"/api/v1/push", proxy.Process.Pid, load, cfg, cfg.rate))
-		}
-		for _, action := range cfg.actions {
-			pg, addr, err := startPushguard(cfg.binary, upstreamURL, action, cfg.extraArgs)
-			if err != nil {
-				return err
-			}
-			name := fmt.Sprintf("pushguard %s, %.1f%% dup", action, dup*100)
-			if cfg.rate > 0 {
-				// Latency at a steady load first, while pushguard holds what
-				// a steady load gives it: the closed-loop run below fills
-				// its record and report with over a hundred tenants.
-				paced = append(paced, run(name, "http://"+addr+"/api/v1/push", pg.Process.Pid, load, cfg, cfg.rate))
-			}
-			// The profile covers the closed-loop run, pushguard at full load.
-			var prof chan error
-			if cfg.profile != "" && !*profiled && action == cfg.profileAction && dup > 0 {
-				*profiled = true
-				prof = make(chan error, 1)
-				go func() { prof <- fetchProfile(addr, cfg.profile, cfg.duration/2) }()
-			}
-			res := run(name, "http://"+addr+"/api/v1/push", pg.Process.Pid, load, cfg, 0)
-			if prof != nil {
-				if err := <-prof; err != nil {
-					fmt.Fprintln(os.Stderr, "profile:", err)
-				}
-				// What the run allocated, for the same scenario.
-				if err := fetchURL(fmt.Sprintf("http://%s/debug/pprof/allocs", addr), cfg.profile+".allocs", 30*time.Second); err != nil {
-					fmt.Fprintln(os.Stderr, "allocation profile:", err)
-				}
-			}
-			res.heapInUse = scrapeGauge("http://"+addr+"/metrics", "go_memstats_heap_inuse_bytes")
-			stop(pg)
-			printResult(res, bare)
-		}
-		if len(paced) > 0 {
-			fmt.Printf("  at a steady %.0f requests/s (%.0f samples/s):\n", cfg.rate, cfg.rate*float64(load.samples))
-			for _, r := range paced {
-				fmt.Printf("  %-38s p50 %8s  p99 %8s  p99 added over the bare proxy %8s  errors %d\n",
-					r.name, r.p50.Round(10*time.Microsecond), r.p99.Round(10*time.Microsecond), (r.p99 - paced[0].p99).Round(10*time.Microsecond), r.errors)
-			}
+		if err := driveScenario(dup, stub, proxy, reencode, cfg, profiled); err != nil {
+			return err
 		}
 	}
 	return nil
 }
 
-func printResult(r, bare result) {
-	fmt.Printf("%-40s %12.0f samples/s  %5.2fx bare  p50 %8s  p99 %8s  CPU %7s/1k samples  errors %d\n",
-		r.name, r.samplesPerSec, r.samplesPerSec/bare.samplesPerSec, r.p50.Round(10*time.Microsecond), r.p99.Round(10*time.Microsecond),
-		r.cpuPerKSamples.Round(100*time.Nanosecond), r.errors)
-	if r.heapInUse > 0 {
-		fmt.Printf("%-40s heap in use after the run: %.1f MiB\n", "", r.heapInUse/(1<<20))
+// driveScenario measures every target at one rate of duplicates, in front
+// of the stub: first the latency at a steady rate (pushguard fresh), then
+// the throughput of a closed loop.
+func driveScenario(dup float64, stub, proxy, reencode helper, cfg driveConfig, profiled *bool) error {
+	load := newLoad(cfg.series, cfg.bodies, dup)
+	named := func(what string) string { return fmt.Sprintf("%s, %.1f%% dup", what, dup*100) }
+	bareName := named("bare reverse proxy")
+	type instance struct {
+		cmd    *exec.Cmd
+		addr   string
+		action string
 	}
-}
-
-// run drives the load at url for cfg.duration and measures it. With rate 0
-// every sender sends its next request as soon as the last is answered;
-// otherwise requests are sent at rate a second in all (as long as fewer
-// than cfg.senders are outstanding), and latency counts from when a request
-// was due, so that a slow target is not excused by sending less.
-func run(name, url string, pid int, load *load, cfg driveConfig, rate float64) result {
-	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: cfg.senders * 2, MaxIdleConns: cfg.senders * 4}}
-	// Warm up connections and pools.
-	for i := 0; i < cfg.senders; i++ {
-		_, _ = send(client, url, "bench-warmup", load.bodies[i%len(load.bodies)])
-	}
-	var (
-		next     atomic.Int64
-		okReqs   atomic.Int64
-		errs     atomic.Int64
-		mu       sync.Mutex
-		lat      []time.Duration
-		deadline = time.Now().Add(cfg.duration)
-		wg       sync.WaitGroup
-	)
-	cpuBefore, cpuErr := processCPU(pid)
-	start := time.Now()
-	for s := 0; s < cfg.senders; s++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			var mine []time.Duration
-			for time.Now().Before(deadline) {
-				// Each pass over the bodies is a new tenant: the same
-				// timestamps again would be across_requests duplicates.
-				i := int(next.Add(1))
-				body := load.bodies[i%len(load.bodies)]
-				tenant := "bench-" + strconv.Itoa(i/len(load.bodies))
-				t0 := time.Now()
-				if rate > 0 {
-					t0 = start.Add(time.Duration(float64(i-1) / rate * float64(time.Second)))
-					if !t0.Before(deadline) {
-						break
-					}
-					time.Sleep(time.Until(t0))
-				}
-				code, err := send(client, url, tenant, body)
-				d := time.Since(t0)
-				if err != nil || code/100 != 2 {
-					errs.Add(1)
-					continue
-				}
-				okReqs.Add(1)
-				mine = append(mine, d)
-			}
-			mu.Lock()
-			lat = append(lat, mine...)
-			mu.Unlock()
-		}()
-	}
-	wg.Wait()
-	elapsed := time.Since(start)
-	cpuAfter, cpuErr2 := processCPU(pid)
-	slices.Sort(lat)
-	pct := func(p float64) time.Duration {
-		if len(lat) == 0 {
-			return 0
+	var pgs []instance
+	defer func() {
+		for _, pg := range pgs {
+			stop(pg.cmd)
 		}
-		return lat[min(len(lat)-1, int(float64(len(lat))*p))]
+	}()
+	for _, action := range cfg.actions {
+		cmd, addr, err := startPushguard(cfg.binary, stub.url(), action, cfg.extraArgs)
+		if err != nil {
+			return err
+		}
+		pgs = append(pgs, instance{cmd, addr, action})
 	}
-	var perK time.Duration
-	if samples := okReqs.Load() * int64(load.samples); cpuErr == nil && cpuErr2 == nil && samples > 0 {
-		perK = (cpuAfter - cpuBefore) * 1000 / time.Duration(samples)
+	pgTarget := func(pg instance) *target {
+		return newTarget(named("pushguard "+pg.action), "http://"+pg.addr+"/api/v1/push", pg.cmd.Process.Pid, cfg.senders)
 	}
-	return result{
-		name:           name,
-		cpuPerKSamples: perK,
-		samplesPerSec:  float64(okReqs.Load()*int64(load.samples)) / elapsed.Seconds(),
-		p50:            pct(0.50),
-		p99:            pct(0.99),
-		errors:         errs.Load(),
+
+	// Latency at a steady load first, while pushguard holds what a steady
+	// load gives it: the closed-loop runs fill its record and report with
+	// over a hundred tenants.
+	var paced []*target
+	if cfg.rate > 0 {
+		paced = append(paced, newTarget(bareName, proxy.url(), proxy.cmd.Process.Pid, cfg.senders))
+		for _, pg := range pgs {
+			paced = append(paced, pgTarget(pg))
+		}
+		measure(paced, load, cfg, cfg.rate)
 	}
+
+	closed := []*target{
+		newTarget(named("direct to upstream"), stub.url(), stub.cmd.Process.Pid, cfg.senders),
+		newTarget(bareName, proxy.url(), proxy.cmd.Process.Pid, cfg.senders),
+		newTarget(named("gogo re-encoding proxy"), reencode.url(), reencode.cmd.Process.Pid, cfg.senders),
+	}
+	for k, pg := range pgs {
+		t := pgTarget(pg)
+		if len(paced) > 0 {
+			// New tenants: the steady run's would repeat as duplicates.
+			t.sent = paced[1+k].sent
+		}
+		closed = append(closed, t)
+	}
+	measure(closed, load, cfg, 0)
+	for k, pg := range pgs {
+		t := closed[3+k]
+		t.heapInUse = scrapeGauge("http://"+pg.addr+"/metrics", "go_memstats_heap_inuse_bytes")
+		if cfg.profile != "" && !*profiled && pg.action == cfg.profileAction && dup > 0 {
+			*profiled = true
+			profile(pg.addr, t, load, cfg)
+		}
+	}
+
+	bare := closed[1].result(load)
+	for _, t := range closed {
+		printResult(t.result(load), bare)
+	}
+	if len(paced) > 0 {
+		fmt.Printf("  at a steady %.0f requests/s (%.0f samples/s):\n", cfg.rate, cfg.rate*float64(load.samples))
+		base := paced[0].result(load)
+		for _, t := range paced {
+			r := t.result(load)
+			fmt.Printf("  %-38s p50 %8s  p99 %8s  p99 added over the bare proxy %8s  errors %d\n",
+				r.name, r.p50.Round(10*time.Microsecond), r.p99.Round(10*time.Microsecond), (r.p99 - base.p99).Round(10*time.Microsecond), r.errors)
+		}
+	}
+	return nil
 }
 
-func send(client *http.Client, url, tenant string, body []byte) (int, error) {
-	req, err := http.NewRequest(http.MethodPost, url, bytes.NewReader(body))
-	if err != nil {
-		return 0, err
+// profile takes pushguard's CPU profile under a closed-loop load of half
+// the run's duration, outside the measurements, then its allocation
+// profile.
+func profile(addr string, measured *target, load *load, cfg driveConfig) {
+	t := newTarget(measured.name, measured.url, measured.pid, cfg.senders)
+	t.sent = measured.sent
+	prof := make(chan error, 1)
+	go func() { prof <- fetchProfile(addr, cfg.profile, cfg.duration/2) }()
+	t.run(load, cfg.senders, cfg.duration/2, 0)
+	if err := <-prof; err != nil {
+		fmt.Fprintln(os.Stderr, "profile:", err)
 	}
-	req.Header.Set("Content-Type", "application/x-protobuf")
-	req.Header.Set("Content-Encoding", "snappy")
-	req.Header.Set("X-Prometheus-Remote-Write-Version", "0.1.0")
-	req.Header.Set("X-Scope-OrgID", tenant)
-	resp, err := client.Do(req)
-	if err != nil {
-		return 0, err
+	if err := fetchURL(fmt.Sprintf("http://%s/debug/pprof/allocs", addr), cfg.profile+".allocs", 30*time.Second); err != nil {
+		fmt.Fprintln(os.Stderr, "allocation profile:", err)
 	}
-	_, _ = io.Copy(io.Discard, resp.Body)
-	resp.Body.Close()
-	return resp.StatusCode, nil
 }
 
 // startHelper re-executes this binary in a helper mode and reads the

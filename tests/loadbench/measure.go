@@ -1,0 +1,195 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"net/http"
+	"slices"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// target is one endpoint the load is driven through, with what its runs
+// have measured so far.
+type target struct {
+	name   string
+	url    string
+	pid    int
+	client *http.Client
+	// sent counts the requests sent so far: each run goes on with new
+	// tenants, as a stateful target (pushguard's record) would take a
+	// request repeated for the same tenant as a duplicate of the first.
+	sent int64
+
+	ok, errs  int64
+	elapsed   time.Duration
+	cpu       time.Duration
+	cpuFailed bool
+	lat       []time.Duration
+	heapInUse float64
+}
+
+func newTarget(name, url string, pid, senders int) *target {
+	return &target{
+		name: name, url: url, pid: pid,
+		client: &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: senders * 2, MaxIdleConns: senders * 4}},
+	}
+}
+
+// measure drives the load through every target for cfg.duration each, in
+// cfg.rounds slices taken in turn (the order rotating every round), so
+// that a change of the machine's speed during the run, as on a shared
+// virtual machine, weighs on every target alike. rate is as in run.
+func measure(targets []*target, load *load, cfg driveConfig, rate float64) {
+	rounds := max(cfg.rounds, 1)
+	slice := cfg.duration / time.Duration(rounds)
+	for r := range rounds {
+		for k := range targets {
+			targets[(k+r)%len(targets)].run(load, cfg.senders, slice, rate)
+		}
+	}
+}
+
+// run drives the load at t for d and adds what it measured to t's. With
+// rate 0 every sender sends its next request as soon as the last is
+// answered; otherwise requests are sent at rate a second in all (as long as
+// fewer than senders are outstanding), and latency counts from when a
+// request was due, so that a slow target is not excused by sending less.
+func (t *target) run(load *load, senders int, d time.Duration, rate float64) {
+	if t.sent == 0 {
+		// Warm up connections and pools.
+		for i := 0; i < senders; i++ {
+			_, _ = send(t.client, t.url, "bench-warmup", load.bodies[i%len(load.bodies)])
+		}
+	}
+	var (
+		next     atomic.Int64
+		okReqs   atomic.Int64
+		errs     atomic.Int64
+		mu       sync.Mutex
+		lat      []time.Duration
+		deadline = time.Now().Add(d)
+		wg       sync.WaitGroup
+	)
+	cpuBefore, cpuErr := processCPU(t.pid)
+	start := time.Now()
+	for s := 0; s < senders; s++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var mine []time.Duration
+			for time.Now().Before(deadline) {
+				// Each pass over the bodies is a new tenant: the same
+				// timestamps again would be across_requests duplicates.
+				k := next.Add(1) - 1
+				i := int(t.sent + k)
+				body := load.bodies[i%len(load.bodies)]
+				tenant := "bench-" + strconv.Itoa(i/len(load.bodies))
+				t0 := time.Now()
+				if rate > 0 {
+					t0 = start.Add(time.Duration(float64(k) / rate * float64(time.Second)))
+					if !t0.Before(deadline) {
+						break
+					}
+					time.Sleep(time.Until(t0))
+				}
+				code, err := send(t.client, t.url, tenant, body)
+				dur := time.Since(t0)
+				if err != nil || code/100 != 2 {
+					errs.Add(1)
+					continue
+				}
+				okReqs.Add(1)
+				mine = append(mine, dur)
+			}
+			mu.Lock()
+			lat = append(lat, mine...)
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	t.elapsed += time.Since(start)
+	cpuAfter, cpuErr2 := processCPU(t.pid)
+	if cpuErr != nil || cpuErr2 != nil {
+		t.cpuFailed = true
+	}
+	t.cpu += cpuAfter - cpuBefore
+	// Requests a sender drew but did not send (past the deadline) are
+	// counted too: skipping a tenant number costs nothing.
+	t.sent += next.Load()
+	t.ok += okReqs.Load()
+	t.errs += errs.Load()
+	t.lat = append(t.lat, lat...)
+}
+
+type result struct {
+	name          string
+	samplesPerSec float64
+	p50, p99      time.Duration
+	errors        int64
+	// cpuPerKSamples is the CPU time the process under test (the stub, the
+	// proxy or pushguard) spent per 1,000 samples; 0 when unknown.
+	cpuPerKSamples time.Duration
+	// heapInUse is pushguard's heap in use after the run, from its
+	// metrics; 0 for other targets.
+	heapInUse float64
+}
+
+// result sums up the target's runs.
+func (t *target) result(load *load) result {
+	slices.Sort(t.lat)
+	pct := func(p float64) time.Duration {
+		if len(t.lat) == 0 {
+			return 0
+		}
+		return t.lat[min(len(t.lat)-1, int(float64(len(t.lat))*p))]
+	}
+	samples := t.ok * int64(load.samples)
+	var perK time.Duration
+	if !t.cpuFailed && samples > 0 {
+		perK = t.cpu * 1000 / time.Duration(samples)
+	}
+	var perSec float64
+	if t.elapsed > 0 {
+		perSec = float64(samples) / t.elapsed.Seconds()
+	}
+	return result{
+		name:           t.name,
+		cpuPerKSamples: perK,
+		samplesPerSec:  perSec,
+		p50:            pct(0.50),
+		p99:            pct(0.99),
+		errors:         t.errs,
+		heapInUse:      t.heapInUse,
+	}
+}
+
+func printResult(r, bare result) {
+	fmt.Printf("%-40s %12.0f samples/s  %5.2fx bare  p50 %8s  p99 %8s  CPU %7s/1k samples  errors %d\n",
+		r.name, r.samplesPerSec, r.samplesPerSec/bare.samplesPerSec, r.p50.Round(10*time.Microsecond), r.p99.Round(10*time.Microsecond),
+		r.cpuPerKSamples.Round(100*time.Nanosecond), r.errors)
+	if r.heapInUse > 0 {
+		fmt.Printf("%-40s heap in use after the run: %.1f MiB\n", "", r.heapInUse/(1<<20))
+	}
+}
+
+func send(client *http.Client, url, tenant string, body []byte) (int, error) {
+	req, err := http.NewRequest(http.MethodPost, url, bytes.NewReader(body))
+	if err != nil {
+		return 0, err
+	}
+	req.Header.Set("Content-Type", "application/x-protobuf")
+	req.Header.Set("Content-Encoding", "snappy")
+	req.Header.Set("X-Prometheus-Remote-Write-Version", "0.1.0")
+	req.Header.Set("X-Scope-OrgID", tenant)
+	resp, err := client.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return resp.StatusCode, nil
+}
