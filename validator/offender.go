@@ -1,6 +1,7 @@
 package validator
 
 import (
+	"bytes"
 	"fmt"
 	"math"
 	"strings"
@@ -142,13 +143,33 @@ func originOf(r *Request, si int, originLabels []string) map[string]string {
 	return origin
 }
 
+// sameLabels reports whether series i and j have the same labels, in the
+// same order: then their label maps are equal, and an example shares one.
+// It is the case of nearly every across_series duplicate, whose two series
+// share an identity.
+func sameLabels(r *Request, i, j int) bool {
+	a, b := r.SeriesLabels(i), r.SeriesLabels(j)
+	if len(a) != len(b) {
+		return false
+	}
+	for k := range a {
+		if !bytes.Equal(r.Bytes(a[k].Name), r.Bytes(b[k].Name)) || !bytes.Equal(r.Bytes(a[k].Value), r.Bytes(b[k].Value)) {
+			return false
+		}
+	}
+	return true
+}
+
 func exampleOf(r *Request, d *Duplicate) report.Example {
 	ex := report.Example{
 		Labels:      r.LabelMap(int(d.Sample.Series)),
 		TimestampMs: d.TimestampMs,
 	}
 	if d.First.Series != d.Sample.Series {
-		ex.FirstLabels = r.LabelMap(int(d.First.Series))
+		ex.FirstLabels = ex.Labels
+		if !sameLabels(r, int(d.First.Series), int(d.Sample.Series)) {
+			ex.FirstLabels = r.LabelMap(int(d.First.Series))
+		}
 	}
 	refs := []SampleRef{d.First, d.Sample}
 	if d.Kind == AcrossRequests {

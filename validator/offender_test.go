@@ -194,3 +194,19 @@ func TestOffenderLabelsManyLabels(t *testing.T) {
 	want["__name__"] = "m"
 	require.Equal(t, want, found[0].Example.Labels)
 }
+
+// TestOffenderExampleReplicas checks the example of two series one
+// identity apart only by an ignored label: each label map names its own
+// series.
+func TestOffenderExampleReplicas(t *testing.T) {
+	r := decodeBody(t, marshal(t,
+		withSamples(series("__name__", "up", "__replica__", "a", "job", "j"), 1000, 1),
+		withSamples(series("__name__", "up", "__replica__", "b", "job", "j"), 1000, 0),
+	))
+	var res Result
+	NewInspector(NewIdentity([]string{"__replica__"})).Inspect(r, &res)
+	os := Offenders(r, &res, nil, DefaultOriginLabels, Meta{Tenant: "team-a", Time: testEpoch})
+	require.Len(t, os, 1)
+	require.Equal(t, map[string]string{"__name__": "up", "__replica__": "b", "job": "j"}, os[0].Example.Labels)
+	require.Equal(t, map[string]string{"__name__": "up", "__replica__": "a", "job": "j"}, os[0].Example.FirstLabels)
+}
