@@ -98,11 +98,7 @@ func (d *Distributor) push(ctx context.Context, in *rawWriteRequest) (*cortexpb.
 		early = upstream.Start(ctx, d.up, forwardReq(in.r.Buf))
 	})
 	if err != nil {
-		if early != nil {
-			// Not expected: the check fails open once forwarding started.
-			// The request's buffer must outlive the push either way.
-			_, _ = early.Wait()
-		}
+		// early is nil: once it started, the check fails open.
 		level.Debug(d.logger).Log("msg", "refused push", "tenant", meta.Tenant, "err", err)
 		return nil, statusError(err)
 	}

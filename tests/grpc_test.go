@@ -307,6 +307,28 @@ func startFakeDistributor(t *testing.T) (*fakeDistributor, string) {
 	return fake, l.Addr().String()
 }
 
+// TestGRPCUpstreamReport pushes duplicates for a tenant that only
+// reports, whose push goes upstream while it is inspected: the distributor
+// gets it once, as it came, and the report names the offender.
+func TestGRPCUpstreamReport(t *testing.T) {
+	fake, addr := startFakeDistributor(t)
+	inst := startPushguard(t, "-upstream.grpc-address="+addr, "-upstream.timeout=5s")
+	client := distributorClient(t, inst.GRPCAddr)
+	at := time.Now().Truncate(time.Second)
+
+	in := &cortexpb.WriteRequest{Timeseries: []*cortexpb.TimeSeries{
+		series(1, at, "__name__", "kube_job_status_failed", "job_name", "renovate-1"),
+		series(0, at, "__name__", "kube_job_status_failed", "job_name", "renovate-1"),
+	}}
+	_, err := client.Push(withTenant("team-a"), in)
+	require.NoError(t, err)
+	tenants, reqs := fake.received()
+	require.Equal(t, []string{"team-a"}, tenants)
+	require.Len(t, reqs, 1)
+	require.True(t, proto.Equal(in, reqs[0]), "upstream got %v", reqs[0])
+	require.Len(t, inst.offenders(t, "team-a", "kind=across_series").Offenders, 1)
+}
+
 func TestGRPCUpstream(t *testing.T) {
 	fake, addr := startFakeDistributor(t)
 	inst := startPushguard(t, "-validator.action=keep-first", "-upstream.grpc-address="+addr, "-upstream.timeout=5s")

@@ -86,14 +86,10 @@ func DecodeRW2(r *Request) error {
 	return nil
 }
 
-// labelRefs pairs a series' label references into names and values, and
-// writes the series' identity bytes to r.Ident while its labels allow the
-// short canonical form (see appendShortLabels): one pass instead of two.
+// labelRefs pairs a series' label references into names and values.
 type labelRefs struct {
 	n       int // references seen
 	pending uint32
-	// noIdent is set once a label leaves the short canonical form.
-	noIdent bool
 }
 
 // add takes the next label reference of the series: a name, or the value
@@ -107,37 +103,8 @@ func (lr *labelRefs) add(r *Request, ref uint64) error {
 		lr.pending = uint32(ref)
 		return nil
 	}
-	l := Label{Name: r.Symbols[lr.pending], Value: r.Symbols[ref]}
-	r.Labels = append(r.Labels, l)
-	if !lr.noIdent {
-		lr.noIdent = !r.appendIdentLabel(l, lr.n > 2)
-	}
+	r.Labels = append(r.Labels, Label{Name: r.Symbols[lr.pending], Value: r.Symbols[ref]})
 	return nil
-}
-
-// maxIdentBytes keeps r.Ident addressable by a Span.
-const maxIdentBytes = math.MaxUint32 - 0x100
-
-// appendIdentLabel appends label l to r.Ident in the form appendShortLabels
-// writes, when its lengths fit one byte, its value is not empty and (when
-// it follows another label) its name sorts after the previous one.
-func (r *Request) appendIdentLabel(l Label, follows bool) bool {
-	ln, lv := l.Name.Len(), l.Value.Len()
-	if lv == 0 || 4+ln+lv >= 0x80 || len(r.Ident) > maxIdentBytes {
-		return false
-	}
-	name := r.Buf[l.Name.Start:l.Name.End]
-	if follows {
-		prev := r.Labels[len(r.Labels)-2].Name
-		if !nameLess(r.Buf[prev.Start:prev.End], name) {
-			return false
-		}
-	}
-	r.Ident = append(r.Ident, 0x0a, byte(4+ln+lv), 0x0a, byte(ln))
-	r.Ident = append(r.Ident, name...)
-	r.Ident = append(r.Ident, 0x12, byte(lv))
-	r.Ident = append(r.Ident, r.Buf[l.Value.Start:l.Value.End]...)
-	return true
 }
 
 func (r *Request) decodeRW2Series(start, end int) error {
@@ -148,7 +115,6 @@ func (r *Request) decodeRW2Series(start, end int) error {
 		HistogramsStart: int32(len(r.Histograms)),
 	}
 	b := r.Buf[:end]
-	identStart := len(r.Ident)
 	var lr labelRefs
 	for off := start; off < end; {
 		num, typ, n := consumeTag(b[off:])
@@ -188,11 +154,7 @@ func (r *Request) decodeRW2Series(start, end int) error {
 					lr.pending = uint32(ref)
 					continue
 				}
-				l := Label{Name: r.Symbols[lr.pending], Value: r.Symbols[ref]}
-				r.Labels = append(r.Labels, l)
-				if !lr.noIdent {
-					lr.noIdent = !r.appendIdentLabel(l, lr.n > 2)
-				}
+				r.Labels = append(r.Labels, Label{Name: r.Symbols[lr.pending], Value: r.Symbols[ref]})
 			}
 			// Once a field: a field is no larger than the body.
 			if err := r.checkLabelsLimit(s.LabelsStart); err != nil {
@@ -266,11 +228,15 @@ func (r *Request) decodeRW2Series(start, end int) error {
 		return fmt.Errorf("odd number of label references (%d)", lr.n)
 	}
 	s.LabelsEnd = int32(len(r.Labels))
-	if lr.noIdent {
-		r.Ident = r.Ident[:identStart]
+	// The series' identity bytes, written while its labels are in cache,
+	// when they are sorted, non-empty and short, as nearly always.
+	identStart := len(r.Ident)
+	r.Ident, s.Canonical = appendShortLabels(r.Ident, r.Buf, r.Labels[s.LabelsStart:s.LabelsEnd], true)
+	if len(r.Ident) > math.MaxUint32 {
+		// Past what a Span addresses: identity built when needed.
+		r.Ident, s.Canonical = r.Ident[:identStart], false
 	}
 	s.LabelsRaw = Span{uint32(identStart), uint32(len(r.Ident))}
-	s.Canonical = !lr.noIdent
 	s.SamplesEnd = int32(len(r.Samples))
 	s.HistogramsEnd = int32(len(r.Histograms))
 	r.Series = append(r.Series, s)

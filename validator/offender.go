@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"fmt"
 	"math"
-	"strings"
 	"time"
 
 	"github.com/pushguard/pushguard/validator/report"
@@ -108,13 +107,11 @@ func originValue(r *Request, si int, name string) []byte {
 	return nil
 }
 
-// originOf returns the origin labels of series si; their values share one
-// string.
+// originOf returns the origin labels of series si.
 func originOf(r *Request, si int, originLabels []string) map[string]string {
-	var foundArr [16]Label
-	var namesArr [16]string
-	found, names := foundArr[:0], namesArr[:0] // names taken from originLabels
-	n := 0
+	var valueArr [16]Span
+	var nameArr [16]string
+	values, names := valueArr[:0], nameArr[:0] // names taken from originLabels
 	for _, l := range r.SeriesLabels(si) {
 		if l.Value.Len() == 0 {
 			continue
@@ -122,23 +119,16 @@ func originOf(r *Request, si int, originLabels []string) map[string]string {
 		name := r.Bytes(l.Name)
 		for _, want := range originLabels {
 			if want == string(name) {
-				found, names = append(found, l), append(names, want)
-				n += l.Value.Len()
+				values, names = append(values, l.Value), append(names, want)
 				break
 			}
 		}
 	}
-	var sb strings.Builder
-	sb.Grow(n)
-	for _, l := range found {
-		sb.Write(r.Bytes(l.Value))
-	}
-	all := sb.String()
-	origin := make(map[string]string, len(found))
-	off := 0
-	for j, l := range found {
-		origin[names[j]] = all[off : off+l.Value.Len()]
-		off += l.Value.Len()
+	var strArr [16]string
+	strs := r.sharedStrings(strArr[:0], values)
+	origin := make(map[string]string, len(strs))
+	for j, v := range strs {
+		origin[names[j]] = v
 	}
 	return origin
 }

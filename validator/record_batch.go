@@ -20,7 +20,6 @@ type recordBatch struct {
 	// order lists indexes into keys grouped by shard; shardEnd[s] is where
 	// shard s's run in order ends.
 	order    []int32
-	shardOf  []int32
 	shardEnd []int32
 
 	// Filled by the lookup: found[i] says whether latest[i] holds what
@@ -68,11 +67,8 @@ func (sr *SeriesRecord) arrange(b *recordBatch) {
 	shards := len(sr.shards)
 	b.shardEnd = resize(b.shardEnd, shards)
 	clear(b.shardEnd)
-	b.shardOf = resize(b.shardOf, n)
-	for i, k := range b.keys {
-		s := sr.shardIndex(k)
-		b.shardOf[i] = int32(s)
-		b.shardEnd[s]++
+	for _, k := range b.keys {
+		b.shardEnd[sr.shardIndex(k)]++
 	}
 	sum := int32(0)
 	for s := range b.shardEnd {
@@ -80,8 +76,8 @@ func (sr *SeriesRecord) arrange(b *recordBatch) {
 		b.shardEnd[s] = sum - b.shardEnd[s] // the run's start, for now
 	}
 	b.order = resize(b.order, n)
-	for i := range b.keys {
-		s := b.shardOf[i]
+	for i, k := range b.keys {
+		s := sr.shardIndex(k)
 		b.order[b.shardEnd[s]] = int32(i)
 		b.shardEnd[s]++
 	}

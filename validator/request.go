@@ -130,37 +130,42 @@ func (r *Request) MetricName(i int) []byte {
 }
 
 // LabelMap returns the labels of series i as a map, empty values removed.
-// Its names and values share one string: two allocations a series, not
-// two a label.
 func (r *Request) LabelMap(i int) map[string]string {
-	ls := r.SeriesLabels(i)
-	n := 0
-	for _, l := range ls {
+	var spanArr [64]Span
+	spans := spanArr[:0]
+	for _, l := range r.SeriesLabels(i) {
 		if l.Value.Len() > 0 {
-			n += l.Name.Len() + l.Value.Len()
+			spans = append(spans, l.Name, l.Value)
 		}
+	}
+	var strArr [64]string
+	strs := r.sharedStrings(strArr[:0], spans)
+	m := make(map[string]string, len(strs)/2)
+	for k := 0; k < len(strs); k += 2 {
+		m[strs[k]] = strs[k+1]
+	}
+	return m
+}
+
+// sharedStrings appends to dst the bytes of spans as strings that share
+// one allocation, rather than one each: label maps are built a series at
+// a time, and their strings live as long as each other.
+func (r *Request) sharedStrings(dst []string, spans []Span) []string {
+	n := 0
+	for _, sp := range spans {
+		n += sp.Len()
 	}
 	var sb strings.Builder
 	sb.Grow(n)
-	for _, l := range ls {
-		if l.Value.Len() > 0 {
-			sb.Write(r.Bytes(l.Name))
-			sb.Write(r.Bytes(l.Value))
-		}
+	for _, sp := range spans {
+		sb.Write(r.Bytes(sp))
 	}
 	all := sb.String()
-	m := make(map[string]string, len(ls))
-	off := 0
-	for _, l := range ls {
-		if l.Value.Len() == 0 {
-			continue
-		}
-		name := all[off : off+l.Name.Len()]
-		off += len(name)
-		m[name] = all[off : off+l.Value.Len()]
-		off += l.Value.Len()
+	for _, sp := range spans {
+		dst = append(dst, all[:sp.Len()])
+		all = all[sp.Len():]
 	}
-	return m
+	return dst
 }
 
 // Reset empties the request, keeping its buffers.

@@ -169,6 +169,7 @@ func driveScenario(dup float64, stub, proxy, reencode helper, cfg driveConfig, p
 		cmd    *exec.Cmd
 		addr   string
 		action string
+		ep     *endpoint
 	}
 	var pgs []instance
 	defer func() {
@@ -181,48 +182,44 @@ func driveScenario(dup float64, stub, proxy, reencode helper, cfg driveConfig, p
 		if err != nil {
 			return err
 		}
-		pgs = append(pgs, instance{cmd, addr, action})
+		ep := newEndpoint("http://"+addr+"/api/v1/push", cmd.Process.Pid, cfg.senders)
+		pgs = append(pgs, instance{cmd, addr, action, ep})
 	}
-	pgTarget := func(pg instance) *target {
-		return newTarget(named("pushguard "+pg.action), "http://"+pg.addr+"/api/v1/push", pg.cmd.Process.Pid, cfg.senders)
-	}
+	bareEP := newEndpoint(proxy.url(), proxy.cmd.Process.Pid, cfg.senders)
 
 	// Latency at a steady load first, while pushguard holds what a steady
 	// load gives it: the closed-loop runs fill its record and report with
 	// over a hundred tenants.
 	var paced []*target
 	if cfg.rate > 0 {
-		paced = append(paced, newTarget(bareName, proxy.url(), proxy.cmd.Process.Pid, cfg.senders))
+		paced = append(paced, newTarget(bareName, bareEP))
 		for _, pg := range pgs {
-			paced = append(paced, pgTarget(pg))
+			paced = append(paced, newTarget(named("pushguard "+pg.action), pg.ep))
 		}
 		measure(paced, load, cfg, cfg.rate)
 	}
 
 	closed := []*target{
-		newTarget(named("direct to upstream"), stub.url(), stub.cmd.Process.Pid, cfg.senders),
-		newTarget(bareName, proxy.url(), proxy.cmd.Process.Pid, cfg.senders),
-		newTarget(named("gogo re-encoding proxy"), reencode.url(), reencode.cmd.Process.Pid, cfg.senders),
+		newTarget(named("direct to upstream"), newEndpoint(stub.url(), stub.cmd.Process.Pid, cfg.senders)),
+		newTarget(bareName, bareEP),
+		newTarget(named("gogo re-encoding proxy"), newEndpoint(reencode.url(), reencode.cmd.Process.Pid, cfg.senders)),
 	}
+	bareClosed := closed[1]
+	pgClosed := make([]*target, len(pgs))
 	for k, pg := range pgs {
-		t := pgTarget(pg)
-		if len(paced) > 0 {
-			// New tenants: the steady run's would repeat as duplicates.
-			t.sent = paced[1+k].sent
-		}
-		closed = append(closed, t)
+		pgClosed[k] = newTarget(named("pushguard "+pg.action), pg.ep)
 	}
+	closed = append(closed, pgClosed...)
 	measure(closed, load, cfg, 0)
 	for k, pg := range pgs {
-		t := closed[3+k]
-		t.heapInUse = scrapeGauge("http://"+pg.addr+"/metrics", "go_memstats_heap_inuse_bytes")
+		pgClosed[k].heapInUse = scrapeGauge("http://"+pg.addr+"/metrics", "go_memstats_heap_inuse_bytes")
 		if cfg.profile != "" && !*profiled && pg.action == cfg.profileAction && dup > 0 {
 			*profiled = true
-			profile(pg.addr, t, load, cfg)
+			profile(pg.addr, pg.ep, load, cfg)
 		}
 	}
 
-	bare := closed[1].result(load)
+	bare := bareClosed.result(load)
 	for _, t := range closed {
 		printResult(t.result(load), bare)
 	}
@@ -241,9 +238,8 @@ func driveScenario(dup float64, stub, proxy, reencode helper, cfg driveConfig, p
 // profile takes pushguard's CPU profile under a closed-loop load of half
 // the run's duration, outside the measurements, then its allocation
 // profile.
-func profile(addr string, measured *target, load *load, cfg driveConfig) {
-	t := newTarget(measured.name, measured.url, measured.pid, cfg.senders)
-	t.sent = measured.sent
+func profile(addr string, ep *endpoint, load *load, cfg driveConfig) {
+	t := newTarget("profiled", ep)
 	prof := make(chan error, 1)
 	go func() { prof <- fetchProfile(addr, cfg.profile, cfg.duration/2) }()
 	t.run(load, cfg.senders, cfg.duration/2, 0)

@@ -12,17 +12,30 @@ import (
 	"time"
 )
 
-// target is one endpoint the load is driven through, with what its runs
-// have measured so far.
-type target struct {
-	name   string
+// endpoint is a process the load is driven through, at url.
+type endpoint struct {
 	url    string
 	pid    int
 	client *http.Client
-	// sent counts the requests sent so far: each run goes on with new
-	// tenants, as a stateful target (pushguard's record) would take a
-	// request repeated for the same tenant as a duplicate of the first.
+	// sent counts the requests sent to it so far, over all its runs: each
+	// run goes on with new tenants, as a stateful process (pushguard's
+	// record) would take a request repeated for the same tenant as a
+	// duplicate of the first.
 	sent int64
+}
+
+func newEndpoint(url string, pid, senders int) *endpoint {
+	return &endpoint{
+		url: url, pid: pid,
+		client: &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: senders * 2, MaxIdleConns: senders * 4}},
+	}
+}
+
+// target is one measurement of an endpoint: what its runs have measured
+// so far.
+type target struct {
+	name string
+	ep   *endpoint
 
 	ok, errs  int64
 	elapsed   time.Duration
@@ -32,12 +45,7 @@ type target struct {
 	heapInUse float64
 }
 
-func newTarget(name, url string, pid, senders int) *target {
-	return &target{
-		name: name, url: url, pid: pid,
-		client: &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: senders * 2, MaxIdleConns: senders * 4}},
-	}
-}
+func newTarget(name string, ep *endpoint) *target { return &target{name: name, ep: ep} }
 
 // measure drives the load through every target for cfg.duration each, in
 // cfg.rounds slices taken in turn (the order rotating every round), so
@@ -59,10 +67,11 @@ func measure(targets []*target, load *load, cfg driveConfig, rate float64) {
 // fewer than senders are outstanding), and latency counts from when a
 // request was due, so that a slow target is not excused by sending less.
 func (t *target) run(load *load, senders int, d time.Duration, rate float64) {
-	if t.sent == 0 {
+	ep := t.ep
+	if ep.sent == 0 {
 		// Warm up connections and pools.
 		for i := 0; i < senders; i++ {
-			_, _ = send(t.client, t.url, "bench-warmup", load.bodies[i%len(load.bodies)])
+			_, _ = send(ep.client, ep.url, "bench-warmup", load.bodies[i%len(load.bodies)])
 		}
 	}
 	var (
@@ -74,7 +83,7 @@ func (t *target) run(load *load, senders int, d time.Duration, rate float64) {
 		deadline = time.Now().Add(d)
 		wg       sync.WaitGroup
 	)
-	cpuBefore, cpuErr := processCPU(t.pid)
+	cpuBefore, cpuErr := processCPU(ep.pid)
 	start := time.Now()
 	for s := 0; s < senders; s++ {
 		wg.Add(1)
@@ -85,7 +94,7 @@ func (t *target) run(load *load, senders int, d time.Duration, rate float64) {
 				// Each pass over the bodies is a new tenant: the same
 				// timestamps again would be across_requests duplicates.
 				k := next.Add(1) - 1
-				i := int(t.sent + k)
+				i := int(ep.sent + k)
 				body := load.bodies[i%len(load.bodies)]
 				tenant := "bench-" + strconv.Itoa(i/len(load.bodies))
 				t0 := time.Now()
@@ -96,7 +105,7 @@ func (t *target) run(load *load, senders int, d time.Duration, rate float64) {
 					}
 					time.Sleep(time.Until(t0))
 				}
-				code, err := send(t.client, t.url, tenant, body)
+				code, err := send(ep.client, ep.url, tenant, body)
 				dur := time.Since(t0)
 				if err != nil || code/100 != 2 {
 					errs.Add(1)
@@ -112,14 +121,14 @@ func (t *target) run(load *load, senders int, d time.Duration, rate float64) {
 	}
 	wg.Wait()
 	t.elapsed += time.Since(start)
-	cpuAfter, cpuErr2 := processCPU(t.pid)
+	cpuAfter, cpuErr2 := processCPU(ep.pid)
 	if cpuErr != nil || cpuErr2 != nil {
 		t.cpuFailed = true
 	}
 	t.cpu += cpuAfter - cpuBefore
 	// Requests a sender drew but did not send (past the deadline) are
 	// counted too: skipping a tenant number costs nothing.
-	t.sent += next.Load()
+	ep.sent += next.Load()
 	t.ok += okReqs.Load()
 	t.errs += errs.Load()
 	t.lat = append(t.lat, lat...)
