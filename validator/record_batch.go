@@ -29,6 +29,24 @@ type recordBatch struct {
 	// Set before the update: put[i] says whether latest[i] is to be
 	// recorded for keys[i].
 	put []bool
+
+	// sink keeps touch's loads from being optimised away.
+	sink uint64
+}
+
+// touch loads the home slot of each of keys, with no branch on what it
+// reads, so that the CPU fetches their cache lines in parallel before the
+// probes that follow take them one by one.
+func (b *recordBatch) touch(sh *recordShard, keys []int32) {
+	n := len(sh.slots)
+	if n == 0 {
+		return
+	}
+	var x uint64
+	for _, i := range keys {
+		x ^= sh.slots[home(b.keys[i], n)].key
+	}
+	b.sink ^= x
 }
 
 // prepare builds b for the identity groups of res, unless it already was
@@ -104,6 +122,7 @@ func (sr *SeriesRecord) getBatch(b *recordBatch, now time.Time) {
 	sr.eachShard(b, func(sh *recordShard, keys []int32) {
 		sh.mu.RLock()
 		defer sh.mu.RUnlock()
+		b.touch(sh, keys)
 		for _, i := range keys {
 			j := sh.find(b.keys[i])
 			b.hint[i] = int32(j)

@@ -150,6 +150,9 @@ func BenchmarkAccepted(b *testing.B) {
 // after. Each push has other series, so that most accesses miss the CPU
 // caches, as in production. per-series takes a shard lock for each access,
 // as Get and Put do; batched visits each shard once, as a push does.
+// pipelined is batched with the update of each push made after the lookups
+// of the next 31, as when pushes wait for the upstream in between: its
+// updates find their slots evicted from the caches too.
 func BenchmarkRecordPush(b *testing.B) {
 	sr, keys, _ := filledRecord(b)
 	rng := rand.New(rand.NewPCG(13, 14))
@@ -186,6 +189,26 @@ func BenchmarkRecordPush(b *testing.B) {
 				bt.latest[k] = float(int64(benchRecordSeries+i), 1)
 			}
 			sr.putBatch(bt, t0)
+		}
+	})
+	b.Run("pipelined", func(b *testing.B) {
+		const inFlight = 32
+		var bts [inFlight]recordBatch
+		b.ReportAllocs()
+		i := 0
+		for b.Loop() {
+			i++
+			bt := &bts[i%inFlight]
+			if bt.keys != nil {
+				sr.putBatch(bt, t0)
+			}
+			bt.keys = pushKeys(i)
+			sr.arrange(bt)
+			sr.getBatch(bt, t0)
+			for k := range bt.put {
+				bt.put[k] = true
+				bt.latest[k] = float(int64(benchRecordSeries+i), 1)
+			}
 		}
 	})
 }
