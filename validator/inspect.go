@@ -88,7 +88,9 @@ type Result struct {
 	Group  []int32
 	Hashes []uint64
 
-	head    map[uint64]int32
+	// heads is an open-addressing table of the request's identity hashes:
+	// 1 + the first series with a hash, 0 in an empty slot.
+	heads   []int32
 	chain   []int32
 	size    []int32
 	members []int32
@@ -149,11 +151,7 @@ func (in *Inspector) Inspect(r *Request, res *Result) {
 	res.Hashes = resizeU64(res.Hashes, n)
 	res.chain = resize(res.chain, n)
 	res.size = resize(res.size, n)
-	if res.head == nil {
-		res.head = make(map[uint64]int32, n)
-	} else {
-		clear(res.head)
-	}
+	mask := res.resetHeads(n)
 
 	multi := false
 	for i := range n {
@@ -162,13 +160,12 @@ func (in *Inspector) Inspect(r *Request, res *Result) {
 		res.Group[i] = int32(i)
 		res.size[i] = 1
 		res.chain[i] = -1
-		j, ok := res.head[h]
-		if !ok {
-			res.head[h] = int32(i)
+		head := res.headOf(h, int32(i), mask)
+		if head == int32(i) {
 			continue
 		}
 		found := false
-		for ; j >= 0; j = res.chain[j] {
+		for j := head; j >= 0; j = res.chain[j] {
 			if in.id.Equal(r, i, int(j), &res.scratch) {
 				g := res.Group[j]
 				res.Group[i] = g
@@ -180,7 +177,6 @@ func (in *Inspector) Inspect(r *Request, res *Result) {
 		}
 		if !found {
 			// A true hash collision: chain the new identity behind the head.
-			head := res.head[h]
 			res.chain[i] = res.chain[head]
 			res.chain[head] = int32(i)
 		}
@@ -225,6 +221,38 @@ func (in *Inspector) Inspect(r *Request, res *Result) {
 		lo = hi
 	}
 	res.multi = multiMembers[:0]
+}
+
+// resetHeads empties heads for a request of n series, at most half full,
+// and returns the mask of its slot indexes.
+func (res *Result) resetHeads(n int) int {
+	size := 16
+	for size < 2*n {
+		size <<= 1
+	}
+	if cap(res.heads) < size {
+		res.heads = make([]int32, size)
+	} else {
+		res.heads = res.heads[:size]
+		clear(res.heads)
+	}
+	return size - 1
+}
+
+// headOf returns the first series of the request whose identity hash is
+// h, i if there was none yet: the series are entered in request order, and
+// Hashes holds theirs.
+func (res *Result) headOf(h uint64, i int32, mask int) int32 {
+	for k := int(h) & mask; ; k = (k + 1) & mask {
+		v := res.heads[k]
+		if v == 0 {
+			res.heads[k] = i + 1
+			return i
+		}
+		if res.Hashes[v-1] == h {
+			return v - 1
+		}
+	}
 }
 
 // inspectGroup finds the repeats among the samples of the series in

@@ -199,3 +199,26 @@ func TestIdentityIgnoresEncodingDetails(t *testing.T) {
 	require.Equal(t, int32(2), res.Duplicates[0].Sample.Series)
 	require.Equal(t, int32(1), res.Duplicates[0].First.Series)
 }
+
+// TestInspectHashCollisions makes distinct identities share hashes (only
+// two hash bits are left): grouping must then rest on the exact comparison
+// of identities, and find what full hashes find.
+func TestInspectHashCollisions(t *testing.T) {
+	r := decodeBody(t, benchRequest(t, 300, 30))
+	var want, got Result
+	NewInspector(NewIdentity(nil)).Inspect(r, &want)
+	colliding := NewIdentity(nil)
+	colliding.collide = ^uint64(3)
+	NewInspector(colliding).Inspect(r, &got)
+
+	require.Len(t, want.Duplicates, 30)
+	require.Equal(t, want.Duplicates, got.Duplicates)
+	require.Equal(t, want.Group, got.Group)
+	chained := 0
+	for _, c := range got.chain {
+		if c >= 0 {
+			chained++
+		}
+	}
+	require.Greater(t, chained, 200, "distinct identities sharing a hash are chained")
+}

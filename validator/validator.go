@@ -239,7 +239,8 @@ func (c *Checked) poolable() bool {
 		cap(p.copied) <= maxPooledItems &&
 		cap(p.touched) <= maxPooledItems && cap(p.Outcomes) <= maxPooledItems &&
 		cap(res.Group) <= maxPooledItems && cap(res.entries) <= maxPooledItems &&
-		cap(res.Duplicates) <= maxPooledItems && cap(res.batch.keys) <= maxPooledItems
+		cap(res.Duplicates) <= maxPooledItems && cap(res.batch.keys) <= maxPooledItems &&
+		cap(res.heads) <= 4*maxPooledItems
 }
 
 // Body returns what to forward: the original bytes when nothing changed,
