@@ -33,6 +33,7 @@ func main() {
 		seriesN   = flag.Int("series", 2000, "series per request")
 		bodies    = flag.Int("bodies", 64, "distinct request bodies per scenario")
 		dupsFlag  = flag.String("duplicates", "0,0.001,0.05", "duplicate fractions to measure")
+		churn     = flag.Bool("duplicates.churn", false, "repeat other series in every body, so that nearly every offender is new to pushguard's report (a storm), instead of the same series in every scrape as a misbehaving exporter sends them")
 		actions   = flag.String("actions", "report,keep-first", "pushguard actions to measure")
 		extraArgs = flag.String("pushguard.args", "", "extra flags for pushguard, space separated")
 		profile   = flag.String("cpuprofile", "", "write a CPU profile of pushguard under the first scenario with duplicates and -cpuprofile.action to this file")
@@ -64,6 +65,7 @@ func main() {
 			binary: *binary, senders: *senders, duration: *duration, rounds: *rounds, series: *seriesN,
 			bodies: *bodies, duplicates: parseFloats(*dupsFlag), actions: strings.Split(*actions, ","),
 			extraArgs: strings.Fields(*extraArgs), profile: *profile, profileAction: *profAct, rate: *rate, upstreams: strings.Split(*upstreams, ","),
+			churn: *churn,
 		}
 		if err := drive(cfg); err != nil {
 			fatal(err)
@@ -105,6 +107,8 @@ type driveConfig struct {
 	// rate is the request rate of the steady-load latency runs; 0 skips
 	// them.
 	rate float64
+	// churn draws the repeated series anew for every body.
+	churn bool
 }
 
 func drive(cfg driveConfig) error {
@@ -162,7 +166,7 @@ func driveUpstream(self, kind string, cfg driveConfig, profiled *bool) error {
 // of the stub: first the latency at a steady rate (pushguard fresh), then
 // the throughput of a closed loop.
 func driveScenario(dup float64, stub, proxy, reencode helper, cfg driveConfig, profiled *bool) error {
-	load := newLoad(cfg.series, cfg.bodies, dup)
+	load := newLoad(cfg.series, cfg.bodies, dup, cfg.churn)
 	named := func(what string) string { return fmt.Sprintf("%s, %.1f%% dup", what, dup*100) }
 	bareName := named("bare reverse proxy")
 	type instance struct {
