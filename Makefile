@@ -93,6 +93,6 @@ bench-e2e: ## Load benchmark behind a discarding and a decoding stub upstream: b
 
 .PHONY: fuzz
 FUZZTIME ?= 30s
-fuzz: ## Run every fuzz target for FUZZTIME each (the committed corpus runs in make test).
+fuzz: ## Run every fuzz target for FUZZTIME each, a duration or a count of inputs such as 30000x (the committed corpus runs in make test).
 	@for t in FuzzDecodeRW1 FuzzDecodeRW2 FuzzDecompress FuzzActions FuzzCheck FuzzSpliceSnappy; do \
 		$(GO) test ./validator -run='^$$' -fuzz="^$$t$$" -fuzztime=$(FUZZTIME) || exit 1; done
