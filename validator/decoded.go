@@ -52,9 +52,7 @@ func (v *Validator) DryRun(tenant string, r *Request, action Action) (*Checked, 
 // Offenders returns the offender records of a checked request, as Record
 // would merge them into the report.
 func (v *Validator) Offenders(c *Checked, meta Meta) []*report.Offender {
-	offenders := Offenders(c.Request, &c.Result, c.Patch.Outcomes, v.OriginLabels(meta.Tenant), meta)
-	v.cfg.Limits.truncateOffenders(offenders)
-	return offenders
+	return Offenders(c.Request, &c.Result, c.Patch.Outcomes, v.OriginLabels(meta.Tenant), meta, &v.cfg.Limits)
 }
 
 // inspect finds r's duplicates and plans policy. With meta, the record of

@@ -116,16 +116,6 @@ func (l *Limits) truncateLabels(m map[string]string) map[string]string {
 	return out
 }
 
-// truncateOffenders applies the label length limits to what the report
-// stores of each offender.
-func (l *Limits) truncateOffenders(offenders []*report.Offender) {
-	for _, o := range offenders {
-		o.Metric = truncate(o.Metric, l.MaxLabelValueLength)
-		o.Origin = l.truncateLabels(o.Origin)
-		l.truncateExample(&o.Example)
-	}
-}
-
 func (l *Limits) truncateExample(ex *report.Example) {
 	ex.Labels = l.truncateLabels(ex.Labels)
 	ex.FirstLabels = l.truncateLabels(ex.FirstLabels)

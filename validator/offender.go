@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"fmt"
 	"math"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/pushguard/pushguard/validator/report"
@@ -24,55 +26,64 @@ type Meta struct {
 var sourceNames = map[int32]string{1: "RULE", 2: "OTLP"}
 
 // Offenders turns one request's duplicates into offender records, one per
-// (metric, kind, origin). outcomes may be nil when no action was planned.
-func Offenders(r *Request, res *Result, outcomes []Outcome, originLabels []string, meta Meta) []*report.Offender {
-	order, example := offenders(r, res, outcomes, originLabels, meta)
+// (metric, kind, origin), with lim's label limits applied to what they
+// show. outcomes may be nil when no action was planned.
+func Offenders(r *Request, res *Result, outcomes []Outcome, originLabels []string, meta Meta, lim *Limits) []*report.Offender {
+	order, lazy := offenders(r, res, outcomes, originLabels, meta, lim)
 	for i, o := range order {
-		o.Example = example(i)
+		lazy.Complete(i, o)
+		o.Example = lazy.Example(i)
 	}
 	return order
 }
 
-// offenders is Offenders with the examples left empty: example(i) builds
-// order[i]'s, from its first conflicting duplicate, or its first
-// duplicate when none conflicts. Building examples (two label maps each)
-// is most of an offender's cost, and the report needs one only for an
-// offender it did not know.
-func offenders(r *Request, res *Result, outcomes []Outcome, originLabels []string, meta Meta) (order []*report.Offender, example func(i int) report.Example) {
+// offenders is Offenders with each offender's metric, origin and example
+// left for lazy to build: label maps are most of an offender's cost, and
+// the report needs them only for an offender it did not know. lazy.Keys
+// are built from the request's bytes, so that a known offender costs a
+// lookup. An offender's example shows its first conflicting duplicate, or
+// its first duplicate when none conflicts.
+func offenders(r *Request, res *Result, outcomes []Outcome, originLabels []string, meta Meta, lim *Limits) (order []*report.Offender, lazy report.Lazy) {
 	if len(res.Duplicates) == 0 {
-		return nil, nil
+		return nil, report.Lazy{}
 	}
+	names := originKeyNames(originLabels, lim)
 	byKey := make(map[string]int)
-	var exampleDup []int // the duplicate each offender's example shows
-	// The key is built from the request's bytes, so that only a new
-	// offender costs strings and maps; repeats of one cost a lookup.
-	var key []byte
+	var (
+		// Per offender: its first duplicate, whose series gives its metric
+		// and origin, and the duplicate its example shows.
+		firstDup, exampleDup []int
+		key                  []byte
+		values               [][]byte
+	)
 	for k := range res.Duplicates {
 		d := &res.Duplicates[k]
 		si := int(d.Sample.Series)
-		key = append(key[:0], r.MetricName(si)...)
-		key = append(key, 0xff, byte(d.Kind))
-		for _, name := range originLabels {
-			key = append(key, 0xff)
-			key = append(key, originValue(r, si, name)...)
+		kind := d.Kind.String()
+		key = report.AppendKeyHead(key[:0], limitBytes(r.MetricName(si), lim.MaxLabelValueLength), kind)
+		values = originValues(r, si, names, values)
+		for j, v := range values {
+			if v != nil {
+				key = report.AppendKeyOrigin(key, names[j].key, limitBytes(v, lim.MaxLabelValueLength))
+			}
 		}
 		i, ok := byKey[string(key)]
 		if !ok {
-			o := &report.Offender{
+			i = len(order)
+			ks := string(key)
+			byKey[ks] = i
+			lazy.Keys = append(lazy.Keys, ks)
+			order = append(order, &report.Offender{
 				Tenant:        meta.Tenant,
-				Metric:        string(r.MetricName(si)),
-				Kind:          d.Kind.String(),
-				Origin:        originOf(r, si, originLabels),
+				Kind:          kind,
 				FirstSeen:     meta.Time,
 				LastSeen:      meta.Time,
 				Action:        string(ActionReport),
 				UserAgent:     meta.UserAgent,
 				SenderAddress: meta.RemoteAddr,
 				Source:        sourceNames[r.Source],
-			}
-			i = len(order)
-			byKey[string(key)] = i
-			order = append(order, o)
+			})
+			firstDup = append(firstDup, k)
 			exampleDup = append(exampleDup, k)
 		}
 		o := order[i]
@@ -93,18 +104,63 @@ func offenders(r *Request, res *Result, outcomes []Outcome, originLabels []strin
 			o.RelabelledSamples += int64(oc.Relabelled)
 		}
 	}
-	return order, func(i int) report.Example { return exampleOf(r, &res.Duplicates[exampleDup[i]]) }
+	lazy.Complete = func(i int, o *report.Offender) {
+		si := int(res.Duplicates[firstDup[i]].Sample.Series)
+		o.Metric = truncate(string(r.MetricName(si)), lim.MaxLabelValueLength)
+		o.Origin = lim.truncateLabels(originOf(r, si, originLabels))
+	}
+	lazy.Example = func(i int) report.Example {
+		ex := exampleOf(r, &res.Duplicates[exampleDup[i]])
+		lim.truncateExample(&ex)
+		return ex
+	}
+	return order, lazy
 }
 
-// originValue returns the value of label name of series i, nil when the
-// series does not have it (or has it empty, which is the same).
-func originValue(r *Request, si int, name string) []byte {
-	for _, l := range r.SeriesLabels(si) {
-		if string(r.Bytes(l.Name)) == name {
-			return r.Bytes(l.Value)
+// originKeyName is an origin label as it is matched in a series (name) and
+// shown in the report (key, within the label name limit).
+type originKeyName struct{ name, key string }
+
+// originKeyNames returns the origin labels in the order of the names the
+// report shows, each once.
+func originKeyNames(originLabels []string, lim *Limits) []originKeyName {
+	names := make([]originKeyName, 0, len(originLabels))
+	for _, n := range originLabels {
+		k := truncate(n, lim.MaxLabelNameLength)
+		if !slices.ContainsFunc(names, func(o originKeyName) bool { return o.key == k }) {
+			names = append(names, originKeyName{name: n, key: k})
 		}
 	}
-	return nil
+	slices.SortFunc(names, func(a, b originKeyName) int { return strings.Compare(a.key, b.key) })
+	return names
+}
+
+// originValues returns the value of each of names in series si, nil where
+// the series has none (or an empty one). As in originOf, a label repeated
+// in the series counts with its last value.
+func originValues(r *Request, si int, names []originKeyName, dst [][]byte) [][]byte {
+	dst = slices.Grow(dst[:0], len(names))[:len(names)]
+	clear(dst)
+	for _, l := range r.SeriesLabels(si) {
+		if l.Value.Len() == 0 {
+			continue
+		}
+		name := r.Bytes(l.Name)
+		for j := range names {
+			if names[j].name == string(name) {
+				dst[j] = r.Bytes(l.Value)
+			}
+		}
+	}
+	return dst
+}
+
+// limitBytes is truncate for bytes that are nearly always within max.
+func limitBytes(b []byte, max int) []byte {
+	if max <= 0 || len(b) <= max {
+		return b
+	}
+	return []byte(truncate(string(b), max))
 }
 
 // originOf returns the origin labels of series si.

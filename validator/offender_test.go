@@ -4,9 +4,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/prometheus/prompb"
 	"github.com/stretchr/testify/require"
 
@@ -85,7 +87,7 @@ func TestOffendersGrouping(t *testing.T) {
 		},
 	} {
 		t.Run(name, func(t *testing.T) {
-			got := offenderIndex(t, Offenders(r, &res, tc.outcomes, tc.originLabels, meta))
+			got := offenderIndex(t, Offenders(r, &res, tc.outcomes, tc.originLabels, meta, &Limits{}))
 			require.Len(t, got, len(tc.want))
 			for k, w := range tc.want {
 				o := got[k]
@@ -108,7 +110,7 @@ func TestOffendersGrouping(t *testing.T) {
 
 	noDups := decodeBody(t, marshal(t, in[0], in[2]))
 	NewInspector(NewIdentity(nil)).Inspect(noDups, &res)
-	require.Nil(t, Offenders(noDups, &res, nil, DefaultOriginLabels, meta))
+	require.Nil(t, Offenders(noDups, &res, nil, DefaultOriginLabels, meta, &Limits{}))
 }
 
 func TestOffendersExample(t *testing.T) {
@@ -146,7 +148,7 @@ func TestOffendersExample(t *testing.T) {
 			r := decodeBody(t, marshal(t, tc.in...))
 			var res Result
 			NewInspector(NewIdentity(nil)).Inspect(r, &res)
-			os := Offenders(r, &res, nil, DefaultOriginLabels, Meta{Tenant: "team-a", Time: testEpoch})
+			os := Offenders(r, &res, nil, DefaultOriginLabels, Meta{Tenant: "team-a", Time: testEpoch}, &Limits{})
 			require.Len(t, os, 1)
 			require.Equal(t, tc.want, os[0].Example)
 		})
@@ -161,7 +163,7 @@ func TestOffenderExampleShowsTheConflict(t *testing.T) {
 	))
 	var res Result
 	NewInspector(NewIdentity(nil)).Inspect(r, &res)
-	os := Offenders(r, &res, nil, []string{"job"}, Meta{Tenant: "t"})
+	os := Offenders(r, &res, nil, []string{"job"}, Meta{Tenant: "t"}, &Limits{})
 	require.Len(t, os, 1)
 	require.EqualValues(t, 1, os[0].ConflictingSamples)
 	require.EqualValues(t, 1, os[0].IdenticalSamples)
@@ -188,7 +190,7 @@ func TestOffenderLabelsManyLabels(t *testing.T) {
 	r := decodeBody(t, marshal(t, withSamples(s, 1000, 1), withSamples(s, 1000, 2)))
 	var res Result
 	NewInspector(NewIdentity(nil)).Inspect(r, &res)
-	found := Offenders(r, &res, nil, originLabels, Meta{Tenant: "a", Time: testEpoch})
+	found := Offenders(r, &res, nil, originLabels, Meta{Tenant: "a", Time: testEpoch}, &Limits{})
 	require.Len(t, found, 1)
 	require.Equal(t, want, found[0].Origin)
 	want["__name__"] = "m"
@@ -205,8 +207,70 @@ func TestOffenderExampleReplicas(t *testing.T) {
 	))
 	var res Result
 	NewInspector(NewIdentity([]string{"__replica__"})).Inspect(r, &res)
-	os := Offenders(r, &res, nil, DefaultOriginLabels, Meta{Tenant: "team-a", Time: testEpoch})
+	os := Offenders(r, &res, nil, DefaultOriginLabels, Meta{Tenant: "team-a", Time: testEpoch}, &Limits{})
 	require.Len(t, os, 1)
 	require.Equal(t, map[string]string{"__name__": "up", "__replica__": "b", "job": "j"}, os[0].Example.Labels)
 	require.Equal(t, map[string]string{"__name__": "up", "__replica__": "a", "job": "j"}, os[0].Example.FirstLabels)
+}
+
+// TestOffenderKeysFromBytes checks that the keys offenders builds from the
+// request's bytes are the keys the report derives from the finished
+// offenders (their IDs agree), with label limits cutting metric, origin
+// names and values, a label repeated in a series, empty values and an
+// origin label configured twice; and that a push repeating known offenders
+// builds none of their label maps.
+func TestOffenderKeysFromBytes(t *testing.T) {
+	long := strings.Repeat("é", 20) // 40 bytes, cut at a rune boundary
+	in := []prompb.TimeSeries{
+		withSamples(series("__name__", "up", "job", "a", "pod", "p1"), 1000, 1),
+		withSamples(series("__name__", "up", "job", "a", "pod", "p1"), 1000, 2),
+		withSamples(series("__name__", "up", "job", "a", "pod", "p2", "instance", ""), 1000, 1, 1000, 1),
+		withSamples(series("__name__", "m"+long, "job", long+"x", "namespace", "n"), 1000, 1),
+		withSamples(series("__name__", "m"+long, "job", long+"x", "namespace", "n"), 1000, 4),
+		withSamples(series("__name__", "m"+long, "job", long+"y", "namespace", "n"), 1000, 2),
+		withSamples(series("__name__", "m"+long, "job", long+"y", "namespace", "n"), 1000, 3),
+		withSamples(series("__name__", "rep", "job", "first", "job", "last", strings.Repeat("origin", 10), "o"), 1000, 1, 1000, 2),
+	}
+	r := decodeBody(t, marshal(t, in...))
+	var res Result
+	NewInspector(NewIdentity(nil)).Inspect(r, &res)
+	lim := &Limits{MaxLabelNameLength: 30, MaxLabelValueLength: 30}
+	origin := []string{"pod", "job", "instance", "job", "namespace", strings.Repeat("origin", 10)}
+	meta := Meta{Tenant: "team-a", Time: testEpoch}
+
+	lazyStore := report.NewStore(100, prometheus.NewRegistry())
+	completed := 0
+	record := func() {
+		found, lazy := offenders(r, &res, nil, origin, meta, lim)
+		complete := lazy.Complete
+		lazy.Complete = func(i int, o *report.Offender) { completed++; complete(i, o) }
+		lazyStore.RecordWith(found, lazy)
+	}
+	record()
+	eager := report.NewStore(100, prometheus.NewRegistry())
+	eager.Record(Offenders(r, &res, nil, origin, meta, lim))
+
+	want, _ := eager.List("team-a", report.Filter{})
+	got, _ := lazyStore.List("team-a", report.Filter{})
+	// Cut to the same length, the x and y jobs are one offender.
+	require.Len(t, want, 4)
+	require.Equal(t, 4, completed)
+	require.Equal(t, want, got)
+	require.Equal(t, "m"+long[:28]+truncationMark, got[0].Metric)
+	require.Equal(t, int64(2), got[0].ConflictingSamples)
+	for _, o := range got {
+		require.LessOrEqual(t, len(o.Metric), 30+len(truncationMark))
+		for n, v := range o.Origin {
+			require.LessOrEqual(t, len(n), 30+len(truncationMark))
+			require.LessOrEqual(t, len(v), 30+len(truncationMark))
+		}
+	}
+
+	record()
+	got, _ = lazyStore.List("team-a", report.Filter{})
+	require.Len(t, got, 4, "the same offenders again")
+	require.Equal(t, 4, completed, "known offenders are not built again")
+	for k := range got {
+		require.Equal(t, 2*(want[k].ConflictingSamples+want[k].IdenticalSamples), got[k].ConflictingSamples+got[k].IdenticalSamples)
+	}
 }

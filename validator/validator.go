@@ -333,13 +333,8 @@ func (v *Validator) Record(c *Checked, meta Meta) {
 		}
 	}
 	v.dupLog.log(c.Request, &c.Result, c.Patch.Outcomes, meta)
-	found, example := offenders(c.Request, &c.Result, c.Patch.Outcomes, v.OriginLabels(meta.Tenant), meta)
-	v.cfg.Limits.truncateOffenders(found)
-	v.store.RecordWith(found, func(i int) report.Example {
-		ex := example(i)
-		v.cfg.Limits.truncateExample(&ex)
-		return ex
-	})
+	found, lazy := offenders(c.Request, &c.Result, c.Patch.Outcomes, v.OriginLabels(meta.Tenant), meta, &v.cfg.Limits)
+	v.store.RecordWith(found, lazy)
 }
 
 // OriginLabels returns the origin labels of tenant: its runtime override

@@ -146,16 +146,30 @@ func appendOffenderKey(b []byte, o *Offender) []byte {
 		names = append(names, n)
 	}
 	slices.Sort(names)
-	b = append(b, o.Metric...)
-	b = append(b, 0xff)
-	b = append(b, o.Kind...)
+	b = AppendKeyHead(b, o.Metric, o.Kind)
 	for _, n := range names {
-		b = append(b, 0xff)
-		b = append(b, n...)
-		b = append(b, 0xfe)
-		b = append(b, o.Origin[n]...)
+		b = AppendKeyOrigin(b, n, o.Origin[n])
 	}
 	return b
+}
+
+// AppendKeyHead appends the start of the store key of an offender of metric
+// and kind to b; AppendKeyOrigin then appends each of its origin labels, in
+// the order of their names. Built from the metric and origin an offender
+// will carry in the store (label limits applied), it is the key Record
+// derives from the offender's fields.
+func AppendKeyHead[S ~string | ~[]byte](b []byte, metric S, kind string) []byte {
+	b = append(b, metric...)
+	b = append(b, 0xff)
+	return append(b, kind...)
+}
+
+// AppendKeyOrigin appends one origin label to a key; see AppendKeyHead.
+func AppendKeyOrigin[S ~string | ~[]byte](b []byte, name string, value S) []byte {
+	b = append(b, 0xff)
+	b = append(b, name...)
+	b = append(b, 0xfe)
+	return append(b, value...)
 }
 
 // offenderID is a short stable name for an offender, used in links to its
@@ -169,13 +183,25 @@ func offenderID(tenant, key string) string {
 }
 
 // Record merges a request's offenders into the store.
-func (s *Store) Record(offenders []*Offender) { s.RecordWith(offenders, nil) }
+func (s *Store) Record(offenders []*Offender) { s.RecordWith(offenders, Lazy{}) }
 
-// RecordWith is Record for offenders whose examples are left empty:
-// example(i) builds offenders[i]'s, and is called only when the store keeps
-// it (a new offender, or the first conflict of one known so far only for
-// identical repeats). A push repeating known offenders builds none.
-func (s *Store) RecordWith(offenders []*Offender, example func(i int) Example) {
+// Lazy describes a push's offenders whose costly parts were left empty, for
+// the store to have them built only when it keeps them: a push repeating
+// known offenders builds no label map.
+type Lazy struct {
+	// Keys[i] is offenders[i]'s key (see AppendKeyHead); without Keys the
+	// key is derived from the offender's fields.
+	Keys []string
+	// Complete, when set, fills in a new offender's Metric and Origin.
+	Complete func(i int, o *Offender)
+	// Example, when set, returns offenders[i]'s example. It is called for
+	// a new offender, or the first conflict of one known so far only for
+	// identical repeats.
+	Example func(i int) Example
+}
+
+// RecordWith is Record for offenders built lazily.
+func (s *Store) RecordWith(offenders []*Offender, lazy Lazy) {
 	if len(offenders) == 0 || s.maxPerTenant <= 0 {
 		return
 	}
@@ -192,10 +218,21 @@ func (s *Store) RecordWith(offenders []*Offender, example func(i int) Example) {
 			}
 			s.tenants[o.Tenant] = t
 		}
-		kb = appendOffenderKey(kb[:0], o)
-		if e, ok := t.byKey[string(kb)]; ok {
-			if example != nil && e.o.ConflictingSamples == 0 && o.ConflictingSamples > 0 {
-				o.Example = example(i)
+		var (
+			key string
+			e   *stored
+			ok  bool
+		)
+		if lazy.Keys != nil {
+			key = lazy.Keys[i]
+			e, ok = t.byKey[key]
+		} else {
+			kb = appendOffenderKey(kb[:0], o)
+			e, ok = t.byKey[string(kb)]
+		}
+		if ok {
+			if lazy.Example != nil && e.o.ConflictingSamples == 0 && o.ConflictingSamples > 0 {
+				o.Example = lazy.Example(i)
 			}
 			merge(&e.o, o)
 			e.hist.Add(o.LastSeen, o.ConflictingSamples+o.IdenticalSamples)
@@ -203,11 +240,16 @@ func (s *Store) RecordWith(offenders []*Offender, example func(i int) Example) {
 			s.all.moveToFront(e)
 			continue
 		}
-		key := string(kb)
-		if example != nil {
-			o.Example = example(i)
+		if lazy.Keys == nil {
+			key = string(kb)
 		}
-		e := &stored{o: *o, key: key}
+		if lazy.Complete != nil {
+			lazy.Complete(i, o)
+		}
+		if lazy.Example != nil {
+			o.Example = lazy.Example(i)
+		}
+		e = &stored{o: *o, key: key}
 		e.o.ID = offenderID(o.Tenant, key)
 		e.o.PerMinute = nil
 		e.hist.Add(o.LastSeen, o.ConflictingSamples+o.IdenticalSamples)

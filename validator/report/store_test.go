@@ -100,10 +100,10 @@ func TestStoreRecordWithBuildsOnlyKeptExamples(t *testing.T) {
 		for i, o := range offenders {
 			want[i], o.Example = o.Example, Example{}
 		}
-		s.RecordWith(offenders, func(i int) Example {
+		s.RecordWith(offenders, Lazy{Example: func(i int) Example {
 			built = append(built, i)
 			return want[i]
-		})
+		}})
 	}
 	origin := func(pod string) map[string]string { return map[string]string{"pod": pod} }
 
