@@ -1,6 +1,7 @@
 package validator
 
 import (
+	"encoding/binary"
 	"fmt"
 	"strings"
 	"sync"
@@ -103,21 +104,56 @@ func (a *Attribution) Add(tenant, kind, conflict string, values []string, n int)
 	a.samples.WithLabelValues(lvs...).Add(float64(n))
 }
 
-// valuesOf returns the attribution label values of series si of r, ""
-// for a label the series does not have.
-func (a *Attribution) valuesOf(r *Request, si int, dst []string) []string {
-	dst = dst[:0]
+// attributionGroups groups a push's duplicates by kind, conflict and
+// attribution label values, in the order they first occur.
+type attributionGroups struct {
+	index  map[string]int
+	groups []attributionGroup
+	key    []byte
+	values [][]byte
+}
+
+type attributionGroup struct {
+	kind        Kind
+	conflicting bool
+	values      []string
+	n           int
+}
+
+// group counts a duplicate of series si in g.
+func (a *Attribution) group(g *attributionGroups, r *Request, si int, kind Kind, conflicting bool) {
+	g.values = g.values[:0]
 	for range a.labels {
-		dst = append(dst, "")
+		g.values = append(g.values, nil)
 	}
 	for _, l := range r.SeriesLabels(si) {
 		name := r.Bytes(l.Name)
 		for k, want := range a.labels {
 			if want == string(name) {
-				dst[k] = r.String(l.Value)
+				g.values[k] = r.Bytes(l.Value)
 				break
 			}
 		}
 	}
-	return dst
+	g.key = append(g.key[:0], byte(kind), 0)
+	if conflicting {
+		g.key[1] = 1
+	}
+	for _, v := range g.values {
+		g.key = binary.AppendUvarint(g.key, uint64(len(v)))
+		g.key = append(g.key, v...)
+	}
+	if i, ok := g.index[string(g.key)]; ok {
+		g.groups[i].n++
+		return
+	}
+	if g.index == nil {
+		g.index = map[string]int{}
+	}
+	g.index[string(g.key)] = len(g.groups)
+	values := make([]string, len(g.values))
+	for k, v := range g.values {
+		values[k] = string(v)
+	}
+	g.groups = append(g.groups, attributionGroup{kind: kind, conflicting: conflicting, values: values, n: 1})
 }

@@ -1,6 +1,7 @@
 package validator
 
 import (
+	"strconv"
 	"testing"
 	"time"
 
@@ -88,6 +89,12 @@ func TestHugeBuffersAreNotPooled(t *testing.T) {
 	c.Result.heads = make([]int32, 0, 4*maxPooledItems+1)
 	require.False(t, c.poolable())
 	c.Result.heads = nil
+	c.counts.attr.index = map[string]int{}
+	for i := range maxPooledGroups + 1 {
+		c.counts.attr.index[strconv.Itoa(i)] = i
+	}
+	require.False(t, c.poolable())
+	c.counts.attr.index = nil
 	c.Result.Group = make([]int32, 0, maxPooledItems+1)
 	require.False(t, c.poolable())
 	c.Request.Labels = make([]Label, 0, maxPooledItems+1)

@@ -212,6 +212,7 @@ type Checked struct {
 	FailedOpen bool
 
 	patched []byte // the encoded patched request, once encoded
+	counts  pushCounts
 }
 
 var checkedPool = sync.Pool{New: func() any { return &Checked{} }}
@@ -240,7 +241,8 @@ func (c *Checked) poolable() bool {
 		cap(p.touched) <= maxPooledItems && cap(p.Outcomes) <= maxPooledItems &&
 		cap(res.Group) <= maxPooledItems && cap(res.entries) <= maxPooledItems &&
 		cap(res.Duplicates) <= maxPooledItems && cap(res.batch.keys) <= maxPooledItems &&
-		cap(res.heads) <= 4*maxPooledItems
+		cap(res.heads) <= 4*maxPooledItems &&
+		len(c.counts.attr.index) <= maxPooledGroups
 }
 
 // Body returns what to forward: the original bytes when nothing changed,
@@ -299,39 +301,14 @@ func (v *Validator) Record(c *Checked, meta Meta) {
 	if c.FailedOpen || len(c.Result.Duplicates) == 0 {
 		return
 	}
-	var values []string
 	// The push is already answered: a failure here costs only its report.
 	defer v.recoverRecord(meta)
+	pc := &c.counts
+	pc.reset()
 	for k := range c.Result.Duplicates {
-		d := &c.Result.Duplicates[k]
-		conflict := "false"
-		if d.Conflicting {
-			conflict = "true"
-		}
-		action := ActionReport
-		if k < len(c.Patch.Outcomes) {
-			action = c.Patch.Outcomes[k].Action
-		}
-		kind := d.Kind.String()
-		v.duplicates.WithLabelValues(meta.Tenant, kind, conflict, string(action)).Inc()
-		if len(v.attrib.labels) > 0 {
-			values = v.attrib.valuesOf(c.Request, int(d.Sample.Series), values)
-			v.attrib.Add(meta.Tenant, kind, conflict, values, 1)
-		}
-		if k >= len(c.Patch.Outcomes) {
-			continue
-		}
-		o := &c.Patch.Outcomes[k]
-		if o.Dropped > 0 {
-			v.dropped.WithLabelValues(meta.Tenant, string(o.Action)).Add(float64(o.Dropped))
-		}
-		if o.Changed > 0 {
-			v.changed.WithLabelValues(meta.Tenant, string(o.Action)).Add(float64(o.Changed))
-		}
-		if o.Relabelled > 0 {
-			v.relabelled.WithLabelValues(meta.Tenant).Add(float64(o.Relabelled))
-		}
+		pc.add(v, c, k)
 	}
+	pc.flush(v, meta.Tenant)
 	v.dupLog.log(c.Request, &c.Result, c.Patch.Outcomes, meta)
 	found, lazy := offenders(c.Request, &c.Result, c.Patch.Outcomes, v.OriginLabels(meta.Tenant), meta, &v.cfg.Limits)
 	v.store.RecordWith(found, lazy)
