@@ -40,33 +40,41 @@ func DecodeRW2(r *Request) error {
 		return NewError(ErrIDRequestTooLarge, CauseTooLarge, nil, "request of %d bytes is too large to decode", len(r.Buf))
 	}
 	// Symbols may follow the series on the wire: collect them first.
+	// Senders write them all before the series; the second pass starts at
+	// the first series.
 	b := r.Buf
+	firstSeries := len(b)
 	for off := 0; off < len(b); {
+		fieldStart := off
 		num, typ, n := consumeTag(b[off:])
 		if n < 0 {
 			return badProtobuf("write request", protowire.ParseError(n))
 		}
 		off += n
-		if (num == rw2RequestSymbols || num == rw2RequestTimeseries) && typ != protowire.BytesType {
-			return badProtobuf("write request", fmt.Errorf("field %d has wire type %d", num, typ))
-		}
-		if num == rw2RequestSymbols {
-			v, n := consumeBytes(b[off:])
+		if num != rw2RequestSymbols && num != rw2RequestTimeseries {
+			n = protowire.ConsumeFieldValue(num, typ, b[off:])
 			if n < 0 {
 				return badProtobuf("write request", protowire.ParseError(n))
 			}
-			start := off + n - len(v)
-			r.Symbols = append(r.Symbols, Span{uint32(start), uint32(start + len(v))})
 			off += n
 			continue
 		}
-		n = protowire.ConsumeFieldValue(num, typ, b[off:])
+		if typ != protowire.BytesType {
+			return badProtobuf("write request", fmt.Errorf("field %d has wire type %d", num, typ))
+		}
+		v, n := consumeBytes(b[off:])
 		if n < 0 {
 			return badProtobuf("write request", protowire.ParseError(n))
 		}
+		if num == rw2RequestSymbols {
+			start := off + n - len(v)
+			r.Symbols = append(r.Symbols, Span{uint32(start), uint32(start + len(v))})
+		} else {
+			firstSeries = min(firstSeries, fieldStart)
+		}
 		off += n
 	}
-	for off := 0; off < len(b); {
+	for off := firstSeries; off < len(b); {
 		num, typ, n := consumeTag(b[off:])
 		off += n
 		if num != rw2RequestTimeseries {

@@ -1,12 +1,15 @@
 package validator
 
 import (
+	"bytes"
 	"math"
+	"slices"
 	"testing"
 
 	"github.com/prometheus/prometheus/model/labels"
 	writev2 "github.com/prometheus/prometheus/prompb/io/prometheus/write/v2"
 	"github.com/stretchr/testify/require"
+	"google.golang.org/protobuf/encoding/protowire"
 )
 
 // rw2Series is one RW2 test series: labels as name/value pairs.
@@ -100,4 +103,49 @@ func TestRW2IdentityMatchesRW1(t *testing.T) {
 	require.Len(t, res.Duplicates, 1)
 	require.Equal(t, AcrossSeries, res.Duplicates[0].Kind)
 	require.True(t, res.Duplicates[0].Conflicting)
+}
+
+// TestDecodeRW2FieldOrder decodes the same request with its fields in other
+// orders than senders write them (symbols, then series): series first,
+// symbols split around the series, and an unknown field in between. The
+// decoder reads the symbol table whole before any series.
+func TestDecodeRW2FieldOrder(t *testing.T) {
+	raw := marshalRW2(t,
+		rw2Series{lbls: []string{"__name__", "up", "job", "a"}, samples: []writev2.Sample{{Value: 1, Timestamp: 1000}}},
+		rw2Series{lbls: []string{"__name__", "down", "job", "b", "pod", "p"}, samples: []writev2.Sample{{Value: 2, Timestamp: 1000}}},
+	)
+	var symbols, series [][]byte
+	for b := raw; len(b) > 0; {
+		num, _, n := protowire.ConsumeField(b)
+		require.Positive(t, n)
+		if num == rw2RequestSymbols {
+			symbols = append(symbols, b[:n])
+		} else {
+			series = append(series, b[:n])
+		}
+		b = b[n:]
+	}
+	require.Len(t, series, 2)
+	require.Greater(t, len(symbols), 3)
+	unknown := protowire.AppendVarint(protowire.AppendTag(nil, 15, protowire.VarintType), 7)
+	want := []map[string]string{{"__name__": "up", "job": "a"}, {"__name__": "down", "job": "b", "pod": "p"}}
+	for name, parts := range map[string][][]byte{
+		"as written":            {raw},
+		"series first":          append(append(slices.Clone(series), unknown), symbols...),
+		"symbols around series": append(append(append([][]byte{symbols[0], series[0], unknown}, symbols[1:3]...), series[1]), symbols[3:]...),
+	} {
+		t.Run(name, func(t *testing.T) {
+			require.Equal(t, want, decodedLabels(t, bytes.Join(parts, nil)))
+		})
+	}
+}
+
+func decodedLabels(t *testing.T, raw []byte) []map[string]string {
+	r := &Request{Buf: raw}
+	require.NoError(t, DecodeRW2(r))
+	var out []map[string]string
+	for i := range r.Series {
+		out = append(out, r.LabelMap(i))
+	}
+	return out
 }
