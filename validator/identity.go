@@ -110,30 +110,24 @@ func (id *Identity) canonical(r *Request, i int, sc *Scratch, buf *[]byte) []byt
 
 // appendShortLabels appends the canonical encoding of labels, spans of b,
 // when every length in it fits in one byte, as for nearly every series:
-// sized once, then written in place. With check it also requires what
+// written in one pass into room for the longest such labels. With check it also requires what
 // normalizing would otherwise ensure: names in order, each once, and no
 // empty value. It reports false, appending nothing, when these do not hold.
 func appendShortLabels(dst, b []byte, labels []Label, check bool) ([]byte, bool) {
-	n := 0
-	for _, l := range labels {
-		msgLen := 4 + l.Name.Len() + l.Value.Len()
-		if msgLen >= 0x80 || (check && l.Value.Len() == 0) {
-			return dst, false
-		}
-		n += 2 + msgLen
-	}
 	start := len(dst)
-	dst = slices.Grow(dst, n)[:start+n]
-	out := dst[start:]
+	dst = slices.Grow(dst, len(labels)*(2+4+2*0x7f))
+	out := dst[start:cap(dst)]
 	off, prev := 0, -1 // where the previous name starts in out
 	for _, l := range labels {
 		name, value := b[l.Name.Start:l.Name.End], b[l.Value.Start:l.Value.End]
-		if check && prev >= 0 && !nameLess(out[prev:prev+int(out[prev-1])], name) {
+		msgLen := 4 + len(name) + len(value)
+		if msgLen >= 0x80 || (check && len(value) == 0) ||
+			(check && prev >= 0 && !nameLess(out[prev:prev+int(out[prev-1])], name)) {
 			return dst[:start], false
 		}
 		prev = off + 4
 		out[off] = 0x0a
-		out[off+1] = byte(4 + len(name) + len(value))
+		out[off+1] = byte(msgLen)
 		out[off+2] = 0x0a
 		out[off+3] = byte(len(name))
 		off += 4 + copy(out[off+4:], name)
@@ -141,7 +135,7 @@ func appendShortLabels(dst, b []byte, labels []Label, check bool) ([]byte, bool)
 		out[off+1] = byte(len(value))
 		off += 2 + copy(out[off+2:], value)
 	}
-	return dst, true
+	return dst[:start+off], true
 }
 
 // Hash returns the identity hash of series i.
