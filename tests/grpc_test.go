@@ -311,28 +311,40 @@ func startFakeDistributor(t *testing.T) (*fakeDistributor, string) {
 // reports, whose push goes upstream while it is inspected: the distributor
 // gets it once, as it came, and the report names the offender.
 func TestGRPCUpstreamReport(t *testing.T) {
-	fake, addr := startFakeDistributor(t)
-	inst := startPushguard(t, "-upstream.grpc-address="+addr, "-upstream.timeout=5s")
-	client := distributorClient(t, inst.GRPCAddr)
+	fake, inst, client := startWithGRPCUpstream(t)
 	at := time.Now().Truncate(time.Second)
 
 	in := &cortexpb.WriteRequest{Timeseries: []*cortexpb.TimeSeries{
 		series(1, at, "__name__", "kube_job_status_failed", "job_name", "renovate-1"),
 		series(0, at, "__name__", "kube_job_status_failed", "job_name", "renovate-1"),
 	}}
+	got := pushFirst(t, client, fake, in)
+	require.True(t, proto.Equal(in, got), "upstream got %v", got)
+	require.Len(t, inst.offenders(t, "team-a", "kind=across_series").Offenders, 1)
+}
+
+// startWithGRPCUpstream starts pushguard with args in front of a fake
+// distributor, and a client of pushguard's gRPC push.
+func startWithGRPCUpstream(t *testing.T, args ...string) (*fakeDistributor, *instance, distributor.DistributorClient) {
+	fake, addr := startFakeDistributor(t)
+	inst := startPushguard(t, append(args, "-upstream.grpc-address="+addr, "-upstream.timeout=5s")...)
+	return fake, inst, distributorClient(t, inst.GRPCAddr)
+}
+
+// pushFirst pushes in for team-a, the first push the fake distributor
+// gets, and returns what it got.
+func pushFirst(t *testing.T, client distributor.DistributorClient, fake *fakeDistributor, in *cortexpb.WriteRequest) *cortexpb.WriteRequest {
+	t.Helper()
 	_, err := client.Push(withTenant("team-a"), in)
 	require.NoError(t, err)
 	tenants, reqs := fake.received()
 	require.Equal(t, []string{"team-a"}, tenants)
 	require.Len(t, reqs, 1)
-	require.True(t, proto.Equal(in, reqs[0]), "upstream got %v", reqs[0])
-	require.Len(t, inst.offenders(t, "team-a", "kind=across_series").Offenders, 1)
+	return reqs[0]
 }
 
 func TestGRPCUpstream(t *testing.T) {
-	fake, addr := startFakeDistributor(t)
-	inst := startPushguard(t, "-validator.action=keep-first", "-upstream.grpc-address="+addr, "-upstream.timeout=5s")
-	client := distributorClient(t, inst.GRPCAddr)
+	fake, inst, client := startWithGRPCUpstream(t, "-validator.action=keep-first")
 	at := time.Now().Truncate(time.Second)
 
 	rulerPush := &cortexpb.WriteRequest{
@@ -343,11 +355,7 @@ func TestGRPCUpstream(t *testing.T) {
 			series(0, at, "__name__", "kube_job_status_failed", "job_name", "renovate-1"),
 		},
 	}
-	_, err := client.Push(withTenant("team-a"), rulerPush)
-	require.NoError(t, err)
-	tenants, reqs := fake.received()
-	require.Equal(t, []string{"team-a"}, tenants)
-	require.Len(t, reqs, 1)
+	got := pushFirst(t, client, fake, rulerPush)
 	want := &cortexpb.WriteRequest{
 		Source: cortexpb.WriteRequest_RULE,
 		Timeseries: []*cortexpb.TimeSeries{
@@ -355,21 +363,21 @@ func TestGRPCUpstream(t *testing.T) {
 			series(5, at, "__name__", "up", "job", "node"),
 		},
 	}
-	require.True(t, proto.Equal(want, reqs[0]), "upstream got %v", reqs[0])
+	require.True(t, proto.Equal(want, got), "upstream got %v", got)
 
 	// The ruler retries the same push: every sample is already upstream, so
 	// keep-first drops them all and the push is answered without reaching
 	// the distributor, which would have refused the conflicting value.
-	_, err = client.Push(withTenant("team-a"), rulerPush)
+	_, err := client.Push(withTenant("team-a"), rulerPush)
 	require.NoError(t, err)
-	_, reqs = fake.received()
+	_, reqs := fake.received()
 	require.Len(t, reqs, 1)
 	require.Len(t, inst.offenders(t, "team-a", "kind=across_requests").Offenders, 2)
 
 	// An HTTP push goes to the gRPC upstream too when -upstream.url is
 	// empty.
 	require.NoError(t, push(t, inst.writeClient(t, "team-b"), ts(3, at, "__name__", "up", "job", "http")))
-	tenants, reqs = fake.received()
+	tenants, reqs := fake.received()
 	require.Equal(t, []string{"team-a", "team-b"}, tenants)
 	require.Equal(t, "http", reqs[1].Timeseries[0].Labels[1].Value)
 

@@ -1,5 +1,7 @@
 package validator
 
+import "strconv"
+
 // pushCounts adds up a push's duplicates by the labels of the counters they
 // go to, so that each counter is looked up once a push rather than once a
 // duplicate: a label lookup hashes every label value.
@@ -83,7 +85,7 @@ func (pc *pushCounts) action(a Action) *actionTally {
 // flush adds the counts to v's metrics.
 func (pc *pushCounts) flush(v *Validator, tenant string) {
 	for _, t := range pc.dups {
-		v.duplicates.WithLabelValues(tenant, t.kind.String(), conflictValue(t.conflicting), string(t.action)).Add(float64(t.n))
+		v.duplicates.WithLabelValues(tenant, t.kind.String(), strconv.FormatBool(t.conflicting), string(t.action)).Add(float64(t.n))
 	}
 	for _, t := range pc.actions {
 		if t.dropped > 0 {
@@ -97,14 +99,6 @@ func (pc *pushCounts) flush(v *Validator, tenant string) {
 		v.relabelled.WithLabelValues(tenant).Add(float64(pc.relabelled))
 	}
 	for _, g := range pc.attr.groups {
-		v.attrib.Add(tenant, g.kind.String(), conflictValue(g.conflicting), g.values, g.n)
+		v.attrib.Add(tenant, g.kind.String(), strconv.FormatBool(g.conflicting), g.values, g.n)
 	}
-}
-
-// conflictValue is the conflict label's value.
-func conflictValue(conflicting bool) string {
-	if conflicting {
-		return "true"
-	}
-	return "false"
 }

@@ -110,9 +110,10 @@ func (id *Identity) canonical(r *Request, i int, sc *Scratch, buf *[]byte) []byt
 
 // appendShortLabels appends the canonical encoding of labels, spans of b,
 // when every length in it fits in one byte, as for nearly every series:
-// written in one pass into room for the longest such labels. With check it also requires what
-// normalizing would otherwise ensure: names in order, each once, and no
-// empty value. It reports false, appending nothing, when these do not hold.
+// written in one pass into room for the longest such labels. With check
+// it also requires what normalizing would otherwise ensure: names in
+// order, each once, and no empty value. It reports false, appending
+// nothing, when these do not hold.
 func appendShortLabels(dst, b []byte, labels []Label, check bool) ([]byte, bool) {
 	start := len(dst)
 	dst = slices.Grow(dst, len(labels)*(2+4+2*0x7f))

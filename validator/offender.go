@@ -54,7 +54,7 @@ func offenders(r *Request, res *Result, outcomes []Outcome, originLabels []strin
 		// and origin, and the duplicate its example shows.
 		firstDup, exampleDup []int
 		key                  []byte
-		values               [][]byte
+		values               []Span
 	)
 	for k := range res.Duplicates {
 		d := &res.Duplicates[k]
@@ -63,8 +63,8 @@ func offenders(r *Request, res *Result, outcomes []Outcome, originLabels []strin
 		key = report.AppendKeyHead(key[:0], limitBytes(r.MetricName(si), lim.MaxLabelValueLength), kind)
 		values = originValues(r, si, names, values)
 		for j, v := range values {
-			if v != nil {
-				key = report.AppendKeyOrigin(key, names[j].key, limitBytes(v, lim.MaxLabelValueLength))
+			if v.Len() > 0 {
+				key = report.AppendKeyOrigin(key, names[j].key, limitBytes(r.Bytes(v), lim.MaxLabelValueLength))
 			}
 		}
 		i, ok := byKey[string(key)]
@@ -107,7 +107,8 @@ func offenders(r *Request, res *Result, outcomes []Outcome, originLabels []strin
 	lazy.Complete = func(i int, o *report.Offender) {
 		si := int(res.Duplicates[firstDup[i]].Sample.Series)
 		o.Metric = truncate(string(r.MetricName(si)), lim.MaxLabelValueLength)
-		o.Origin = lim.truncateLabels(originOf(r, si, originLabels))
+		var valueArr [16]Span
+		o.Origin = originOf(r, originValues(r, si, names, valueArr[:0]), names, lim)
 	}
 	lazy.Example = func(i int) report.Example {
 		ex := exampleOf(r, &res.Duplicates[exampleDup[i]])
@@ -135,10 +136,10 @@ func originKeyNames(originLabels []string, lim *Limits) []originKeyName {
 	return names
 }
 
-// originValues returns the value of each of names in series si, nil where
-// the series has none (or an empty one). As in originOf, a label repeated
-// in the series counts with its last value.
-func originValues(r *Request, si int, names []originKeyName, dst [][]byte) [][]byte {
+// originValues returns where the value of each of names is in series si,
+// an empty span where the series has none (or an empty one). A label
+// repeated in the series counts with its last value.
+func originValues(r *Request, si int, names []originKeyName, dst []Span) []Span {
 	dst = slices.Grow(dst[:0], len(names))[:len(names)]
 	clear(dst)
 	for _, l := range r.SeriesLabels(si) {
@@ -148,7 +149,7 @@ func originValues(r *Request, si int, names []originKeyName, dst [][]byte) [][]b
 		name := r.Bytes(l.Name)
 		for j := range names {
 			if names[j].name == string(name) {
-				dst[j] = r.Bytes(l.Value)
+				dst[j] = l.Value
 			}
 		}
 	}
@@ -163,28 +164,22 @@ func limitBytes(b []byte, max int) []byte {
 	return []byte(truncate(string(b), max))
 }
 
-// originOf returns the origin labels of series si.
-func originOf(r *Request, si int, originLabels []string) map[string]string {
-	var valueArr [16]Span
-	var nameArr [16]string
-	values, names := valueArr[:0], nameArr[:0] // names taken from originLabels
-	for _, l := range r.SeriesLabels(si) {
-		if l.Value.Len() == 0 {
-			continue
-		}
-		name := r.Bytes(l.Name)
-		for _, want := range originLabels {
-			if want == string(name) {
-				values, names = append(values, l.Value), append(names, want)
-				break
-			}
+// originOf returns the origin labels as the report shows them, from
+// their values in the request (see originValues) and within lim's limits.
+func originOf(r *Request, values []Span, names []originKeyName, lim *Limits) map[string]string {
+	var spanArr [16]Span
+	var keyArr [16]string
+	spans, keys := spanArr[:0], keyArr[:0]
+	for j, v := range values {
+		if v.Len() > 0 {
+			spans, keys = append(spans, v), append(keys, names[j].key)
 		}
 	}
 	var strArr [16]string
-	strs := r.sharedStrings(strArr[:0], values)
+	strs := r.sharedStrings(strArr[:0], spans)
 	origin := make(map[string]string, len(strs))
 	for j, v := range strs {
-		origin[names[j]] = v
+		origin[keys[j]] = truncate(v, lim.MaxLabelValueLength)
 	}
 	return origin
 }
