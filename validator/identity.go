@@ -131,10 +131,10 @@ func appendShortLabels(dst, b []byte, labels []Label, check bool) ([]byte, bool)
 		out[off+1] = byte(msgLen)
 		out[off+2] = 0x0a
 		out[off+3] = byte(len(name))
-		off += 4 + copyShort(out, off+4, b, int(l.Name.Start), len(name))
+		off += 4 + copyShort(out, off+4, name)
 		out[off] = 0x12
 		out[off+1] = byte(len(value))
-		off += 2 + copyShort(out, off+2, b, int(l.Value.Start), len(value))
+		off += 2 + copyShort(out, off+2, value)
 	}
 	return dst[:start+off], true
 }
@@ -177,14 +177,15 @@ func (id *Identity) Equal(r *Request, i, j int, sc *Scratch) bool {
 	return bytes.Equal(id.canonical(r, i, sc, &sc.a), id.canonical(r, j, sc, &sc.b))
 }
 
-// copyShort copies b[start:start+n] to out[at:] and returns n. Label names
-// and values are short: up to 16 bytes it moves one 16-byte block when both
-// slices have room for it, rather than calling memmove; the bytes it writes
-// past n are overwritten by what is appended next, or lie past the result.
-func copyShort(out []byte, at int, b []byte, start, n int) int {
-	if n <= 16 && start+16 <= len(b) && at+16 <= len(out) {
-		*(*[16]byte)(out[at:]) = *(*[16]byte)(b[start:])
-		return n
+// copyShort copies s to out[at:] and returns its length. Label names and
+// values are short: up to 16 bytes it moves one 16-byte block when both
+// have room for it (s within its capacity), rather than calling memmove;
+// the bytes it writes past s are overwritten by what is appended next, or
+// lie past the result.
+func copyShort(out []byte, at int, s []byte) int {
+	if len(s) <= 16 && cap(s) >= 16 && at+16 <= len(out) {
+		*(*[16]byte)(out[at:]) = *(*[16]byte)(s[:16])
+		return len(s)
 	}
-	return copy(out[at:], b[start:start+n])
+	return copy(out[at:], s)
 }

@@ -150,6 +150,7 @@ func originValues(r *Request, si int, names []originKeyName, dst []Span) []Span 
 		for j := range names {
 			if names[j].name == string(name) {
 				dst[j] = l.Value
+				break // names holds each name once
 			}
 		}
 	}
