@@ -4,7 +4,7 @@ import (
 	"bytes"
 	"slices"
 
-	"github.com/cespare/xxhash/v2"
+	"github.com/zeebo/xxh3"
 	"google.golang.org/protobuf/encoding/protowire"
 )
 
@@ -139,9 +139,11 @@ func appendShortLabels(dst, b []byte, labels []Label, check bool) ([]byte, bool)
 	return dst[:start+off], true
 }
 
-// Hash returns the identity hash of series i.
+// Hash returns the identity hash of series i. XXH3 hashes identities of
+// a few hundred bytes in half the time XXH64 does; the hash never leaves
+// the process.
 func (id *Identity) Hash(r *Request, i int, sc *Scratch) uint64 {
-	return xxhash.Sum64(id.canonical(r, i, sc, &sc.a)) &^ id.collide
+	return xxh3.Hash(id.canonical(r, i, sc, &sc.a)) &^ id.collide
 }
 
 // normalized appends to dst the indexes (into r.Labels) of the identity
