@@ -86,6 +86,9 @@ func TestHugeBuffersAreNotPooled(t *testing.T) {
 	c.Patch.proto = make([]byte, 0, maxPooledBufBytes+1)
 	require.False(t, c.poolable())
 	c.Patch.proto = nil
+	c.Patch.fresh = make([]byte, 0, maxPooledBufBytes+1)
+	require.False(t, c.poolable())
+	c.Patch.fresh = nil
 	c.Result.heads = make([]int32, 0, 4*maxPooledItems+1)
 	require.False(t, c.poolable())
 	c.Result.heads = nil

@@ -54,8 +54,18 @@ type Patch struct {
 	order []int32 // duplicate indexes, grouped by their first sample
 	cands []member
 
-	proto      []byte
-	copied     []copiedRange // where proto copies the request, see spliceSnappy
+	proto  []byte
+	copied []copiedRange // where proto copies the request, see spliceSnappy
+	// While encoding for a splice, appendOriginal only records the ranges
+	// it copies, skipped counting their bytes, and fresh receives the rest
+	// of the patched request: the splice reads the copies from the request
+	// itself (patchedBytes), so that proto is written only when needed.
+	lazy    bool
+	skipped int
+	fresh   []byte
+	// pending is the request whose patched protobuf is fresh and copied,
+	// not yet written to proto.
+	pending    *Request
 	compressed []byte
 	scratch    []byte
 	refs       []uint64 // label references, for the RW2 encoder
@@ -89,6 +99,7 @@ type member struct {
 
 // Reset empties the patch, keeping its buffers.
 func (p *Patch) Reset() {
+	p.pending = nil
 	p.Outcomes = p.Outcomes[:0]
 	p.Dropped, p.Changed, p.Relabelled = 0, 0, 0
 	p.Rejected = false
@@ -326,25 +337,51 @@ func (p *Patch) EncodeFrom(r *Request, compressed []byte) []byte {
 		panic("validator: Patch.Encode called without Plan for this request")
 	}
 	p.copied = p.copied[:0]
-	p.proto = p.encode(r, p.proto[:0])
-	if compressed != nil && len(r.Buf) > 0 {
-		// Copies whose source was cut out become literals: with many
-		// patched series the splice compresses worse than the sender did,
-		// and then the request is compressed anew.
-		bound := splicedSizeBound(len(compressed), len(r.Buf), len(p.proto))
-		// Not even tried when the cuts alone would use up the slack.
-		if slack := bound - bound*10/11; len(p.copied)*splicedBytesPerCut <= slack {
-			out, ok := spliceSnappy(p.compressed, compressed, len(r.Buf), p.proto, p.copied, bound)
-			p.compressed = out
-			if ok && len(out) <= bound {
-				return out
-			}
+	p.pending = nil
+	if compressed == nil || len(r.Buf) == 0 {
+		p.proto = p.encode(r, p.proto[:0])
+		return p.compressAnew()
+	}
+	p.lazy, p.skipped = true, 0
+	p.fresh = p.encode(r, p.fresh[:0])
+	p.lazy = false
+	out := patchedBytes{orig: r.Buf, fresh: p.fresh, copied: p.copied, size: p.skipped + len(p.fresh)}
+	// Copies whose source was cut out become literals: with many patched
+	// series the splice compresses worse than the sender did, and then the
+	// request is compressed anew.
+	bound := splicedSizeBound(len(compressed), len(r.Buf), out.size)
+	// Not even tried when the cuts alone would use up the slack.
+	if slack := bound - bound*10/11; len(p.copied)*splicedBytesPerCut <= slack {
+		spliced, ok := spliceSnappy(p.compressed, compressed, len(r.Buf), &out, p.copied, bound)
+		p.compressed = spliced
+		if ok && len(spliced) <= bound {
+			p.pending = r
+			return spliced
 		}
 	}
-	// s2's snappy-compatible fast mode: the same block format as
-	// snappy.Encode, which uses the slower "better" compression level.
+	p.proto = p.materialize(r.Buf, p.proto[:0])
+	return p.compressAnew()
+}
+
+// compressAnew compresses proto with s2's snappy-compatible fast mode:
+// the same block format as snappy.Encode, which uses the slower "better"
+// compression level.
+func (p *Patch) compressAnew() []byte {
 	p.compressed = s2.EncodeSnappy(p.compressed[:cap(p.compressed)], p.proto)
 	return p.compressed
+}
+
+// materialize appends to out the patched protobuf a lazy encode left in
+// fresh and copied, orig being the request's bytes.
+func (p *Patch) materialize(orig, out []byte) []byte {
+	start, f := len(out), 0 // f: the next byte of fresh
+	for _, c := range p.copied {
+		gap := c.to - (len(out) - start)
+		out = append(out, p.fresh[f:f+gap]...)
+		f += gap
+		out = append(out, orig[c.from:c.from+c.n]...)
+	}
+	return append(out, p.fresh[f:]...)
 }
 
 // splicedBytesPerCut is about what each cut between copied ranges adds to
@@ -360,7 +397,13 @@ func splicedSizeBound(compressed, orig, patched int) int {
 }
 
 // Protobuf returns the uncompressed protobuf of the last Encode.
-func (p *Patch) Protobuf() []byte { return p.proto }
+func (p *Patch) Protobuf() []byte {
+	if p.pending != nil {
+		p.proto = p.materialize(p.pending.Buf, p.proto[:0])
+		p.pending = nil
+	}
+	return p.proto
+}
 
 func resizeBool(s []bool, n int) []bool {
 	if cap(s) < n {

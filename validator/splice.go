@@ -19,13 +19,61 @@ type copiedRange struct {
 
 // appendOriginal appends orig[start:end] to out, recording the copy in
 // p.copied (merged with the previous range when contiguous on both sides).
+// While p.lazy it only records it: see Patch.fresh.
 func (p *Patch) appendOriginal(out, orig []byte, start, end int) []byte {
-	if k := len(p.copied) - 1; k >= 0 && p.copied[k].from+p.copied[k].n == start && p.copied[k].to+p.copied[k].n == len(out) {
+	to := p.skipped + len(out)
+	if k := len(p.copied) - 1; k >= 0 && p.copied[k].from+p.copied[k].n == start && p.copied[k].to+p.copied[k].n == to {
 		p.copied[k].n += end - start
 	} else {
-		p.copied = append(p.copied, copiedRange{from: start, to: len(out), n: end - start})
+		p.copied = append(p.copied, copiedRange{from: start, to: to, n: end - start})
+	}
+	if p.lazy {
+		p.skipped += end - start
+		return out
 	}
 	return append(out, orig[start:end]...)
+}
+
+// patchedBytes is a patched request as spliceSnappy reads it: its bytes
+// are orig's where copied says they are copies, and fresh's, in order,
+// everywhere else. With no copied ranges it is fresh itself.
+type patchedBytes struct {
+	orig, fresh []byte
+	copied      []copiedRange
+	size        int
+	// A cursor: reads go forward, so the range a read starts in is found
+	// from where the last one started.
+	next   int // the first range not wholly before the last read
+	before int // the bytes of copied[:next]
+}
+
+// appendLiteral appends a snappy literal of the patched request's bytes
+// [from, to). from must not be below that of the call before.
+func (pb *patchedBytes) appendLiteral(dst []byte, from, to int) []byte {
+	if from >= to {
+		return dst
+	}
+	dst = appendSnappyLiteralHeader(dst, to-from)
+	for from < to {
+		for pb.next < len(pb.copied) && pb.copied[pb.next].to+pb.copied[pb.next].n <= from {
+			pb.before += pb.copied[pb.next].n
+			pb.next++
+		}
+		if pb.next < len(pb.copied) && pb.copied[pb.next].to <= from {
+			c := pb.copied[pb.next]
+			end := min(to, c.to+c.n)
+			dst = append(dst, pb.orig[c.from+from-c.to:c.from+end-c.to]...)
+			from = end
+			continue
+		}
+		end := to
+		if pb.next < len(pb.copied) {
+			end = min(to, pb.copied[pb.next].to)
+		}
+		dst = append(dst, pb.fresh[from-pb.before:end-pb.before]...)
+		from = end
+	}
+	return dst
 }
 
 // Snappy block format element tags (the low two bits of an element's
@@ -126,12 +174,11 @@ func readSnappyElement(src []byte, pos int) (snappyElement, bool) {
 	return e, true
 }
 
-// appendSnappyLiteral appends a literal element of lit.
-func appendSnappyLiteral(dst, lit []byte) []byte {
-	n := len(lit) - 1
+// appendSnappyLiteralHeader appends the tag and length of a literal
+// element of size bytes, size > 0; its data follows.
+func appendSnappyLiteralHeader(dst []byte, size int) []byte {
+	n := size - 1
 	switch {
-	case len(lit) == 0:
-		return dst
 	case n < 60:
 		dst = append(dst, byte(n)<<2|snappyLiteral)
 	case n < 1<<8:
@@ -143,7 +190,7 @@ func appendSnappyLiteral(dst, lit []byte) []byte {
 	default:
 		dst = append(dst, 63<<2|snappyLiteral, byte(n), byte(n>>8), byte(n>>16), byte(n>>24))
 	}
-	return append(dst, lit...)
+	return dst
 }
 
 // appendSnappyCopy appends a copy element; length is at most 64, as in
@@ -169,12 +216,12 @@ func appendSnappyCopy(dst []byte, offset, length int) []byte {
 // literals. It reports false, leaving the caller to compress out, when src
 // does not describe origLen bytes, the ranges are out of order, or the
 // block would be larger than limit.
-func spliceSnappy(dst, src []byte, origLen int, out []byte, copied []copiedRange, limit int) ([]byte, bool) {
+func spliceSnappy(dst, src []byte, origLen int, out *patchedBytes, copied []copiedRange, limit int) ([]byte, bool) {
 	n, hdr := binary.Uvarint(src)
 	if hdr <= 0 || n != uint64(origLen) {
 		return dst, false
 	}
-	dst = binary.AppendUvarint(dst[:0], uint64(len(out)))
+	dst = binary.AppendUvarint(dst[:0], uint64(out.size))
 	pos := hdr // where the next element starts in src
 	eo := 0    // where it starts in the original
 	lit := 0   // out[lit:] is not written yet
@@ -184,10 +231,10 @@ func spliceSnappy(dst, src []byte, origLen int, out []byte, copied []copiedRange
 		// Give up as soon as the block, extrapolated from what is
 		// written, would end over the limit: the caller compresses out
 		// anew, having spent a fraction of a splice.
-		if lit > len(out)/16 && float64(len(dst))*float64(len(out)) > float64(limit)*float64(lit) {
+		if lit > out.size/16 && float64(len(dst))*float64(out.size) > float64(limit)*float64(lit) {
 			return dst, false
 		}
-		if c.from < prevEnd || c.to < prevTo || c.from+c.n > origLen || c.to+c.n > len(out) {
+		if c.from < prevEnd || c.to < prevTo || c.from+c.n > origLen || c.to+c.n > out.size {
 			return dst, false
 		}
 		prevEnd, prevTo = c.from+c.n, c.to+c.n
@@ -236,7 +283,7 @@ func spliceSnappy(dst, src []byte, origLen int, out []byte, copied []copiedRange
 			}
 			if keep {
 				if run < 0 {
-					dst = appendSnappyLiteral(dst, out[lit:c.to+(eo-c.from)])
+					dst = out.appendLiteral(dst, lit, c.to+(eo-c.from))
 					run = pos
 				}
 				lit = c.to + (eEnd - c.from)
@@ -247,7 +294,7 @@ func spliceSnappy(dst, src []byte, origLen int, out []byte, copied []copiedRange
 				}
 				if moved >= 0 {
 					at := c.to + (eo - c.from)
-					dst = appendSnappyLiteral(dst, out[lit:at])
+					dst = out.appendLiteral(dst, lit, at)
 					dst = appendSnappyCopy(dst, at-moved, length)
 					lit = at + length
 				}
@@ -262,7 +309,7 @@ func spliceSnappy(dst, src []byte, origLen int, out []byte, copied []copiedRange
 			run = -1
 		}
 	}
-	return appendSnappyLiteral(dst, out[lit:]), true
+	return out.appendLiteral(dst, lit, out.size), true
 }
 
 // skipKept goes past the elements from src[pos:] on, which start at eo in

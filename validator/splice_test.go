@@ -41,11 +41,16 @@ func TestEncodeFromSplices(t *testing.T) {
 			require.True(t, p.Plan(r, &res, StaticPolicy(action)), action)
 			got := bytes.Clone(p.EncodeFrom(r, body))
 			proto := p.Protobuf()
+			// The request written out in full, as without a splice.
+			var whole Patch
+			require.True(t, whole.Plan(r, &res, StaticPolicy(action)))
+			whole.Encode(r)
+			require.Equal(t, whole.Protobuf(), proto, "%s, %d duplicates: the protobuf of a splice", action, dups)
 			decoded, err := snappy.Decode(nil, got)
 			require.NoError(t, err, "%s, %d duplicates", action, dups)
 			require.Equal(t, proto, decoded, "%s, %d duplicates", action, dups)
 
-			spliced, ok := spliceSnappy(nil, body, len(r.Buf), proto, p.copied, math.MaxInt)
+			spliced, ok := spliceSnappy(nil, body, len(r.Buf), wholeBytes(proto), p.copied, math.MaxInt)
 			require.True(t, ok)
 			decoded, err = snappy.Decode(nil, spliced)
 			require.NoError(t, err)
@@ -63,21 +68,27 @@ func TestEncodeFromSplices(t *testing.T) {
 	}
 }
 
+// wholeBytes is out as spliceSnappy reads a patched request written out
+// in full.
+func wholeBytes(out []byte) *patchedBytes {
+	return &patchedBytes{fresh: out, size: len(out)}
+}
+
 // TestSpliceSnappyRefuses checks that a block that does not describe the
 // original, ranges out of order or a block over the limit leave
 // compression to the caller.
 func TestSpliceSnappyRefuses(t *testing.T) {
 	orig := bytes.Repeat([]byte("abcdefgh"), 100)
 	src := snappy.Encode(nil, orig)
-	_, ok := spliceSnappy(nil, src, len(orig)+1, orig, []copiedRange{{0, 0, len(orig)}}, math.MaxInt)
+	_, ok := spliceSnappy(nil, src, len(orig)+1, wholeBytes(orig), []copiedRange{{0, 0, len(orig)}}, math.MaxInt)
 	require.False(t, ok, "length mismatch")
-	_, ok = spliceSnappy(nil, src[:len(src)-1], len(orig), orig, []copiedRange{{0, 0, len(orig)}}, math.MaxInt)
+	_, ok = spliceSnappy(nil, src[:len(src)-1], len(orig), wholeBytes(orig), []copiedRange{{0, 0, len(orig)}}, math.MaxInt)
 	require.False(t, ok, "truncated block")
-	_, ok = spliceSnappy(nil, src, len(orig), orig, []copiedRange{{100, 0, 10}, {50, 10, 10}}, math.MaxInt)
+	_, ok = spliceSnappy(nil, src, len(orig), wholeBytes(orig), []copiedRange{{100, 0, 10}, {50, 10, 10}}, math.MaxInt)
 	require.False(t, ok, "ranges out of order")
-	_, ok = spliceSnappy(nil, src, len(orig), orig, []copiedRange{{0, 0, 400}, {410, 400, 390}}, len(src)/2)
+	_, ok = spliceSnappy(nil, src, len(orig), wholeBytes(orig), []copiedRange{{0, 0, 400}, {410, 400, 390}}, len(src)/2)
 	require.False(t, ok, "over the limit")
-	out, ok := spliceSnappy(nil, src, len(orig), orig, []copiedRange{{0, 0, len(orig)}}, math.MaxInt)
+	out, ok := spliceSnappy(nil, src, len(orig), wholeBytes(orig), []copiedRange{{0, 0, len(orig)}}, math.MaxInt)
 	require.True(t, ok)
 	require.Equal(t, src, out, "a whole copy is the original block")
 }
@@ -107,12 +118,15 @@ func FuzzSpliceSnappy(f *testing.F) {
 		}
 		var (
 			out    []byte
+			fresh  []byte // out's bytes that are not copies
 			copied []copiedRange
 		)
 		for from := 0; from < len(orig); {
 			if rng.IntN(3) == 0 { // new bytes
 				for range rng.IntN(20) {
-					out = append(out, byte(rng.Uint32()))
+					b := byte(rng.Uint32())
+					out = append(out, b)
+					fresh = append(fresh, b)
 				}
 			}
 			from += rng.IntN(16) // skipped: dropped from the original
@@ -124,9 +138,15 @@ func FuzzSpliceSnappy(f *testing.F) {
 			out = append(out, orig[from:from+n]...)
 			from += n
 		}
-		spliced, ok := spliceSnappy(nil, src, len(orig), out, copied, math.MaxInt)
+		spliced, ok := spliceSnappy(nil, src, len(orig), wholeBytes(out), copied, math.MaxInt)
 		if !ok {
 			t.Fatalf("splice refused a valid block and ordered ranges")
+		}
+		// The same read from the original and the new bytes apart, as a
+		// patch writes it.
+		lazy := &patchedBytes{orig: orig, fresh: fresh, copied: copied, size: len(out)}
+		if again, ok := spliceSnappy(nil, src, len(orig), lazy, copied, math.MaxInt); !ok || !bytes.Equal(again, spliced) {
+			t.Fatalf("splice read from the original and new bytes: %x (ok %v), want %x", again, ok, spliced)
 		}
 		for name, decode := range map[string]func([]byte, []byte) ([]byte, error){
 			"klauspost": snappy.Decode, "golang": golangsnappy.Decode,

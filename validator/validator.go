@@ -235,7 +235,8 @@ func (c *Checked) Release() {
 // it served, is small enough to keep for reuse.
 func (c *Checked) poolable() bool {
 	p, res := &c.Patch, &c.Result
-	return cap(p.proto) <= maxPooledBufBytes && cap(p.compressed) <= maxPooledBufBytes &&
+	return cap(p.proto) <= maxPooledBufBytes && cap(p.fresh) <= maxPooledBufBytes &&
+		cap(p.compressed) <= maxPooledBufBytes &&
 		cap(p.scratch) <= maxPooledBufBytes && cap(p.samples) <= maxPooledItems &&
 		cap(p.copied) <= maxPooledItems &&
 		cap(p.touched) <= maxPooledItems && cap(p.Outcomes) <= maxPooledItems &&
