@@ -1,6 +1,8 @@
 package validator
 
 import (
+	"bytes"
+	"encoding/binary"
 	"math"
 	"strconv"
 	"strings"
@@ -20,6 +22,21 @@ func (p *Patch) encodeRW1(r *Request, out []byte) []byte {
 // untouched series byte for byte; emit appends touched series i, the
 // seriesField fields counted from 0, as the plan says.
 func (p *Patch) rewrite(r *Request, seriesField protowire.Number, out []byte, emit func(i int, out []byte) []byte) []byte {
+	if p.fieldsKnown(r, seriesField) {
+		// Everything between two touched series is copied as it is: no
+		// need to walk the fields of the untouched ones.
+		b, prev := r.Buf, 0
+		for i, touched := range p.touched {
+			if !touched {
+				continue
+			}
+			raw := r.Series[i].Raw
+			out = p.appendOriginal(out, b, prev, int(raw.Start)-seriesHeaderLen(seriesField, raw))
+			out = emit(i, out)
+			prev = int(raw.End)
+		}
+		return p.appendOriginal(out, b, prev, len(b))
+	}
 	b := r.Buf
 	series := 0
 	for off := 0; off < len(b); {
@@ -41,6 +58,33 @@ func (p *Patch) rewrite(r *Request, seriesField protowire.Number, out []byte, em
 		out = emit(i, out)
 	}
 	return out
+}
+
+// seriesHeaderLen is the size of the tag and length of a series field
+// whose message is raw, as protowire encodes them.
+func seriesHeaderLen(seriesField protowire.Number, raw Span) int {
+	return protowire.SizeTag(seriesField) + protowire.SizeVarint(uint64(raw.Len()))
+}
+
+// fieldsKnown reports whether every touched series' field starts where
+// seriesHeaderLen says: a sender may write a tag or length in more bytes
+// than it needs, and then rewrite walks the request field by field.
+func (p *Patch) fieldsKnown(r *Request, seriesField protowire.Number) bool {
+	var hdr [2 * binary.MaxVarintLen64]byte
+	prev := 0
+	for i, touched := range p.touched {
+		if !touched {
+			continue
+		}
+		raw := r.Series[i].Raw
+		want := protowire.AppendVarint(protowire.AppendTag(hdr[:0], seriesField, protowire.BytesType), uint64(raw.Len()))
+		start := int(raw.Start) - len(want)
+		if start < prev || !bytes.Equal(r.Buf[start:raw.Start], want) {
+			return false
+		}
+		prev = int(raw.End)
+	}
+	return true
 }
 
 // appendPatchedSeries appends series i as it leaves the plan: without its

@@ -4,12 +4,15 @@ import (
 	"bytes"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"testing"
 
 	golangsnappy "github.com/golang/snappy"
 	"github.com/klauspost/compress/s2"
 	"github.com/klauspost/compress/snappy"
+	"github.com/prometheus/prometheus/prompb"
 	"github.com/stretchr/testify/require"
+	"google.golang.org/protobuf/encoding/protowire"
 )
 
 // TestEncodeFromSplices checks every repairing action on realistic
@@ -160,4 +163,68 @@ func FuzzSpliceSnappy(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestRewriteLongFieldHeaders checks a request whose touched series has
+// its length written in more bytes than it needs, as protobuf allows: the
+// patch cannot find where the field starts from the series' message, so
+// it walks the request, and writes what it writes for the same request
+// encoded minimally. An untouched series with such a length is copied as
+// it came.
+func TestRewriteLongFieldHeaders(t *testing.T) {
+	untouched := withSamples(series("__name__", "up", "job", "x"), 1000, 1)
+	touched := withSamples(series("__name__", "m", "job", "a"), 1000, 1, 1000, 2, 2000, 3)
+	// padLength writes the length of the series fields listed in pad one
+	// byte longer than needed.
+	padLength := func(raw []byte, pad ...int) []byte {
+		var out []byte
+		for i := 0; len(raw) > 0; i++ {
+			num, typ, n := protowire.ConsumeTag(raw)
+			require.Greater(t, n, 0)
+			msg, m := protowire.ConsumeBytes(raw[n:])
+			require.Equal(t, protowire.Number(rw1WriteRequestTimeseries), num)
+			require.Equal(t, protowire.BytesType, typ)
+			out = protowire.AppendTag(out, num, typ)
+			l := protowire.AppendVarint(nil, uint64(len(msg)))
+			if slices.Contains(pad, i) {
+				l[len(l)-1] |= 0x80
+				l = append(l, 0)
+			}
+			out = append(append(out, l...), msg...)
+			raw = raw[n+m:]
+		}
+		return out
+	}
+	minimal := marshalRaw(t, untouched, touched)
+	patch := func(raw []byte) ([]byte, *Request, *Patch) {
+		r := &Request{Buf: raw}
+		require.NoError(t, DecodeRW1(r))
+		var res Result
+		NewInspector(NewIdentity(nil)).Inspect(r, &res)
+		p := &Patch{}
+		require.True(t, p.Plan(r, &res, StaticPolicy(ActionKeepFirst)))
+		require.Equal(t, []bool{false, true}, p.touched)
+		body := s2.EncodeSnappy(nil, raw)
+		decoded, err := snappy.Decode(nil, p.EncodeFrom(r, body))
+		require.NoError(t, err)
+		require.Equal(t, p.Protobuf(), decoded)
+		return decoded, r, p
+	}
+	want, rMin, p := patch(minimal)
+	require.True(t, p.fieldsKnown(rMin, rw1WriteRequestTimeseries))
+	var wr prompb.WriteRequest
+	require.NoError(t, wr.Unmarshal(want))
+	require.Len(t, wr.Timeseries, 2)
+	require.Len(t, wr.Timeseries[1].Samples, 2, "keep-first left the touched series as it was")
+
+	got, r, p := patch(padLength(minimal, 1))
+	require.False(t, p.fieldsKnown(r, rw1WriteRequestTimeseries), "a padded length taken for the minimal one")
+	require.Equal(t, want, got)
+
+	padded := padLength(minimal, 0)
+	got, r, p = patch(padded)
+	require.True(t, p.fieldsKnown(r, rw1WriteRequestTimeseries))
+	first, firstMin := int(r.Series[0].Raw.End), int(rMin.Series[0].Raw.End)
+	require.Equal(t, padded[:first], got[:first], "the untouched series as it came")
+	require.Equal(t, want[firstMin:], got[first:])
 }
