@@ -259,25 +259,52 @@ func nameLess(a, b []byte) bool {
 // decodeCanonicalLabel accepts. It returns where it stopped, for the
 // field-by-field decoder to go on from, which takes every other encoding.
 func (r *Request) decodeCanonicalLabels(off, end int, st *labelRun, labelsStart int32) (int, error) {
+	// decodeCanonicalLabel and st.add, written out: too large for Go's
+	// inliner, called per label they cost a call each and spill their
+	// results. The run's state and the labels live in locals meanwhile.
 	b := r.Buf[:end]
+	labels := r.Labels
+	canonical, rawStart, rawEnd, prevName := st.canonical, st.rawStart, st.rawEnd, st.prevName
+	maxLabels := r.limits.maxLabelsPerSeries
+	var err error
 	for off+2 <= end && b[off] == 0x0a && b[off+1] < 0x80 {
 		vStart := off + 2
 		vEnd := vStart + int(b[off+1])
-		if vEnd > end {
+		if vEnd > end || vEnd-vStart < 6 || b[vStart] != 0x0a {
 			break
 		}
-		l, ok := decodeCanonicalLabel(b, vStart, vEnd)
-		if !ok {
+		nameStart := vStart + 2
+		nameEnd := nameStart + int(b[vStart+1])
+		if nameEnd == nameStart || b[vStart+1] >= 0x80 || nameEnd+2 > vEnd || b[nameEnd] != 0x12 {
 			break
 		}
-		st.add(b[l.Name.Start:l.Name.End], off, vEnd, true)
-		r.Labels = append(r.Labels, l)
-		if err := r.checkLabelsLimit(labelsStart); err != nil {
-			return off, err
+		valueStart := nameEnd + 2
+		if valueStart == vEnd || b[nameEnd+1] >= 0x80 || valueStart+int(b[nameEnd+1]) != vEnd {
+			break
+		}
+		name := b[nameStart:nameEnd]
+		if canonical {
+			canonical = (rawStart < 0 || off == rawEnd) && (prevName == nil || nameLess(prevName, name))
+			prevName = name
+			if rawStart < 0 {
+				rawStart = off
+			}
+			rawEnd = vEnd
+		}
+		labels = append(labels, Label{
+			Name:  Span{uint32(nameStart), uint32(nameEnd)},
+			Value: Span{uint32(valueStart), uint32(vEnd)},
+		})
+		if maxLabels > 0 && len(labels)-int(labelsStart) > maxLabels {
+			r.Labels = labels
+			err = r.checkLabelsLimit(labelsStart)
+			break
 		}
 		off = vEnd
 	}
-	return off, nil
+	r.Labels = labels
+	st.canonical, st.rawStart, st.rawEnd, st.prevName = canonical, rawStart, rawEnd, prevName
+	return off, err
 }
 
 // decodeCanonicalLabel decodes the label message b[start:end] when it is
