@@ -99,7 +99,8 @@ type member struct {
 
 // Reset empties the patch, keeping its buffers.
 func (p *Patch) Reset() {
-	p.pending = nil
+	// Also left over by an encode that panicked (inspection fails open).
+	p.lazy, p.pending = false, nil
 	p.Outcomes = p.Outcomes[:0]
 	p.Dropped, p.Changed, p.Relabelled = 0, 0, 0
 	p.Rejected = false

@@ -228,3 +228,21 @@ func TestRewriteLongFieldHeaders(t *testing.T) {
 	require.Equal(t, padded[:first], got[:first], "the untouched series as it came")
 	require.Equal(t, want[firstMin:], got[first:])
 }
+
+// TestPatchAfterPanickedEncode checks that a patch whose last encode
+// panicked half way through a splice's encoding (a push that failed open,
+// its Checked pooled again) writes the next request out in full.
+func TestPatchAfterPanickedEncode(t *testing.T) {
+	r := decodeBody(t, benchRequest(t, 200, 2))
+	var res Result
+	NewInspector(NewIdentity(nil)).Inspect(r, &res)
+	var want, p Patch
+	require.True(t, want.Plan(r, &res, StaticPolicy(ActionKeepFirst)))
+	want.Encode(r)
+
+	p.lazy, p.skipped = true, 12345 // as an encode that panicked leaves them
+	require.True(t, p.Plan(r, &res, StaticPolicy(ActionKeepFirst)))
+	decoded, err := snappy.Decode(nil, p.Encode(r))
+	require.NoError(t, err)
+	require.Equal(t, want.Protobuf(), decoded)
+}
