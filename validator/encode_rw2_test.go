@@ -3,6 +3,7 @@ package validator
 import (
 	"testing"
 
+	"github.com/klauspost/compress/snappy"
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/prompb"
 	writev2 "github.com/prometheus/prometheus/prompb/io/prometheus/write/v2"
@@ -50,7 +51,14 @@ func TestRW2ActionsMatchRW1(t *testing.T) {
 				c := &Checked{Request: r}
 				NewInspector(NewIdentity(nil)).Inspect(r, &c.Result)
 				c.Changed = c.Patch.Plan(r, &c.Result, StaticPolicy(action))
-				return c, append([]byte(nil), c.Protobuf()...)
+				out := append([]byte(nil), c.Protobuf()...)
+				if c.Changed {
+					// As a push patches it: spliced into the sender's block.
+					spliced, err := snappy.Decode(nil, c.Patch.EncodeFrom(r, snappy.Encode(nil, r.Buf)))
+					require.NoError(t, err)
+					require.Equal(t, out, spliced, "version %d", r.Version)
+				}
+				return c, out
 			}
 			c1, out1 := patch(r1)
 			c2, out2 := patch(r2)
