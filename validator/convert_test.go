@@ -181,7 +181,8 @@ func TestRW2RoundTrip(t *testing.T) {
 	for i := range p.touched {
 		p.touched[i] = true // force every series through the re-encoder
 	}
-	out := p.encodeRW2(r, nil)
+	p.build(r)
+	out := p.Protobuf()
 	var got writev2.Request
 	require.NoError(t, got.Unmarshal(out))
 	require.Equal(t, req.Symbols, got.Symbols)

@@ -105,6 +105,6 @@ func (c *Checked) Protobuf() []byte {
 	if c.patched != nil {
 		return c.patched
 	}
-	c.Patch.proto = c.Patch.encode(c.Request, c.Patch.proto[:0])
-	return c.Patch.proto
+	c.Patch.build(c.Request)
+	return c.Patch.Protobuf()
 }

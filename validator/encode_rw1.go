@@ -10,32 +10,34 @@ import (
 	"google.golang.org/protobuf/encoding/protowire"
 )
 
-// encodeRW1 writes the remote-write 1.0 request p's plan describes: every
-// field of the original copied in order, untouched series byte for byte.
+// encodeRW1 encodes the remote-write 1.0 request p's plan describes: every
+// field of the original copied in order, untouched series byte for byte
+// (see rewrite).
 func (p *Patch) encodeRW1(r *Request, out []byte) []byte {
 	return p.rewrite(r, rw1WriteRequestTimeseries, out, func(i int, out []byte) []byte {
 		return p.appendPatchedSeries(r, i, out)
 	})
 }
 
-// rewrite copies every top-level field of r's message to out in order,
-// untouched series byte for byte; emit appends touched series i, the
-// seriesField fields counted from 0, as the plan says.
+// rewrite keeps every top-level field of r's message in order: untouched
+// series and other fields as copies of r's bytes (copyOriginal), touched
+// series i, the seriesField fields counted from 0, as emit appends them to
+// out, the patched request's own bytes.
 func (p *Patch) rewrite(r *Request, seriesField protowire.Number, out []byte, emit func(i int, out []byte) []byte) []byte {
 	if p.fieldsKnown(r, seriesField) {
 		// Everything between two touched series is copied as it is: no
 		// need to walk the fields of the untouched ones.
-		b, prev := r.Buf, 0
+		prev := 0
 		for i, touched := range p.touched {
-			if !touched {
-				continue
+			if touched {
+				start, _ := seriesFieldStart(r, i, seriesField)
+				p.copyOriginal(out, prev, start)
+				out = emit(i, out)
+				prev = int(r.Series[i].Raw.End)
 			}
-			raw := r.Series[i].Raw
-			out = p.appendOriginal(out, b, prev, int(raw.Start)-seriesHeaderLen(seriesField, raw))
-			out = emit(i, out)
-			prev = int(raw.End)
 		}
-		return p.appendOriginal(out, b, prev, len(b))
+		p.copyOriginal(out, prev, len(r.Buf))
+		return out
 	}
 	b := r.Buf
 	series := 0
@@ -46,13 +48,13 @@ func (p *Patch) rewrite(r *Request, seriesField protowire.Number, out []byte, em
 		n = protowire.ConsumeFieldValue(num, typ, b[off:])
 		off += n
 		if num != seriesField || typ != protowire.BytesType {
-			out = p.appendOriginal(out, b, start, off)
+			p.copyOriginal(out, start, off)
 			continue
 		}
 		i := series
 		series++
 		if !p.touched[i] {
-			out = p.appendOriginal(out, b, start, off)
+			p.copyOriginal(out, start, off)
 			continue
 		}
 		out = emit(i, out)
@@ -60,29 +62,29 @@ func (p *Patch) rewrite(r *Request, seriesField protowire.Number, out []byte, em
 	return out
 }
 
-// seriesHeaderLen is the size of the tag and length of a series field
-// whose message is raw, as protowire encodes them.
-func seriesHeaderLen(seriesField protowire.Number, raw Span) int {
-	return protowire.SizeTag(seriesField) + protowire.SizeVarint(uint64(raw.Len()))
+// seriesFieldStart returns where series i's field, numbered seriesField,
+// starts when its tag and length are encoded in as few bytes as they
+// need, and whether they are: a sender may write them longer.
+func seriesFieldStart(r *Request, i int, seriesField protowire.Number) (int, bool) {
+	var hdr [2 * binary.MaxVarintLen64]byte
+	raw := r.Series[i].Raw
+	want := protowire.AppendVarint(protowire.AppendTag(hdr[:0], seriesField, protowire.BytesType), uint64(raw.Len()))
+	start := int(raw.Start) - len(want)
+	return start, start >= 0 && bytes.Equal(r.Buf[start:raw.Start], want)
 }
 
-// fieldsKnown reports whether every touched series' field starts where
-// seriesHeaderLen says: a sender may write a tag or length in more bytes
-// than it needs, and then rewrite walks the request field by field.
+// fieldsKnown reports whether seriesFieldStart finds every touched
+// series' field; otherwise rewrite walks the request field by field.
 func (p *Patch) fieldsKnown(r *Request, seriesField protowire.Number) bool {
-	var hdr [2 * binary.MaxVarintLen64]byte
 	prev := 0
 	for i, touched := range p.touched {
-		if !touched {
-			continue
+		if touched {
+			start, ok := seriesFieldStart(r, i, seriesField)
+			if !ok || start < prev {
+				return false
+			}
+			prev = int(r.Series[i].Raw.End)
 		}
-		raw := r.Series[i].Raw
-		want := protowire.AppendVarint(protowire.AppendTag(hdr[:0], seriesField, protowire.BytesType), uint64(raw.Len()))
-		start := int(raw.Start) - len(want)
-		if start < prev || !bytes.Equal(r.Buf[start:raw.Start], want) {
-			return false
-		}
-		prev = int(raw.End)
 	}
 	return true
 }

@@ -7,7 +7,9 @@ import (
 	"google.golang.org/protobuf/encoding/protowire"
 )
 
-// encode writes the request p's plan describes in r's own protocol.
+// encode encodes the request p's plan describes in r's own protocol:
+// what it does not copy from r it appends to out, the copies it records
+// (see Patch.fresh).
 func (p *Patch) encode(r *Request, out []byte) []byte {
 	if r.Version == RW2 {
 		return p.encodeRW2(r, out)
@@ -15,7 +17,7 @@ func (p *Patch) encode(r *Request, out []byte) []byte {
 	return p.encodeRW1(r, out)
 }
 
-// encodeRW2 writes the remote-write 2.0 request p's plan describes: every
+// encodeRW2 encodes the remote-write 2.0 request p's plan describes: every
 // field of the original copied in order, the symbols as they are, untouched
 // series byte for byte, touched ones re-emitted as the plan says. The
 // disambiguation label's name and values, when the label action needs

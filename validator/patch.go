@@ -54,18 +54,18 @@ type Patch struct {
 	order []int32 // duplicate indexes, grouped by their first sample
 	cands []member
 
-	proto  []byte
-	copied []copiedRange // where proto copies the request, see spliceSnappy
-	// While encoding for a splice, appendOriginal only records the ranges
-	// it copies, skipped counting their bytes, and fresh receives the rest
-	// of the patched request: the splice reads the copies from the request
-	// itself (patchedBytes), so that proto is written only when needed.
-	lazy    bool
-	skipped int
+	// The encoders write only what the patched request does not copy from
+	// the request, to fresh; copied says where the copies go, skipped
+	// counts their bytes. A splice reads the copies from the request
+	// itself (patchedBytes), so that proto, the patched request written
+	// out, is written only when needed.
 	fresh   []byte
-	// pending is the request whose patched protobuf is fresh and copied,
-	// not yet written to proto.
+	copied  []copiedRange
+	skipped int
+	// pending is the request whose patched request fresh and copied
+	// describe, not yet written to proto.
 	pending    *Request
+	proto      []byte
 	compressed []byte
 	scratch    []byte
 	refs       []uint64 // label references, for the RW2 encoder
@@ -99,8 +99,7 @@ type member struct {
 
 // Reset empties the patch, keeping its buffers.
 func (p *Patch) Reset() {
-	// Also left over by an encode that panicked (inspection fails open).
-	p.lazy, p.pending = false, nil
+	p.pending = nil
 	p.Outcomes = p.Outcomes[:0]
 	p.Dropped, p.Changed, p.Relabelled = 0, 0, 0
 	p.Rejected = false
@@ -337,43 +336,38 @@ func (p *Patch) EncodeFrom(r *Request, compressed []byte) []byte {
 	if len(p.touched) != len(r.Series) {
 		panic("validator: Patch.Encode called without Plan for this request")
 	}
-	p.copied = p.copied[:0]
-	p.pending = nil
-	if compressed == nil || len(r.Buf) == 0 {
-		p.proto = p.encode(r, p.proto[:0])
-		return p.compressAnew()
-	}
-	p.lazy, p.skipped = true, 0
-	p.fresh = p.encode(r, p.fresh[:0])
-	p.lazy = false
-	out := patchedBytes{orig: r.Buf, fresh: p.fresh, copied: p.copied, size: p.skipped + len(p.fresh)}
-	// Copies whose source was cut out become literals: with many patched
-	// series the splice compresses worse than the sender did, and then the
-	// request is compressed anew.
-	bound := splicedSizeBound(len(compressed), len(r.Buf), out.size)
-	// Not even tried when the cuts alone would use up the slack.
-	if slack := bound - bound*10/11; len(p.copied)*splicedBytesPerCut <= slack {
-		spliced, ok := spliceSnappy(p.compressed, compressed, len(r.Buf), &out, p.copied, bound)
-		p.compressed = spliced
-		if ok && len(spliced) <= bound {
-			p.pending = r
-			return spliced
+	p.build(r)
+	if compressed != nil && len(r.Buf) > 0 {
+		out := patchedBytes{orig: r.Buf, fresh: p.fresh, copied: p.copied, size: p.skipped + len(p.fresh)}
+		// Copies whose source was cut out become literals: with many
+		// patched series the splice compresses worse than the sender did,
+		// and then the request is compressed anew.
+		bound := splicedSizeBound(len(compressed), len(r.Buf), out.size)
+		// Not even tried when the cuts alone would use up the slack.
+		if slack := bound - bound*10/11; len(p.copied)*splicedBytesPerCut <= slack {
+			spliced, ok := spliceSnappy(p.compressed, compressed, &out, bound)
+			p.compressed = spliced
+			if ok && len(spliced) <= bound {
+				return spliced
+			}
 		}
 	}
-	p.proto = p.materialize(r.Buf, p.proto[:0])
-	return p.compressAnew()
-}
-
-// compressAnew compresses proto with s2's snappy-compatible fast mode:
-// the same block format as snappy.Encode, which uses the slower "better"
-// compression level.
-func (p *Patch) compressAnew() []byte {
-	p.compressed = s2.EncodeSnappy(p.compressed[:cap(p.compressed)], p.proto)
+	// s2's snappy-compatible fast mode: the same block format as
+	// snappy.Encode, which uses the slower "better" compression level.
+	p.compressed = s2.EncodeSnappy(p.compressed[:cap(p.compressed)], p.Protobuf())
 	return p.compressed
 }
 
-// materialize appends to out the patched protobuf a lazy encode left in
-// fresh and copied, orig being the request's bytes.
+// build encodes the request p's plan describes in r's own protocol into
+// fresh and copied; Protobuf writes it out.
+func (p *Patch) build(r *Request) {
+	p.copied, p.skipped = p.copied[:0], 0
+	p.fresh = p.encode(r, p.fresh[:0])
+	p.pending = r
+}
+
+// materialize appends to out the patched request fresh and copied
+// describe, orig being the request's bytes.
 func (p *Patch) materialize(orig, out []byte) []byte {
 	start, f := len(out), 0 // f: the next byte of fresh
 	for _, c := range p.copied {

@@ -17,21 +17,18 @@ type copiedRange struct {
 	from, to, n int
 }
 
-// appendOriginal appends orig[start:end] to out, recording the copy in
-// p.copied (merged with the previous range when contiguous on both sides).
-// While p.lazy it only records it: see Patch.fresh.
-func (p *Patch) appendOriginal(out, orig []byte, start, end int) []byte {
-	to := p.skipped + len(out)
+// copyOriginal records that the patched request copies the request's
+// bytes [start, end) where it has come to, fresh holding what it wrote so
+// far: in p.copied, merged with the previous range when contiguous on both
+// sides.
+func (p *Patch) copyOriginal(fresh []byte, start, end int) {
+	to := p.skipped + len(fresh)
 	if k := len(p.copied) - 1; k >= 0 && p.copied[k].from+p.copied[k].n == start && p.copied[k].to+p.copied[k].n == to {
 		p.copied[k].n += end - start
 	} else {
 		p.copied = append(p.copied, copiedRange{from: start, to: to, n: end - start})
 	}
-	if p.lazy {
-		p.skipped += end - start
-		return out
-	}
-	return append(out, orig[start:end]...)
+	p.skipped += end - start
 }
 
 // patchedBytes is a patched request as spliceSnappy reads it: its bytes
@@ -207,16 +204,17 @@ func appendSnappyCopy(dst []byte, offset, length int) []byte {
 }
 
 // spliceSnappy appends to dst[:0] a snappy block of out, a patched request
-// whose ranges copied lists, in order, where it copies the original
-// request; src is the original's snappy block and origLen its length
-// decompressed. An element of src that lies within a copied range is kept:
-// byte for byte when it is a literal or a copy whose source is in the same
-// range (runs of them are copied at once), with its offset adjusted when
-// its source is in an earlier range. Everything else of out is written as
-// literals. It reports false, leaving the caller to compress out, when src
-// does not describe origLen bytes, the ranges are out of order, or the
-// block would be larger than limit.
-func spliceSnappy(dst, src []byte, origLen int, out *patchedBytes, copied []copiedRange, limit int) ([]byte, bool) {
+// whose ranges out.copied lists, in order, where it copies the original
+// request out.orig; src is the original's snappy block. An element of src
+// that lies within a copied range is kept: byte for byte when it is a
+// literal or a copy whose source is in the same range (runs of them are
+// copied at once), with its offset adjusted when its source is in an
+// earlier range. Everything else of out is written as literals. It
+// reports false, leaving the caller to compress out, when src does not
+// describe as many bytes as out.orig has, the ranges are out of order, or
+// the block would be larger than limit.
+func spliceSnappy(dst, src []byte, out *patchedBytes, limit int) ([]byte, bool) {
+	origLen := len(out.orig)
 	n, hdr := binary.Uvarint(src)
 	if hdr <= 0 || n != uint64(origLen) {
 		return dst, false
@@ -227,7 +225,7 @@ func spliceSnappy(dst, src []byte, origLen int, out *patchedBytes, copied []copi
 	lit := 0   // out[lit:] is not written yet
 	run := -1  // src[run:pos] is a run of elements kept as they are
 	prevEnd, prevTo := 0, 0
-	for k, c := range copied {
+	for k, c := range out.copied {
 		// Give up as soon as the block, extrapolated from what is
 		// written, would end over the limit: the caller compresses out
 		// anew, having spent a fraction of a splice.
@@ -277,7 +275,7 @@ func spliceSnappy(dst, src []byte, origLen int, out *patchedBytes, copied []copi
 			if eo >= c.from && eEnd <= end {
 				if eo-offset >= c.from {
 					keep = true
-				} else if from, ok := copiedTo(copied[:k+1], eo-offset, length); ok {
+				} else if from, ok := copiedTo(out.copied[:k+1], eo-offset, length); ok {
 					moved = from
 				}
 			}
