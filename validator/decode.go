@@ -230,16 +230,16 @@ type labelRun struct {
 // add accounts for the label field b[fieldStart:fieldEnd] named name;
 // canon says whether the field itself is canonically encoded.
 func (st *labelRun) add(name []byte, fieldStart, fieldEnd int, canon bool) {
-	if !st.canonical {
-		return
+	if st.canonical {
+		// nameLess(nil, name) holds but for an empty name, which canon
+		// rules out.
+		st.canonical = canon && (st.rawStart < 0 || fieldStart == st.rawEnd) && nameLess(st.prevName, name)
+		st.prevName = name
+		if st.rawStart < 0 {
+			st.rawStart = fieldStart
+		}
+		st.rawEnd = fieldEnd
 	}
-	st.canonical = canon && (st.rawStart < 0 || fieldStart == st.rawEnd) &&
-		(st.prevName == nil || nameLess(st.prevName, name))
-	st.prevName = name
-	if st.rawStart < 0 {
-		st.rawStart = fieldStart
-	}
-	st.rawEnd = fieldEnd
 }
 
 // nameLess is bytes.Compare(a, b) < 0 for label names, which are short and
@@ -259,52 +259,25 @@ func nameLess(a, b []byte) bool {
 // decodeCanonicalLabel accepts. It returns where it stopped, for the
 // field-by-field decoder to go on from, which takes every other encoding.
 func (r *Request) decodeCanonicalLabels(off, end int, st *labelRun, labelsStart int32) (int, error) {
-	// decodeCanonicalLabel and st.add, written out: too large for Go's
-	// inliner, called per label they cost a call each and spill their
-	// results. The run's state and the labels live in locals meanwhile.
 	b := r.Buf[:end]
-	labels := r.Labels
-	canonical, rawStart, rawEnd, prevName := st.canonical, st.rawStart, st.rawEnd, st.prevName
-	maxLabels := r.limits.maxLabelsPerSeries
-	var err error
 	for off+2 <= end && b[off] == 0x0a && b[off+1] < 0x80 {
 		vStart := off + 2
 		vEnd := vStart + int(b[off+1])
-		if vEnd > end || vEnd-vStart < 6 || b[vStart] != 0x0a {
+		if vEnd > end {
 			break
 		}
-		nameStart := vStart + 2
-		nameEnd := nameStart + int(b[vStart+1])
-		if nameEnd == nameStart || b[vStart+1] >= 0x80 || nameEnd+2 > vEnd || b[nameEnd] != 0x12 {
+		nameEnd, ok := canonicalLabelNameEnd(b, vStart, vEnd)
+		if !ok {
 			break
 		}
-		valueStart := nameEnd + 2
-		if valueStart == vEnd || b[nameEnd+1] >= 0x80 || valueStart+int(b[nameEnd+1]) != vEnd {
-			break
-		}
-		name := b[nameStart:nameEnd]
-		if canonical {
-			canonical = (rawStart < 0 || off == rawEnd) && (prevName == nil || nameLess(prevName, name))
-			prevName = name
-			if rawStart < 0 {
-				rawStart = off
-			}
-			rawEnd = vEnd
-		}
-		labels = append(labels, Label{
-			Name:  Span{uint32(nameStart), uint32(nameEnd)},
-			Value: Span{uint32(valueStart), uint32(vEnd)},
-		})
-		if maxLabels > 0 && len(labels)-int(labelsStart) > maxLabels {
-			r.Labels = labels
-			err = r.checkLabelsLimit(labelsStart)
-			break
+		st.add(b[vStart+2:nameEnd], off, vEnd, true)
+		r.Labels = append(r.Labels, canonicalLabelAt(vStart, nameEnd, vEnd))
+		if r.overLabelsLimit(labelsStart) {
+			return off, r.labelsLimitError()
 		}
 		off = vEnd
 	}
-	r.Labels = labels
-	st.canonical, st.rawStart, st.rawEnd, st.prevName = canonical, rawStart, rawEnd, prevName
-	return off, err
+	return off, nil
 }
 
 // decodeCanonicalLabel decodes the label message b[start:end] when it is
@@ -312,24 +285,26 @@ func (r *Request) decodeCanonicalLabels(off, end int, st *labelRun, labelsStart 
 // bytes, nothing else. That is nearly every label; the rest go through
 // decodeLabel.
 func decodeCanonicalLabel(b []byte, start, end int) (Label, bool) {
-	if end-start < 6 || b[start] != 0x0a {
-		return Label{}, false
+	nameEnd, ok := canonicalLabelNameEnd(b, start, end)
+	return canonicalLabelAt(start, nameEnd, end), ok
+}
+
+// canonicalLabelAt is the label whose canonical message b[start:end] has
+// its name end at nameEnd.
+func canonicalLabelAt(start, nameEnd, end int) Label {
+	return Label{Name: Span{uint32(start + 2), uint32(nameEnd)}, Value: Span{uint32(nameEnd + 2), uint32(end)}}
+}
+
+// canonicalLabelNameEnd is decodeCanonicalLabel's check, small enough to
+// be inlined in decodeCanonicalLabels' loop: it returns where the name
+// ends, and whether the message is canonical.
+func canonicalLabelNameEnd(b []byte, start, end int) (int, bool) {
+	// A length byte minus one below 0x7f is a length from 1 to 127.
+	if end-start < 6 || b[start] != 0x0a || b[start+1]-1 >= 0x7f {
+		return 0, false
 	}
-	nameLen := int(b[start+1])
-	nameStart := start + 2
-	nameEnd := nameStart + nameLen
-	if nameLen == 0 || nameLen >= 0x80 || nameEnd+2 > end || b[nameEnd] != 0x12 {
-		return Label{}, false
-	}
-	valueLen := int(b[nameEnd+1])
-	valueStart := nameEnd + 2
-	if valueLen == 0 || valueLen >= 0x80 || valueStart+valueLen != end {
-		return Label{}, false
-	}
-	return Label{
-		Name:  Span{uint32(nameStart), uint32(nameEnd)},
-		Value: Span{uint32(valueStart), uint32(end)},
-	}, true
+	nameEnd := start + 2 + int(b[start+1])
+	return nameEnd, nameEnd+2 <= end && b[nameEnd] == 0x12 && b[nameEnd+1]-1 < 0x7f && nameEnd+2+int(b[nameEnd+1]) == end
 }
 
 func decodeLabel(b []byte, start, end int) (Label, error) {

@@ -73,11 +73,23 @@ func (r *Request) checkSeriesLimit() error {
 // checkLabelsLimit is called as labels of the series being decoded, which
 // started at labelsStart, are added.
 func (r *Request) checkLabelsLimit(labelsStart int32) error {
-	if n := len(r.Labels) - int(labelsStart); r.limits.maxLabelsPerSeries > 0 && n > r.limits.maxLabelsPerSeries {
-		return NewError(ErrIDMaxLabelNamesPerSeries, CauseBadData, nil,
-			"series %d has more than %d labels, the limit per series", len(r.Series), r.limits.maxLabelsPerSeries)
+	if r.overLabelsLimit(labelsStart) {
+		return r.labelsLimitError()
 	}
 	return nil
+}
+
+// overLabelsLimit is checkLabelsLimit's test, small enough to be inlined
+// where it is made for every label.
+func (r *Request) overLabelsLimit(labelsStart int32) bool {
+	max := r.limits.maxLabelsPerSeries
+	return max > 0 && len(r.Labels)-int(labelsStart) > max
+}
+
+// labelsLimitError is checkLabelsLimit's error.
+func (r *Request) labelsLimitError() error {
+	return NewError(ErrIDMaxLabelNamesPerSeries, CauseBadData, nil,
+		"series %d has more than %d labels, the limit per series", len(r.Series), r.limits.maxLabelsPerSeries)
 }
 
 // truncationMark ends a label name or value cut short in a report.
