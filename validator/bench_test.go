@@ -188,6 +188,7 @@ var benchDupRates = []struct {
 	dups int
 }{
 	{"duplicates=0.1%", benchDupsDefault},
+	{"duplicates=5%", benchSeries / 20},
 	{"duplicates=10%", benchSeries / 10},
 }
 

@@ -20,8 +20,12 @@ type copiedRange struct {
 // copyOriginal records that the patched request copies the request's
 // bytes [start, end) where it has come to, fresh holding what it wrote so
 // far: in p.copied, merged with the previous range when contiguous on both
-// sides.
+// sides. An empty range is not recorded: between two series left out it
+// would count as a cut the splice has to mend.
 func (p *Patch) copyOriginal(fresh []byte, start, end int) {
+	if end == start {
+		return
+	}
 	to := p.skipped + len(fresh)
 	if k := len(p.copied) - 1; k >= 0 && p.copied[k].from+p.copied[k].n == start && p.copied[k].to+p.copied[k].n == to {
 		p.copied[k].n += end - start

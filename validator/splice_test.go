@@ -71,6 +71,36 @@ func TestEncodeFromSplices(t *testing.T) {
 	}
 }
 
+// TestEncodeFromSplicesRepeatedBlock checks a push whose repeats come as
+// one block after the series they repeat (a target scraped twice under
+// one set of labels): dropping them leaves a single copied range, and the
+// push is spliced however many they are, not compressed anew.
+func TestEncodeFromSplicesRepeatedBlock(t *testing.T) {
+	orig := unmarshal(t, benchRequest(t, benchSeries, 0))
+	for _, dups := range []int{benchSeries / 20, benchSeries / 10} {
+		in := slices.Clone(orig.Timeseries)
+		for _, ts := range orig.Timeseries[:dups] {
+			in = append(in, withSamples(prompb.TimeSeries{Labels: ts.Labels}, benchScrapeMs, ts.Samples[0].Value+1))
+		}
+		body := marshal(t, in...)
+		r := decodeBody(t, body)
+		var res Result
+		NewInspector(NewIdentity(nil)).Inspect(r, &res)
+		var p Patch
+		require.True(t, p.Plan(r, &res, StaticPolicy(ActionKeepFirst)))
+		require.Equal(t, dups, p.Dropped)
+		got := bytes.Clone(p.EncodeFrom(r, body))
+		require.Len(t, p.copied, 1, "%d repeats: the series kept are one range", dups)
+		spliced, ok := spliceSnappy(nil, body, patchedOf(r.Buf, p.Protobuf(), p.copied), math.MaxInt)
+		require.True(t, ok)
+		require.Equal(t, spliced, got, "%d repeats: not spliced", dups)
+		decoded, err := snappy.Decode(nil, got)
+		require.NoError(t, err)
+		require.Equal(t, p.Protobuf(), decoded)
+		require.Equal(t, marshalRaw(t, orig.Timeseries...), decoded, "%d repeats", dups)
+	}
+}
+
 // patchedOf is out, a patched request written out in full that copies
 // orig where copied says, as spliceSnappy reads it: the copies from orig,
 // the rest from out.
