@@ -55,6 +55,34 @@ func (sr *SeriesRecord) InspectAcross(tenantHash uint64, r *Request, res *Result
 	b := &res.batch
 	sr.prepare(b, tenantHash, res)
 	sr.getBatch(b, now)
+	return len(b.group), appendAcross(r, res, b)
+}
+
+// InspectSettled is InspectAcross for a push forwarded as it came, done
+// once the upstream answered it, followed, when the upstream accepted it,
+// by Accepted, in one pass over the record: each series' slot is read and
+// updated while its cache line is loaded, where a lookup before forwarding
+// and an update after cost a cache miss each. The record it looks at
+// holds every push accepted before this one was answered, including those
+// that were in flight with it.
+func (sr *SeriesRecord) InspectSettled(tenantHash uint64, r *Request, res *Result, p *Patch, accepted bool, now time.Time) (lookups, hits int) {
+	groupChains(res)
+	b := &res.batch
+	sr.prepare(b, tenantHash, res)
+	if accepted {
+		forwardedLatest(r, res, p, b)
+	} else {
+		clear(b.put)
+	}
+	sr.getPutBatch(b, now)
+	return len(b.group), appendAcross(r, res, b)
+}
+
+// appendAcross appends to res.Duplicates the across_requests duplicates
+// of the lookup in b, and returns how many identities the record held.
+// For each identity only the first sample at the recorded timestamp is
+// one (see InspectAcross).
+func appendAcross(r *Request, res *Result, b *recordBatch) (hits int) {
 	for i, g := range b.group {
 		if !b.found[i] {
 			continue
@@ -81,7 +109,7 @@ func (sr *SeriesRecord) InspectAcross(tenantHash uint64, r *Request, res *Result
 			RecordedHistogram: latest.Histogram,
 		})
 	}
-	return len(b.group), hits
+	return hits
 }
 
 // firstAt finds the first sample of group g, in request order, at ts.
@@ -110,6 +138,13 @@ func (sr *SeriesRecord) Accepted(tenantHash uint64, r *Request, res *Result, p *
 	groupChains(res)
 	b := &res.batch
 	sr.prepare(b, tenantHash, res)
+	forwardedLatest(r, res, p, b)
+	sr.putBatch(b, now)
+}
+
+// forwardedLatest sets b's put and next to the latest sample of each
+// identity that p forwards (see Accepted).
+func forwardedLatest(r *Request, res *Result, p *Patch, b *recordBatch) {
 	for bi, g := range b.group {
 		var latest Latest
 		found := false
@@ -136,8 +171,7 @@ func (sr *SeriesRecord) Accepted(tenantHash uint64, r *Request, res *Result, p *
 		}
 		b.put[bi] = found
 		if found {
-			b.latest[bi] = latest
+			b.next[bi] = latest
 		}
 	}
-	sr.putBatch(b, now)
 }

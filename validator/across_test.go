@@ -238,6 +238,78 @@ func TestAcrossRequestsInFlight(t *testing.T) {
 	require.Equal(t, math.Float64bits(1), c.Result.Duplicates[0].RecordedValue)
 }
 
+// TestAcrossRequestsSettled follows pushes whose tenant only reports: they
+// go upstream as they came, and the record is looked up and updated in one
+// pass when they are settled, so that a push sees those accepted before it
+// was answered, even in flight with it.
+func TestAcrossRequestsSettled(t *testing.T) {
+	v, _ := newTestValidator(t, "-validator.action=report")
+	meta := Meta{Tenant: "team-a", Time: t0}
+	forwarded := func(ts int64, value float64) *Checked {
+		t.Helper()
+		sent := false
+		c, err := v.CheckForwarding(meta, RW1, marshal(t, ruleSeries(ts, value)), func() { sent = true })
+		require.NoError(t, err)
+		require.True(t, sent)
+		require.Empty(t, c.Result.Duplicates, "looked up only when settled")
+		return c
+	}
+
+	// Two pushes of one series in flight at once.
+	a, b := forwarded(1000, 1), forwarded(1000, 2)
+	v.Settle(a, meta, 200)
+	require.Empty(t, a.Result.Duplicates)
+	v.Settle(b, meta, 200)
+	require.Equal(t, []dupWant{{AcrossRequests, true, 1000, 0, 0}}, dupsOf(b))
+	require.Equal(t, math.Float64bits(1), b.Result.Duplicates[0].RecordedValue)
+	require.Equal(t, []Outcome{{Action: ActionReport}}, b.Patch.Outcomes)
+	a.Release()
+	b.Release()
+	offs, _ := v.Store().List("team-a", report.Filter{})
+	require.Len(t, offs, 1)
+	require.Equal(t, "across_requests", offs[0].Kind)
+	require.Equal(t, []report.Value{1, 2}, offs[0].Example.Values)
+	require.Equal(t, 2.0, testutil.ToFloat64(v.lookups.WithLabelValues("team-a")))
+	require.Equal(t, 1.0, testutil.ToFloat64(v.hits.WithLabelValues("team-a")))
+
+	// Refused (Mimir's 400 for the duplicate): reported, not recorded.
+	c := forwarded(1000, 3)
+	v.Settle(c, meta, 400)
+	require.Equal(t, []dupWant{{AcrossRequests, true, 1000, 0, 0}}, dupsOf(c))
+	c.Release()
+	c = forwarded(1500, 3)
+	v.Settle(c, meta, 400)
+	c.Release()
+	// To be retried: neither reported nor recorded until it comes back.
+	c = forwarded(2000, 4)
+	v.Settle(c, meta, 503)
+	require.Empty(t, c.Result.Duplicates)
+	c.Release()
+	got, ok := v.SeriesRecord().Get(recordKeyOf(t, v, meta, ruleSeries(0, 0)), t0)
+	require.True(t, ok)
+	require.Equal(t, Latest{TimestampMs: 1000, Value: math.Float64bits(1)}, got)
+
+	// A later push accepted is what a push checked before forwarding sees.
+	c = forwarded(2000, 5)
+	v.Settle(c, meta, 200)
+	require.Empty(t, c.Result.Duplicates)
+	c.Release()
+	c, err := v.Check(meta, RW1, marshal(t, ruleSeries(2000, 6)))
+	require.NoError(t, err)
+	defer c.Release()
+	require.Equal(t, []dupWant{{AcrossRequests, true, 2000, 0, 0}}, dupsOf(c))
+	require.Equal(t, math.Float64bits(5), c.Result.Duplicates[0].RecordedValue)
+}
+
+// recordKeyOf is the record key of ts's series for meta's tenant.
+func recordKeyOf(t *testing.T, v *Validator, meta Meta, ts prompb.TimeSeries) uint64 {
+	t.Helper()
+	c, err := v.DryRun(meta.Tenant, decodeBody(t, marshal(t, ts)), "")
+	require.NoError(t, err)
+	defer c.Release()
+	return recordKey(TenantHash(meta.Tenant), c.Result.Hashes[0])
+}
+
 // TestAcrossRequestsConcurrent runs pushes of shared series from many
 // goroutines; with the race detector on it proves the record is safe, and
 // afterwards it holds each series' largest forwarded timestamp.

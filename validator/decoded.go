@@ -56,9 +56,11 @@ func (v *Validator) Offenders(c *Checked, meta Meta) []*report.Offender {
 }
 
 // inspect finds r's duplicates and plans policy. With meta, the record of
-// recently forwarded series is looked up for meta's tenant too. decoded,
-// when not nil, is called once r decoded without error.
-func (v *Validator) inspect(r *Request, policy Policy, meta *Meta, decoded func()) (*Checked, error) {
+// recently forwarded series is looked up for meta's tenant too. forwarded,
+// when not nil, is called once r decoded without error: r then goes
+// upstream as it came, and the record is looked up once the upstream
+// answered, when the push is settled (InspectSettled), rather than here.
+func (v *Validator) inspect(r *Request, policy Policy, meta *Meta, forwarded func()) (*Checked, error) {
 	// Bodies that arrived compressed were held to the limit before they
 	// were decompressed (Decompress); this covers the ones that did not.
 	if len(r.Buf) > v.cfg.MaxRequestBytes {
@@ -78,14 +80,15 @@ func (v *Validator) inspect(r *Request, policy Policy, meta *Meta, decoded func(
 		c.Release()
 		return nil, err
 	}
-	if decoded != nil {
-		decoded()
+	if forwarded != nil {
+		forwarded()
 	}
 	if testHookInspect != nil {
 		testHookInspect(r)
 	}
 	v.inspector.Inspect(c.Request, &c.Result)
-	if v.record != nil && meta != nil {
+	c.acrossAtSettle = v.record != nil && meta != nil && forwarded != nil
+	if v.record != nil && meta != nil && forwarded == nil {
 		lookups, hits := v.record.InspectAcross(TenantHash(meta.Tenant), c.Request, &c.Result, meta.Time)
 		v.lookups.WithLabelValues(meta.Tenant).Add(float64(lookups))
 		v.hits.WithLabelValues(meta.Tenant).Add(float64(hits))

@@ -53,10 +53,10 @@ func guard(f func() error) (err error) {
 // push is already on its way.
 func (v *Validator) check(meta Meta, r *Request, encode func(*Checked), forward func()) (*Checked, error) {
 	rules := v.overrides.For(meta.Tenant).Rules
-	var decoded func()
+	var early func()
 	forwarded := false
 	if forward != nil && rules.OnlyReports() {
-		decoded = func() {
+		early = func() {
 			forwarded = true
 			forward()
 		}
@@ -64,7 +64,7 @@ func (v *Validator) check(meta Meta, r *Request, encode func(*Checked), forward 
 	var c *Checked
 	err := guard(func() error {
 		var err error
-		if c, err = v.inspect(r, rules, &meta, decoded); err == nil && c.Changed && !c.Patch.Rejected {
+		if c, err = v.inspect(r, rules, &meta, early); err == nil && c.Changed && !c.Patch.Rejected {
 			encode(c)
 		}
 		return err

@@ -26,9 +26,10 @@ type recordBatch struct {
 	// the record had for keys[i].
 	found  []bool
 	latest []Latest
-	// Set before the update: put[i] says whether latest[i] is to be
+	// Set before the update: put[i] says whether next[i] is to be
 	// recorded for keys[i].
-	put []bool
+	put  []bool
+	next []Latest
 
 	// sink keeps touch's loads from being optimised away.
 	sink uint64
@@ -76,10 +77,8 @@ func (sr *SeriesRecord) arrange(b *recordBatch) {
 	}
 	b.found = resizeBool(b.found, n)
 	b.put = resizeBool(b.put, n)
-	if cap(b.latest) < n {
-		b.latest = make([]Latest, n)
-	}
-	b.latest = b.latest[:n]
+	b.latest = resizeLatest(b.latest, n)
+	b.next = resizeLatest(b.next, n)
 
 	// A counting sort of the keys by shard.
 	shards := len(sr.shards)
@@ -99,6 +98,13 @@ func (sr *SeriesRecord) arrange(b *recordBatch) {
 		b.order[b.shardEnd[s]] = int32(i)
 		b.shardEnd[s]++
 	}
+}
+
+func resizeLatest(s []Latest, n int) []Latest {
+	if cap(s) < n {
+		return make([]Latest, n)
+	}
+	return s[:n]
 }
 
 // reset forgets the request b was built for.
@@ -136,7 +142,7 @@ func (sr *SeriesRecord) getBatch(b *recordBatch, now time.Time) {
 	})
 }
 
-// putBatch records latest[i] for every key of b whose put[i] is set.
+// putBatch records next[i] for every key of b whose put[i] is set.
 func (sr *SeriesRecord) putBatch(b *recordBatch, now time.Time) {
 	t := unixSeconds(now)
 	sr.eachShard(b, func(sh *recordShard, keys []int32) {
@@ -145,7 +151,30 @@ func (sr *SeriesRecord) putBatch(b *recordBatch, now time.Time) {
 		sr.sweepIfDue(sh, t)
 		for _, i := range keys {
 			if b.put[i] {
-				sr.putLocked(sh, b.keys[i], b.latest[i], t, int(b.hint[i]))
+				sr.putLocked(sh, b.keys[i], b.next[i], t, int(b.hint[i]))
+			}
+		}
+	})
+}
+
+// getPutBatch is getBatch followed by putBatch, each key's slot read and
+// then updated in one visit, under the shard's write lock: its cache line
+// is loaded once.
+func (sr *SeriesRecord) getPutBatch(b *recordBatch, now time.Time) {
+	t := unixSeconds(now)
+	sr.eachShard(b, func(sh *recordShard, keys []int32) {
+		sh.mu.Lock()
+		defer sh.mu.Unlock()
+		sr.sweepIfDue(sh, t)
+		b.touch(sh, keys)
+		for _, i := range keys {
+			j := sh.find(b.keys[i])
+			b.found[i] = j >= 0 && !sr.expired(&sh.slots[j], t)
+			if b.found[i] {
+				b.latest[i] = sh.slots[j].latest()
+			}
+			if b.put[i] {
+				sr.putLocked(sh, b.keys[i], b.next[i], t, j)
 			}
 		}
 	})

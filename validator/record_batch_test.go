@@ -12,8 +12,8 @@ import (
 // TestRecordBatchMatchesModel runs pushes through the batched lookup and
 // update while other pushes change the record between the two, so that the
 // slots the lookup found are often stale (the table grew, idle entries were
-// swept and others shifted back): the record must still hold what a map
-// would. Eviction for capacity is TestSeriesRecordMatchesModel's.
+// swept and others shifted back), and every third push through the lookup
+// and update in one pass: the record must still hold what a map would. Eviction for capacity is TestSeriesRecordMatchesModel's.
 func TestRecordBatchMatchesModel(t *testing.T) {
 	rng := rand.New(rand.NewPCG(5, 6))
 	sr := newSeriesRecord(1000, 4*time.Second, 4, prometheus.NewRegistry())
@@ -42,13 +42,20 @@ func TestRecordBatchMatchesModel(t *testing.T) {
 			}
 		}
 		sr.arrange(&b)
-		sr.getBatch(&b, now)
-		for i, k := range b.keys {
-			ml, inModel := model[k]
-			require.Equal(t, inModel, b.found[i], "key %d at step %d", k, step)
-			if inModel {
-				require.Equal(t, ml, b.latest[i], "key %d at step %d", k, step)
+		// Every third push is settled in one pass: looked up and updated
+		// at once.
+		settled := step%3 == 2
+		if settled {
+			for i := range b.keys {
+				b.put[i] = rng.IntN(4) > 0
+				b.next[i] = float(int64(rng.IntN(100)), rng.Uint64())
 			}
+			sr.getPutBatch(&b, now)
+			checkFound(t, &b, model, step)
+			putModel(&b, model)
+		} else {
+			sr.getBatch(&b, now)
+			checkFound(t, &b, model, step)
 		}
 		// Other pushes land while this one is forwarded.
 		for range rng.IntN(40) {
@@ -59,6 +66,10 @@ func TestRecordBatchMatchesModel(t *testing.T) {
 				model[k] = l
 			}
 		}
+		if settled {
+			requireModel(t, sr, model, now, step)
+			continue
+		}
 		for i, k := range b.keys {
 			if h := b.hint[i]; h >= 0 {
 				if sh := sr.shard(k); int(h) >= len(sh.slots) || sh.slots[h].key != k {
@@ -66,27 +77,50 @@ func TestRecordBatchMatchesModel(t *testing.T) {
 				}
 			}
 			b.put[i] = rng.IntN(4) > 0
-			b.latest[i] = float(int64(rng.IntN(100)), rng.Uint64())
+			b.next[i] = float(int64(rng.IntN(100)), rng.Uint64())
 		}
 		sr.putBatch(&b, now)
-		for i, k := range b.keys {
-			if !b.put[i] {
-				continue
-			}
-			l := b.latest[i]
-			if old, ok := model[k]; !ok || l.TimestampMs > old.TimestampMs {
-				model[k] = l
-			}
-		}
-		requireConsistent(t, sr)
-		require.Equal(t, len(model), sr.Len())
-		for k, ml := range model {
-			got, ok := sr.Get(k, now)
-			require.True(t, ok, "key %d after step %d", k, step)
-			require.Equal(t, ml, got, "key %d after step %d", k, step)
-		}
+		putModel(&b, model)
+		requireModel(t, sr, model, now, step)
 	}
 	require.Positive(t, stale, "the test never exercised a stale slot")
+}
+
+// checkFound checks a batch's lookup against the model.
+func checkFound(t *testing.T, b *recordBatch, model map[uint64]Latest, step int) {
+	t.Helper()
+	for i, k := range b.keys {
+		ml, inModel := model[k]
+		require.Equal(t, inModel, b.found[i], "key %d at step %d", k, step)
+		if inModel {
+			require.Equal(t, ml, b.latest[i], "key %d at step %d", k, step)
+		}
+	}
+}
+
+// putModel applies a batch's update to the model.
+func putModel(b *recordBatch, model map[uint64]Latest) {
+	for i, k := range b.keys {
+		if !b.put[i] {
+			continue
+		}
+		l := b.next[i]
+		if old, ok := model[k]; !ok || l.TimestampMs > old.TimestampMs {
+			model[k] = l
+		}
+	}
+}
+
+// requireModel checks that the record holds what the model does.
+func requireModel(t *testing.T, sr *SeriesRecord, model map[uint64]Latest, now time.Time, step int) {
+	t.Helper()
+	requireConsistent(t, sr)
+	require.Equal(t, len(model), sr.Len())
+	for k, ml := range model {
+		got, ok := sr.Get(k, now)
+		require.True(t, ok, "key %d after step %d", k, step)
+		require.Equal(t, ml, got, "key %d after step %d", k, step)
+	}
 }
 
 // TestRecordBatchVisitsEveryKeyOnce checks the grouping by shard: every

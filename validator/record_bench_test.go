@@ -152,7 +152,9 @@ func BenchmarkAccepted(b *testing.B) {
 // as Get and Put do; batched visits each shard once, as a push does.
 // pipelined is batched with the update of each push made after the lookups
 // of the next 31, as when pushes wait for the upstream in between: its
-// updates find their slots evicted from the caches too.
+// updates find their slots evicted from the caches too. settled looks up
+// and updates each series in one visit, as a push its tenant only reports
+// is settled.
 func BenchmarkRecordPush(b *testing.B) {
 	sr, keys, _ := filledRecord(b)
 	rng := rand.New(rand.NewPCG(13, 14))
@@ -195,9 +197,24 @@ func BenchmarkRecordPush(b *testing.B) {
 				sr.getBatch(bt, t0)
 				for k := range bt.put {
 					bt.put[k] = true
-					bt.latest[k] = float(int64(benchRecordSeries+i), 1)
+					bt.next[k] = float(int64(benchRecordSeries+i), 1)
 				}
 			}
 		})
 	}
+	b.Run("settled", func(b *testing.B) {
+		var bt recordBatch
+		b.ReportAllocs()
+		i := 0
+		for b.Loop() {
+			i++
+			bt.keys = pushKeys(i)
+			sr.arrange(&bt)
+			for k := range bt.put {
+				bt.put[k] = true
+				bt.next[k] = float(int64(benchRecordSeries+i), 1)
+			}
+			sr.getPutBatch(&bt, t0)
+		}
+	})
 }

@@ -213,6 +213,9 @@ type Checked struct {
 
 	patched []byte // the encoded patched request, once encoded
 	counts  pushCounts
+	// acrossAtSettle says that the push went upstream as it came and that
+	// its across_requests duplicates are looked for when it is settled.
+	acrossAtSettle bool
 }
 
 var checkedPool = sync.Pool{New: func() any { return &Checked{} }}
@@ -225,6 +228,7 @@ func (c *Checked) Release() {
 	}
 	c.Changed = false
 	c.FailedOpen = false
+	c.acrossAtSettle = false
 	c.patched = nil
 	if c.poolable() {
 		checkedPool.Put(c)
@@ -331,13 +335,38 @@ func Retryable(status int) bool { return status >= 500 || status == 429 }
 // comes back; any other is recorded in the report; and only one the
 // upstream accepted teaches the record what was forwarded (after a 4xx,
 // Mimir's partial write, it is unknown which samples were kept).
+//
+// A push that went upstream as it came, its tenant only reporting, is
+// looked up in the record here, after the upstream answered, and the
+// record learns it in the same pass when it was accepted (InspectSettled):
+// its across_requests duplicates are those of the pushes accepted before it
+// was answered, in flight with it or not.
 func (v *Validator) Settle(c *Checked, meta Meta, status int) {
 	if Retryable(status) {
 		return
 	}
+	accepted := status/100 == 2
+	if c.acrossAtSettle && !c.FailedOpen {
+		v.inspectSettled(c, meta, accepted)
+		accepted = false // already recorded
+	}
 	v.Record(c, meta)
-	if status/100 == 2 {
+	if accepted {
 		v.Accepted(c, meta)
+	}
+}
+
+// inspectSettled adds a push's across_requests duplicates, found once the
+// upstream answered it, to its result, as reported (the push went upstream
+// as it came), and records it when accepted.
+func (v *Validator) inspectSettled(c *Checked, meta Meta, accepted bool) {
+	defer v.recoverRecord(meta)
+	before := len(c.Result.Duplicates)
+	lookups, hits := v.record.InspectSettled(TenantHash(meta.Tenant), c.Request, &c.Result, &c.Patch, accepted, meta.Time)
+	v.lookups.WithLabelValues(meta.Tenant).Add(float64(lookups))
+	v.hits.WithLabelValues(meta.Tenant).Add(float64(hits))
+	for range c.Result.Duplicates[before:] {
+		c.Patch.Outcomes = append(c.Patch.Outcomes, Outcome{Action: ActionReport})
 	}
 }
 
@@ -345,10 +374,12 @@ func (v *Validator) Settle(c *Checked, meta Meta, status int) {
 // push, for finding duplicates across requests. Call it only when the
 // upstream accepted the push (2xx): a refused push may not have been stored.
 //
-// Two pushes of one series in flight at once are both checked against the
-// record as it was before either was accepted, so neither sees the other;
-// the record then keeps the larger timestamp (at an equal timestamp, the
-// value accepted first). The upstream decides between such two pushes.
+// Two pushes of one series in flight at once, checked before forwarding
+// (their tenant's actions may patch), are both checked against the record
+// as it was before either was accepted, so neither sees the other; the
+// record then keeps the larger timestamp (at an equal timestamp, the value
+// accepted first). The upstream decides between such two pushes. A push
+// forwarded as it came is checked when settled instead (see Settle).
 func (v *Validator) Accepted(c *Checked, meta Meta) {
 	if v.record == nil || c.FailedOpen {
 		return
