@@ -289,6 +289,16 @@ func TestAcrossRequestsSettled(t *testing.T) {
 	require.True(t, ok)
 	require.Equal(t, Latest{TimestampMs: 1000, Value: math.Float64bits(1)}, got)
 
+	// Accepted, without Settle, looks a push up and records it all the same.
+	c = forwarded(1500, 8)
+	v.Accepted(c, meta)
+	require.Empty(t, c.Result.Duplicates)
+	c.Release()
+	c = forwarded(1500, 9)
+	v.Accepted(c, meta)
+	require.Equal(t, []dupWant{{AcrossRequests, true, 1500, 0, 0}}, dupsOf(c))
+	c.Release()
+
 	// A later push accepted is what a push checked before forwarding sees.
 	c = forwarded(2000, 5)
 	v.Settle(c, meta, 200)
@@ -311,42 +321,49 @@ func recordKeyOf(t *testing.T, v *Validator, meta Meta, ts prompb.TimeSeries) ui
 }
 
 // TestAcrossRequestsConcurrent runs pushes of shared series from many
-// goroutines; with the race detector on it proves the record is safe, and
-// afterwards it holds each series' largest forwarded timestamp.
+// goroutines, checked before forwarding (keep-first) or settled in one pass
+// (report, forwarded as they came); with the race detector on it proves
+// the record is safe, and afterwards it holds each series' largest
+// forwarded timestamp.
 func TestAcrossRequestsConcurrent(t *testing.T) {
-	v, _ := newTestValidator(t, "-validator.action=keep-first")
-	const workers, pushes = 4, 100
-	var wg sync.WaitGroup
-	for w := range workers {
-		wg.Go(func() {
-			for p := range pushes {
-				meta := Meta{Tenant: "team-a", Time: t0}
-				ts := int64(p * 1000)
-				in := []prompb.TimeSeries{
-					ruleSeries(ts, float64(w)),
-					withSamples(series("__name__", "up", "worker", string(rune('a'+w))), float64(ts), 1),
-				}
-				c, err := v.Check(meta, RW1, marshal(t, in...))
-				if err != nil {
-					t.Error(err)
-					return
-				}
-				if !c.AllDropped() {
-					v.Accepted(c, meta)
-				}
-				v.Record(c, meta)
-				c.Release()
+	for _, action := range []Action{ActionKeepFirst, ActionReport} {
+		t.Run(string(action), func(t *testing.T) {
+			v, _ := newTestValidator(t, "-validator.action="+string(action))
+			const workers, pushes = 4, 100
+			var wg sync.WaitGroup
+			for w := range workers {
+				wg.Go(func() {
+					for p := range pushes {
+						meta := Meta{Tenant: "team-a", Time: t0}
+						ts := int64(p * 1000)
+						in := []prompb.TimeSeries{
+							ruleSeries(ts, float64(w)),
+							withSamples(series("__name__", "up", "worker", string(rune('a'+w))), float64(ts), 1),
+						}
+						c, err := v.CheckForwarding(meta, RW1, marshal(t, in...), func() {})
+						if err != nil {
+							t.Error(err)
+							return
+						}
+						if c.AllDropped() {
+							v.Record(c, meta)
+						} else {
+							v.Settle(c, meta, 200)
+						}
+						c.Release()
+					}
+				})
 			}
+			wg.Wait()
+			require.Equal(t, 1+workers, v.SeriesRecord().Len())
+
+			c, err := v.Check(Meta{Tenant: "team-a", Time: t0}, RW1, marshal(t, ruleSeries((pushes-1)*1000, 0)))
+			require.NoError(t, err)
+			defer c.Release()
+			require.Len(t, c.Result.Duplicates, 1, "the latest timestamp is recorded")
+			require.Equal(t, int64((pushes-1)*1000), c.Result.Duplicates[0].TimestampMs)
 		})
 	}
-	wg.Wait()
-	require.Equal(t, 1+workers, v.SeriesRecord().Len())
-
-	c, err := v.Check(Meta{Tenant: "team-a", Time: t0}, RW1, marshal(t, ruleSeries((pushes-1)*1000, 0)))
-	require.NoError(t, err)
-	defer c.Release()
-	require.Len(t, c.Result.Duplicates, 1, "the latest timestamp is recorded")
-	require.Equal(t, int64((pushes-1)*1000), c.Result.Duplicates[0].TimestampMs)
 }
 
 func TestCrossRequestConfigValidate(t *testing.T) {

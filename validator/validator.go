@@ -361,6 +361,7 @@ func (v *Validator) Settle(c *Checked, meta Meta, status int) {
 // as it came), and records it when accepted.
 func (v *Validator) inspectSettled(c *Checked, meta Meta, accepted bool) {
 	defer v.recoverRecord(meta)
+	c.acrossAtSettle = false
 	before := len(c.Result.Duplicates)
 	lookups, hits := v.record.InspectSettled(TenantHash(meta.Tenant), c.Request, &c.Result, &c.Patch, accepted, meta.Time)
 	v.lookups.WithLabelValues(meta.Tenant).Add(float64(lookups))
@@ -379,9 +380,14 @@ func (v *Validator) inspectSettled(c *Checked, meta Meta, accepted bool) {
 // as it was before either was accepted, so neither sees the other; the
 // record then keeps the larger timestamp (at an equal timestamp, the value
 // accepted first). The upstream decides between such two pushes. A push
-// forwarded as it came is checked when settled instead (see Settle).
+// forwarded as it came is checked when settled instead (see Settle), or
+// here, in the same pass, when Accepted comes first.
 func (v *Validator) Accepted(c *Checked, meta Meta) {
 	if v.record == nil || c.FailedOpen {
+		return
+	}
+	if c.acrossAtSettle {
+		v.inspectSettled(c, meta, true)
 		return
 	}
 	v.record.Accepted(TenantHash(meta.Tenant), c.Request, &c.Result, &c.Patch, meta.Time)
