@@ -130,16 +130,21 @@ func (sr *SeriesRecord) getBatch(b *recordBatch, now time.Time) {
 		defer sh.mu.RUnlock()
 		b.touch(sh, keys)
 		for _, i := range keys {
-			j := sh.find(b.keys[i])
-			b.hint[i] = int32(j)
-			if j < 0 || sr.expired(&sh.slots[j], t) {
-				b.found[i] = false
-				continue
-			}
-			b.found[i] = true
-			b.latest[i] = sh.slots[j].latest()
+			sr.lookup(sh, b, i, t)
 		}
 	})
+}
+
+// lookup looks key i of b up in sh, which the caller holds locked, fills
+// found[i], latest[i] and hint[i], and returns the key's slot or -1.
+func (sr *SeriesRecord) lookup(sh *recordShard, b *recordBatch, i int32, t uint32) int {
+	j := sh.find(b.keys[i])
+	b.hint[i] = int32(j)
+	b.found[i] = j >= 0 && !sr.expired(&sh.slots[j], t)
+	if b.found[i] {
+		b.latest[i] = sh.slots[j].latest()
+	}
+	return j
 }
 
 // putBatch records next[i] for every key of b whose put[i] is set.
@@ -168,11 +173,7 @@ func (sr *SeriesRecord) getPutBatch(b *recordBatch, now time.Time) {
 		sr.sweepIfDue(sh, t)
 		b.touch(sh, keys)
 		for _, i := range keys {
-			j := sh.find(b.keys[i])
-			b.found[i] = j >= 0 && !sr.expired(&sh.slots[j], t)
-			if b.found[i] {
-				b.latest[i] = sh.slots[j].latest()
-			}
+			j := sr.lookup(sh, b, i, t)
 			if b.put[i] {
 				sr.putLocked(sh, b.keys[i], b.next[i], t, j)
 			}
