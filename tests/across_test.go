@@ -1,6 +1,7 @@
 package tests
 
 import (
+	"context"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -160,6 +161,63 @@ func TestAcrossRequestsRulerRetry(t *testing.T) {
 	rep = inst.offenders(t, "team-a", "kind=across_requests")
 	require.EqualValues(t, 0, rep.Offenders[0].ConflictingSamples)
 	require.EqualValues(t, 1, rep.Offenders[0].IdenticalSamples)
+}
+
+// TestAcrossRequestsInFlight sends two pushes of one series at one
+// timestamp, the second while the first is still at the upstream, as a
+// ruler's retry can. The tenant only reports, so the second is looked up
+// once the upstream answered it: the first was accepted by then, and the
+// upstream's 400 for the second is explained in the report.
+func TestAcrossRequestsInFlight(t *testing.T) {
+	arrived := make(chan float64, 2)
+	answers := map[float64]chan int{1: make(chan int, 1), 2: make(chan int, 1)}
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, err := io.ReadAll(r.Body)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		wr, err := decodeWriteRequest(body)
+		if err != nil || len(wr.Timeseries) != 1 || answers[wr.Timeseries[0].Samples[0].Value] == nil {
+			http.Error(w, "unexpected push", http.StatusBadRequest)
+			return
+		}
+		v := wr.Timeseries[0].Samples[0].Value
+		arrived <- v
+		status := <-answers[v]
+		if status != http.StatusOK {
+			http.Error(w, "duplicate sample for timestamp", status)
+		}
+	}))
+	t.Cleanup(up.Close)
+	inst := startPushguard(t, "-upstream.url="+up.URL+"/api/v1/push")
+	c := inst.writeClient(t, "team-a")
+	at := time.Now().Truncate(time.Second)
+	send := func(v float64) <-chan error {
+		wr := prompb.WriteRequest{Timeseries: []prompb.TimeSeries{ruleSeries(v, at)}}
+		raw, err := wr.Marshal()
+		require.NoError(t, err)
+		done := make(chan error, 1)
+		go func() {
+			_, err := c.Store(context.Background(), snappyEncode(raw), 0)
+			done <- err
+		}()
+		return done
+	}
+
+	first := send(1)
+	require.Equal(t, 1.0, <-arrived)
+	second := send(2)
+	require.Equal(t, 2.0, <-arrived, "both pushes are at the upstream at once")
+	answers[1] <- http.StatusOK
+	require.NoError(t, <-first)
+	answers[2] <- http.StatusBadRequest
+	require.Error(t, <-second)
+
+	rep := inst.offenders(t, "team-a", "kind=across_requests")
+	require.Len(t, rep.Offenders, 1)
+	require.EqualValues(t, 1, rep.Offenders[0].ConflictingSamples)
+	require.Equal(t, "report", rep.Offenders[0].Action)
 }
 
 func TestAcrossRequestsDisabled(t *testing.T) {
