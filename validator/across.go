@@ -74,7 +74,7 @@ func (sr *SeriesRecord) InspectSettled(tenantHash uint64, r *Request, res *Resul
 	} else {
 		clear(b.put)
 	}
-	sr.getPutBatch(b, now)
+	sr.putBatch(b, now, true)
 	return len(b.group), appendAcross(r, res, b)
 }
 
@@ -139,7 +139,7 @@ func (sr *SeriesRecord) Accepted(tenantHash uint64, r *Request, res *Result, p *
 	b := &res.batch
 	sr.prepare(b, tenantHash, res)
 	forwardedLatest(r, res, p, b)
-	sr.putBatch(b, now)
+	sr.putBatch(b, now, false)
 }
 
 // forwardedLatest sets b's put and next to the latest sample of each

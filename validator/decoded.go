@@ -87,11 +87,13 @@ func (v *Validator) inspect(r *Request, policy Policy, meta *Meta, forwarded fun
 		testHookInspect(r)
 	}
 	v.inspector.Inspect(c.Request, &c.Result)
-	c.acrossAtSettle = v.record != nil && meta != nil && forwarded != nil
-	if v.record != nil && meta != nil && forwarded == nil {
-		lookups, hits := v.record.InspectAcross(TenantHash(meta.Tenant), c.Request, &c.Result, meta.Time)
-		v.lookups.WithLabelValues(meta.Tenant).Add(float64(lookups))
-		v.hits.WithLabelValues(meta.Tenant).Add(float64(hits))
+	if v.record != nil && meta != nil {
+		if forwarded != nil {
+			c.acrossAtSettle = true
+		} else {
+			lookups, hits := v.record.InspectAcross(TenantHash(meta.Tenant), c.Request, &c.Result, meta.Time)
+			v.countLookups(meta.Tenant, lookups, hits)
+		}
 	}
 	c.Patch.LabelName = v.cfg.DisambiguationLabel
 	c.Changed = c.Patch.Plan(c.Request, &c.Result, policy)

@@ -135,47 +135,35 @@ func (sr *SeriesRecord) getBatch(b *recordBatch, now time.Time) {
 	})
 }
 
-// lookup looks key i of b up in sh, which the caller holds locked, fills
-// found[i], latest[i] and hint[i], and returns the key's slot or -1.
-func (sr *SeriesRecord) lookup(sh *recordShard, b *recordBatch, i int32, t uint32) int {
+// lookup looks key i of b up in sh, which the caller holds locked, and
+// fills found[i], latest[i] and hint[i].
+func (sr *SeriesRecord) lookup(sh *recordShard, b *recordBatch, i int32, t uint32) {
 	j := sh.find(b.keys[i])
 	b.hint[i] = int32(j)
 	b.found[i] = j >= 0 && !sr.expired(&sh.slots[j], t)
 	if b.found[i] {
 		b.latest[i] = sh.slots[j].latest()
 	}
-	return j
 }
 
-// putBatch records next[i] for every key of b whose put[i] is set.
-func (sr *SeriesRecord) putBatch(b *recordBatch, now time.Time) {
+// putBatch records next[i] for every key of b whose put[i] is set. With
+// lookup it looks each key up first, filling found and latest as getBatch
+// does, in the same visit of its slot: its cache line is loaded once.
+func (sr *SeriesRecord) putBatch(b *recordBatch, now time.Time, lookup bool) {
 	t := unixSeconds(now)
 	sr.eachShard(b, func(sh *recordShard, keys []int32) {
 		sh.mu.Lock()
 		defer sh.mu.Unlock()
 		sr.sweepIfDue(sh, t)
+		if lookup {
+			b.touch(sh, keys)
+		}
 		for _, i := range keys {
+			if lookup {
+				sr.lookup(sh, b, i, t)
+			}
 			if b.put[i] {
 				sr.putLocked(sh, b.keys[i], b.next[i], t, int(b.hint[i]))
-			}
-		}
-	})
-}
-
-// getPutBatch is getBatch followed by putBatch, each key's slot read and
-// then updated in one visit, under the shard's write lock: its cache line
-// is loaded once.
-func (sr *SeriesRecord) getPutBatch(b *recordBatch, now time.Time) {
-	t := unixSeconds(now)
-	sr.eachShard(b, func(sh *recordShard, keys []int32) {
-		sh.mu.Lock()
-		defer sh.mu.Unlock()
-		sr.sweepIfDue(sh, t)
-		b.touch(sh, keys)
-		for _, i := range keys {
-			j := sr.lookup(sh, b, i, t)
-			if b.put[i] {
-				sr.putLocked(sh, b.keys[i], b.next[i], t, j)
 			}
 		}
 	})

@@ -50,7 +50,7 @@ func TestRecordBatchMatchesModel(t *testing.T) {
 				b.put[i] = rng.IntN(4) > 0
 				b.next[i] = float(int64(rng.IntN(100)), rng.Uint64())
 			}
-			sr.getPutBatch(&b, now)
+			sr.putBatch(&b, now, true)
 			checkFound(t, &b, model, step)
 			putModel(&b, model)
 		} else {
@@ -79,7 +79,7 @@ func TestRecordBatchMatchesModel(t *testing.T) {
 			b.put[i] = rng.IntN(4) > 0
 			b.next[i] = float(int64(rng.IntN(100)), rng.Uint64())
 		}
-		sr.putBatch(&b, now)
+		sr.putBatch(&b, now, false)
 		putModel(&b, model)
 		requireModel(t, sr, model, now, step)
 	}

@@ -190,7 +190,7 @@ func BenchmarkRecordPush(b *testing.B) {
 				i++
 				bt := &bts[i%c.inFlight]
 				if bt.keys != nil {
-					sr.putBatch(bt, t0)
+					sr.putBatch(bt, t0, false)
 				}
 				bt.keys = pushKeys(i)
 				sr.arrange(bt)
@@ -214,7 +214,7 @@ func BenchmarkRecordPush(b *testing.B) {
 				bt.put[k] = true
 				bt.next[k] = float(int64(benchRecordSeries+i), 1)
 			}
-			sr.getPutBatch(&bt, t0)
+			sr.putBatch(&bt, t0, true)
 		}
 	})
 }

@@ -345,15 +345,13 @@ func (v *Validator) Settle(c *Checked, meta Meta, status int) {
 	if Retryable(status) {
 		return
 	}
-	accepted := status/100 == 2
-	if c.acrossAtSettle && !c.FailedOpen {
-		v.inspectSettled(c, meta, accepted)
-		accepted = false // already recorded
+	// Before Record, which reports what a settled lookup finds.
+	if status/100 == 2 {
+		v.Accepted(c, meta)
+	} else if c.acrossAtSettle {
+		v.inspectSettled(c, meta, false)
 	}
 	v.Record(c, meta)
-	if accepted {
-		v.Accepted(c, meta)
-	}
 }
 
 // inspectSettled adds a push's across_requests duplicates, found once the
@@ -364,11 +362,17 @@ func (v *Validator) inspectSettled(c *Checked, meta Meta, accepted bool) {
 	c.acrossAtSettle = false
 	before := len(c.Result.Duplicates)
 	lookups, hits := v.record.InspectSettled(TenantHash(meta.Tenant), c.Request, &c.Result, &c.Patch, accepted, meta.Time)
-	v.lookups.WithLabelValues(meta.Tenant).Add(float64(lookups))
-	v.hits.WithLabelValues(meta.Tenant).Add(float64(hits))
+	v.countLookups(meta.Tenant, lookups, hits)
 	for range c.Result.Duplicates[before:] {
 		c.Patch.Outcomes = append(c.Patch.Outcomes, Outcome{Action: ActionReport})
 	}
+}
+
+// countLookups counts a push's record lookups and how many found their
+// series.
+func (v *Validator) countLookups(tenant string, lookups, hits int) {
+	v.lookups.WithLabelValues(tenant).Add(float64(lookups))
+	v.hits.WithLabelValues(tenant).Add(float64(hits))
 }
 
 // Accepted remembers the latest forwarded sample of each series of a checked
