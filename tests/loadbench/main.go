@@ -186,10 +186,10 @@ func driveScenario(dup float64, stub, proxy, reencode helper, cfg driveConfig, p
 		if err != nil {
 			return err
 		}
-		ep := newEndpoint("http://"+addr+"/api/v1/push", cmd.Process.Pid, cfg.senders)
+		ep := newEndpoint("http://"+addr+"/api/v1/push", cmd.Process.Pid, stub.cmd.Process.Pid, cfg.senders)
 		pgs = append(pgs, instance{cmd, addr, action, ep})
 	}
-	bareEP := newEndpoint(proxy.url(), proxy.cmd.Process.Pid, cfg.senders)
+	bareEP := newEndpoint(proxy.url(), proxy.cmd.Process.Pid, stub.cmd.Process.Pid, cfg.senders)
 
 	// Latency at a steady load first, while pushguard holds what a steady
 	// load gives it: the closed-loop runs fill its record and report with
@@ -204,9 +204,9 @@ func driveScenario(dup float64, stub, proxy, reencode helper, cfg driveConfig, p
 	}
 
 	closed := []*target{
-		newTarget(named("direct to upstream"), newEndpoint(stub.url(), stub.cmd.Process.Pid, cfg.senders)),
+		newTarget(named("direct to upstream"), newEndpoint(stub.url(), stub.cmd.Process.Pid, stub.cmd.Process.Pid, cfg.senders)),
 		newTarget(bareName, bareEP),
-		newTarget(named("gogo re-encoding proxy"), newEndpoint(reencode.url(), reencode.cmd.Process.Pid, cfg.senders)),
+		newTarget(named("gogo re-encoding proxy"), newEndpoint(reencode.url(), reencode.cmd.Process.Pid, stub.cmd.Process.Pid, cfg.senders)),
 	}
 	bareClosed := closed[1]
 	pgClosed := make([]*target, len(pgs))

@@ -14,9 +14,12 @@ import (
 
 // endpoint is a process the load is driven through, at url.
 type endpoint struct {
-	url    string
-	pid    int
-	client *http.Client
+	url string
+	pid int
+	// upstreamPid is the stub behind it; the same as pid for the stub
+	// itself.
+	upstreamPid int
+	client      *http.Client
 	// sent counts the requests sent to it so far, over all its runs: each
 	// run goes on with new tenants, as a stateful process (pushguard's
 	// record) would take a request repeated for the same tenant as a
@@ -24,9 +27,9 @@ type endpoint struct {
 	sent int64
 }
 
-func newEndpoint(url string, pid, senders int) *endpoint {
+func newEndpoint(url string, pid, upstreamPid, senders int) *endpoint {
 	return &endpoint{
-		url: url, pid: pid,
+		url: url, pid: pid, upstreamPid: upstreamPid,
 		client: &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: senders * 2, MaxIdleConns: senders * 4}},
 	}
 }
@@ -37,9 +40,11 @@ type target struct {
 	name string
 	ep   *endpoint
 
-	ok, errs  int64
-	elapsed   time.Duration
-	cpu       time.Duration
+	ok, errs int64
+	elapsed  time.Duration
+	// cpu is the CPU time the endpoint's process, the stub behind it and
+	// the load driver spent during the target's runs.
+	cpu       cpuTimes
 	cpuFailed bool
 	lat       []time.Duration
 	heapInUse float64
@@ -83,7 +88,7 @@ func (t *target) run(load *load, senders int, d time.Duration, rate float64) {
 		deadline = time.Now().Add(d)
 		wg       sync.WaitGroup
 	)
-	cpuBefore, cpuErr := processCPU(ep.pid)
+	cpuBefore, cpuErr := ep.cpuTimes()
 	start := time.Now()
 	for s := 0; s < senders; s++ {
 		wg.Add(1)
@@ -121,11 +126,11 @@ func (t *target) run(load *load, senders int, d time.Duration, rate float64) {
 	}
 	wg.Wait()
 	t.elapsed += time.Since(start)
-	cpuAfter, cpuErr2 := processCPU(ep.pid)
+	cpuAfter, cpuErr2 := ep.cpuTimes()
 	if cpuErr != nil || cpuErr2 != nil {
 		t.cpuFailed = true
 	}
-	t.cpu += cpuAfter - cpuBefore
+	t.cpu = t.cpu.add(cpuAfter.sub(cpuBefore))
 	// Requests a sender drew but did not send (past the deadline) are
 	// counted too: skipping a tenant number costs nothing.
 	ep.sent += next.Load()
@@ -141,7 +146,11 @@ type result struct {
 	errors        int64
 	// cpuPerKSamples is the CPU time the process under test (the stub, the
 	// proxy or pushguard) spent per 1,000 samples; 0 when unknown.
-	cpuPerKSamples time.Duration
+	// upstreamPerK and driverPerK are those of the stub behind it (0 for
+	// the stub itself) and of the load driver, and idle the share of the
+	// machine's CPU time nothing used: together the run's CPU budget.
+	cpuPerKSamples, upstreamPerK, driverPerK time.Duration
+	idle                                     float64
 	// heapInUse is pushguard's heap in use after the run, from its
 	// metrics; 0 for other targets.
 	heapInUse float64
@@ -157,9 +166,11 @@ func (t *target) result(load *load) result {
 		return t.lat[min(len(t.lat)-1, int(float64(len(t.lat))*p))]
 	}
 	samples := t.ok * int64(load.samples)
-	var perK time.Duration
-	if !t.cpuFailed && samples > 0 {
-		perK = t.cpu * 1000 / time.Duration(samples)
+	perK := func(d time.Duration) time.Duration {
+		if t.cpuFailed || samples == 0 {
+			return 0
+		}
+		return d * 1000 / time.Duration(samples)
 	}
 	var perSec float64
 	if t.elapsed > 0 {
@@ -167,7 +178,10 @@ func (t *target) result(load *load) result {
 	}
 	return result{
 		name:           t.name,
-		cpuPerKSamples: perK,
+		cpuPerKSamples: perK(t.cpu.target),
+		upstreamPerK:   perK(t.cpu.upstream),
+		driverPerK:     perK(t.cpu.driver),
+		idle:           t.cpu.idleShare(),
 		samplesPerSec:  perSec,
 		p50:            pct(0.50),
 		p99:            pct(0.99),
@@ -180,6 +194,14 @@ func printResult(r, bare result) {
 	fmt.Printf("%-40s %12.0f samples/s  %5.2fx bare  p50 %8s  p99 %8s  CPU %7s/1k samples  errors %d\n",
 		r.name, r.samplesPerSec, r.samplesPerSec/bare.samplesPerSec, r.p50.Round(10*time.Microsecond), r.p99.Round(10*time.Microsecond),
 		r.cpuPerKSamples.Round(100*time.Nanosecond), r.errors)
+	if r.driverPerK > 0 {
+		up := "-"
+		if r.upstreamPerK > 0 {
+			up = r.upstreamPerK.Round(10 * time.Microsecond).String()
+		}
+		fmt.Printf("%-40s CPU/1k samples of the upstream %s, the load driver %s; machine idle %.0f%%\n",
+			"", up, r.driverPerK.Round(10*time.Microsecond), 100*r.idle)
+	}
 	if r.heapInUse > 0 {
 		fmt.Printf("%-40s heap in use after the run: %.1f MiB\n", "", r.heapInUse/(1<<20))
 	}

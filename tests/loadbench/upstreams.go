@@ -126,6 +126,81 @@ func processCPU(pid int) (time.Duration, error) {
 	return time.Duration(utime+stime) * (time.Second / 100), nil
 }
 
+// cpuTimes is the CPU time spent by a target, the stub upstream behind it
+// and the load driver, and the machine's idle and total CPU time, over the
+// same span.
+type cpuTimes struct {
+	target, upstream, driver time.Duration
+	idle, total              time.Duration
+}
+
+// cpuTimes reads the CPU times of ep's process, its upstream and this
+// process so far, and of the whole machine. The upstream of the stub
+// itself counts as nothing: its time is the target's.
+func (ep *endpoint) cpuTimes() (cpuTimes, error) {
+	var c cpuTimes
+	var err error
+	if c.target, err = processCPU(ep.pid); err != nil {
+		return c, err
+	}
+	if ep.upstreamPid != ep.pid {
+		if c.upstream, err = processCPU(ep.upstreamPid); err != nil {
+			return c, err
+		}
+	}
+	if c.driver, err = processCPU(os.Getpid()); err != nil {
+		return c, err
+	}
+	c.idle, c.total, err = machineCPU()
+	return c, err
+}
+
+func (c cpuTimes) sub(o cpuTimes) cpuTimes {
+	return cpuTimes{c.target - o.target, c.upstream - o.upstream, c.driver - o.driver, c.idle - o.idle, c.total - o.total}
+}
+
+func (c cpuTimes) add(o cpuTimes) cpuTimes {
+	return cpuTimes{c.target + o.target, c.upstream + o.upstream, c.driver + o.driver, c.idle + o.idle, c.total + o.total}
+}
+
+// idleShare is the share of the machine's CPU time that was idle.
+func (c cpuTimes) idleShare() float64 {
+	if c.total <= 0 {
+		return 0
+	}
+	return float64(c.idle) / float64(c.total)
+}
+
+// machineCPU returns the idle (with I/O wait) and total CPU time of all
+// the machine's CPUs, from the first line of /proc/stat.
+func machineCPU() (idle, total time.Duration, err error) {
+	raw, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0, 0, err
+	}
+	line, _, _ := bytes.Cut(raw, []byte("\n"))
+	f := strings.Fields(string(line))
+	if len(f) < 6 || f[0] != "cpu" {
+		return 0, 0, fmt.Errorf("unexpected /proc/stat")
+	}
+	var ticks int64
+	for k, v := range f[1:] {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil {
+			return 0, 0, fmt.Errorf("unexpected /proc/stat: %w", err)
+		}
+		// guest and guest_nice (fields 9 and 10) are already counted in
+		// user and nice.
+		if k < 8 {
+			ticks += n
+		}
+		if k == 3 || k == 4 { // idle, iowait
+			idle += time.Duration(n) * (time.Second / 100)
+		}
+	}
+	return idle, time.Duration(ticks) * (time.Second / 100), nil
+}
+
 // scrapeGauge returns the value of an unlabelled metric from a Prometheus
 // text exposition, or 0.
 func scrapeGauge(url, name string) float64 {
