@@ -26,7 +26,7 @@ func TestLoadBenchRuns(t *testing.T) {
 	require.NoError(t, err, "building: %s", out)
 
 	run := exec.Command(filepath.Join(dir, "loadbench"), "-pushguard="+filepath.Join(dir, "pushguard"),
-		"-duration=1s", "-rounds=1", "-rate=20", "-series=200", "-bodies=4", "-duplicates=0.01")
+		"-duration=500ms", "-rounds=1", "-rate=20", "-senders=2", "-series=200", "-bodies=4", "-duplicates=0.01")
 	out, err = run.CombinedOutput()
 	require.NoError(t, err, "loadbench: %s", out)
 	t.Logf("%s", out)

@@ -146,11 +146,13 @@ type result struct {
 	errors        int64
 	// cpuPerKSamples is the CPU time the process under test (the stub, the
 	// proxy or pushguard) spent per 1,000 samples; 0 when unknown.
-	// upstreamPerK and driverPerK are those of the stub behind it (0 for
-	// the stub itself) and of the load driver, and idle the share of the
-	// machine's CPU time nothing used: together the run's CPU budget.
+	// upstreamPerK and driverPerK are those of the stub behind it and of
+	// the load driver, and idle the share of the machine's CPU time nothing
+	// used: together the run's CPU budget, known when cpuKnown. isUpstream
+	// says the target is the stub itself.
 	cpuPerKSamples, upstreamPerK, driverPerK time.Duration
 	idle                                     float64
+	cpuKnown, isUpstream                     bool
 	// heapInUse is pushguard's heap in use after the run, from its
 	// metrics; 0 for other targets.
 	heapInUse float64
@@ -182,6 +184,8 @@ func (t *target) result(load *load) result {
 		upstreamPerK:   perK(t.cpu.upstream),
 		driverPerK:     perK(t.cpu.driver),
 		idle:           t.cpu.idleShare(),
+		cpuKnown:       !t.cpuFailed && samples > 0,
+		isUpstream:     t.ep.upstreamPid == t.ep.pid,
 		samplesPerSec:  perSec,
 		p50:            pct(0.50),
 		p99:            pct(0.99),
@@ -194,9 +198,9 @@ func printResult(r, bare result) {
 	fmt.Printf("%-40s %12.0f samples/s  %5.2fx bare  p50 %8s  p99 %8s  CPU %7s/1k samples  errors %d\n",
 		r.name, r.samplesPerSec, r.samplesPerSec/bare.samplesPerSec, r.p50.Round(10*time.Microsecond), r.p99.Round(10*time.Microsecond),
 		r.cpuPerKSamples.Round(100*time.Nanosecond), r.errors)
-	if r.driverPerK > 0 {
+	if r.cpuKnown {
 		up := "-"
-		if r.upstreamPerK > 0 {
+		if !r.isUpstream {
 			up = r.upstreamPerK.Round(10 * time.Microsecond).String()
 		}
 		fmt.Printf("%-40s CPU/1k samples of the upstream %s, the load driver %s; machine idle %.0f%%\n",
