@@ -41,6 +41,7 @@ type target struct {
 	ep   *endpoint
 
 	ok, errs int64
+	firstErr string // what the first failed push of a run got
 	elapsed  time.Duration
 	// cpu is the CPU time the endpoint's process, the stub behind it and
 	// the load driver spent during the target's runs.
@@ -76,7 +77,7 @@ func (t *target) run(load *load, senders int, d time.Duration, rate float64) {
 	if ep.sent == 0 {
 		// Warm up connections and pools.
 		for i := 0; i < senders; i++ {
-			_, _ = send(ep.client, ep.url, "bench-warmup", load.bodies[i%len(load.bodies)])
+			_ = send(ep.client, ep.url, "bench-warmup", load.bodies[i%len(load.bodies)])
 		}
 	}
 	var (
@@ -110,10 +111,16 @@ func (t *target) run(load *load, senders int, d time.Duration, rate float64) {
 					}
 					time.Sleep(time.Until(t0))
 				}
-				code, err := send(ep.client, ep.url, tenant, body)
+				err := send(ep.client, ep.url, tenant, body)
 				dur := time.Since(t0)
-				if err != nil || code/100 != 2 {
-					errs.Add(1)
+				if err != nil {
+					if errs.Add(1) == 1 {
+						mu.Lock()
+						if t.firstErr == "" {
+							t.firstErr = err.Error()
+						}
+						mu.Unlock()
+					}
 					continue
 				}
 				okReqs.Add(1)
@@ -144,6 +151,7 @@ type result struct {
 	samplesPerSec float64
 	p50, p99      time.Duration
 	errors        int64
+	firstErr      string
 	// cpuPerKSamples is the CPU time the process under test (the stub, the
 	// proxy or pushguard) spent per 1,000 samples; 0 when unknown.
 	// upstreamPerK and driverPerK are those of the stub behind it and of
@@ -190,6 +198,7 @@ func (t *target) result(load *load) result {
 		p50:            pct(0.50),
 		p99:            pct(0.99),
 		errors:         t.errs,
+		firstErr:       t.firstErr,
 		heapInUse:      t.heapInUse,
 	}
 }
@@ -206,15 +215,20 @@ func printResult(r, bare result) {
 		fmt.Printf("%-40s CPU/1k samples of the upstream %s, the load driver %s; machine idle %.0f%%\n",
 			"", up, r.driverPerK.Round(10*time.Microsecond), 100*r.idle)
 	}
+	if r.errors > 0 {
+		fmt.Printf("%-40s first error: %s\n", "", r.firstErr)
+	}
 	if r.heapInUse > 0 {
 		fmt.Printf("%-40s heap in use after the run: %.1f MiB\n", "", r.heapInUse/(1<<20))
 	}
 }
 
-func send(client *http.Client, url, tenant string, body []byte) (int, error) {
+// send pushes body for tenant; an answer other than 2xx is an error
+// holding the status and the start of the answer.
+func send(client *http.Client, url, tenant string, body []byte) error {
 	req, err := http.NewRequest(http.MethodPost, url, bytes.NewReader(body))
 	if err != nil {
-		return 0, err
+		return err
 	}
 	req.Header.Set("Content-Type", "application/x-protobuf")
 	req.Header.Set("Content-Encoding", "snappy")
@@ -222,9 +236,13 @@ func send(client *http.Client, url, tenant string, body []byte) (int, error) {
 	req.Header.Set("X-Scope-OrgID", tenant)
 	resp, err := client.Do(req)
 	if err != nil {
-		return 0, err
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode/100 != 2 {
+		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 200))
+		return fmt.Errorf("answered %d: %s", resp.StatusCode, bytes.TrimSpace(msg))
 	}
 	_, _ = io.Copy(io.Discard, resp.Body)
-	resp.Body.Close()
-	return resp.StatusCode, nil
+	return nil
 }
