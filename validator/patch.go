@@ -338,7 +338,7 @@ func (p *Patch) EncodeFrom(r *Request, compressed []byte) []byte {
 	}
 	p.build(r)
 	if compressed != nil && len(r.Buf) > 0 {
-		out := patchedBytes{orig: r.Buf, fresh: p.fresh, copied: p.copied, size: p.skipped + len(p.fresh)}
+		out := p.patchedBytes(r)
 		// Copies whose source was cut out become literals: with many
 		// patched series the splice compresses worse than the sender did,
 		// and then the request is compressed anew.
@@ -366,17 +366,10 @@ func (p *Patch) build(r *Request) {
 	p.pending = r
 }
 
-// materialize appends to out the patched request fresh and copied
-// describe, orig being the request's bytes.
-func (p *Patch) materialize(orig, out []byte) []byte {
-	start, f := len(out), 0 // f: the next byte of fresh
-	for _, c := range p.copied {
-		gap := c.to - (len(out) - start)
-		out = append(out, p.fresh[f:f+gap]...)
-		f += gap
-		out = append(out, orig[c.from:c.from+c.n]...)
-	}
-	return append(out, p.fresh[f:]...)
+// patchedBytes is the patched request fresh and copied describe, r's
+// bytes being the copies' source.
+func (p *Patch) patchedBytes(r *Request) patchedBytes {
+	return patchedBytes{orig: r.Buf, fresh: p.fresh, copied: p.copied, size: p.skipped + len(p.fresh)}
 }
 
 // splicedBytesPerCut is about what each cut between copied ranges adds to
@@ -394,7 +387,8 @@ func splicedSizeBound(compressed, orig, patched int) int {
 // Protobuf returns the uncompressed protobuf of the last Encode.
 func (p *Patch) Protobuf() []byte {
 	if p.pending != nil {
-		p.proto = p.materialize(p.pending.Buf, p.proto[:0])
+		pb := p.patchedBytes(p.pending)
+		p.proto = pb.appendRange(p.proto[:0], 0, pb.size)
 		p.pending = nil
 	}
 	return p.proto

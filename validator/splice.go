@@ -54,7 +54,12 @@ func (pb *patchedBytes) appendLiteral(dst []byte, from, to int) []byte {
 	if from >= to {
 		return dst
 	}
-	dst = appendSnappyLiteralHeader(dst, to-from)
+	return pb.appendRange(appendSnappyLiteralHeader(dst, to-from), from, to)
+}
+
+// appendRange appends the patched request's bytes [from, to). from must
+// not be below that of the call before.
+func (pb *patchedBytes) appendRange(dst []byte, from, to int) []byte {
 	for from < to {
 		for pb.next < len(pb.copied) && pb.copied[pb.next].to+pb.copied[pb.next].n <= from {
 			pb.before += pb.copied[pb.next].n
