@@ -58,22 +58,18 @@ func (sr *SeriesRecord) InspectAcross(tenantHash uint64, r *Request, res *Result
 	return len(b.group), appendAcross(r, res, b)
 }
 
-// InspectSettled is InspectAcross for a push forwarded as it came, done
-// once the upstream answered it, followed, when the upstream accepted it,
-// by Accepted, in one pass over the record: each series' slot is read and
-// updated while its cache line is loaded, where a lookup before forwarding
-// and an update after cost a cache miss each. The record it looks at
-// holds every push accepted before this one was answered, including those
-// that were in flight with it.
-func (sr *SeriesRecord) InspectSettled(tenantHash uint64, r *Request, res *Result, p *Patch, accepted bool, now time.Time) (lookups, hits int) {
+// InspectSettled is InspectAcross for a push forwarded as it came and
+// accepted by the upstream, done once it answered, followed by Accepted,
+// in one pass over the record: each series' slot is read and updated while
+// its cache line is loaded, where a lookup before forwarding and an update
+// after cost a cache miss each. The record it looks at holds every push
+// accepted before this one was answered, including those that were in
+// flight with it.
+func (sr *SeriesRecord) InspectSettled(tenantHash uint64, r *Request, res *Result, p *Patch, now time.Time) (lookups, hits int) {
 	groupChains(res)
 	b := &res.batch
 	sr.prepare(b, tenantHash, res)
-	if accepted {
-		forwardedLatest(r, res, p, b)
-	} else {
-		clear(b.put)
-	}
+	forwardedLatest(r, res, p, b)
 	sr.putBatch(b, now, true)
 	return len(b.group), appendAcross(r, res, b)
 }

@@ -356,12 +356,19 @@ func (v *Validator) Settle(c *Checked, meta Meta, status int) {
 
 // inspectSettled adds a push's across_requests duplicates, found once the
 // upstream answered it, to its result, as reported (the push went upstream
-// as it came), and records it when accepted.
+// as it came), and records it when accepted: a refused push is only
+// looked up.
 func (v *Validator) inspectSettled(c *Checked, meta Meta, accepted bool) {
 	defer v.recoverRecord(meta)
 	c.acrossAtSettle = false
 	before := len(c.Result.Duplicates)
-	lookups, hits := v.record.InspectSettled(TenantHash(meta.Tenant), c.Request, &c.Result, &c.Patch, accepted, meta.Time)
+	tenant := TenantHash(meta.Tenant)
+	var lookups, hits int
+	if accepted {
+		lookups, hits = v.record.InspectSettled(tenant, c.Request, &c.Result, &c.Patch, meta.Time)
+	} else {
+		lookups, hits = v.record.InspectAcross(tenant, c.Request, &c.Result, meta.Time)
+	}
 	v.countLookups(meta.Tenant, lookups, hits)
 	for range c.Result.Duplicates[before:] {
 		c.Patch.Outcomes = append(c.Patch.Outcomes, Outcome{Action: ActionReport})
