@@ -6,6 +6,7 @@ import (
 	"math"
 
 	"github.com/klauspost/compress/snappy"
+	"github.com/zeebo/xxh3"
 	"google.golang.org/protobuf/encoding/protowire"
 )
 
@@ -211,6 +212,9 @@ func (r *Request) decodeRW1Series(start, end int) error {
 	}
 	s.LabelsRaw = Span{uint32(st.rawStart), uint32(st.rawEnd)}
 	s.Canonical = st.canonical
+	if s.Canonical {
+		s.RawHash = xxh3.Hash(r.Buf[st.rawStart:st.rawEnd])
+	}
 	s.SamplesEnd = int32(len(r.Samples))
 	s.HistogramsEnd = int32(len(r.Histograms))
 	r.Series = append(r.Series, s)

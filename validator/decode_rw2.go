@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 
+	"github.com/zeebo/xxh3"
 	"google.golang.org/protobuf/encoding/protowire"
 )
 
@@ -245,6 +246,9 @@ func (r *Request) decodeRW2Series(start, end int) error {
 		r.Ident, s.Canonical = r.Ident[:identStart], false
 	}
 	s.LabelsRaw = Span{uint32(identStart), uint32(len(r.Ident))}
+	if s.Canonical {
+		s.RawHash = xxh3.Hash(r.Ident[identStart:])
+	}
 	s.SamplesEnd = int32(len(r.Samples))
 	s.HistogramsEnd = int32(len(r.Histograms))
 	r.Series = append(r.Series, s)

@@ -143,6 +143,9 @@ func appendShortLabels(dst, b []byte, labels []Label, check bool) ([]byte, bool)
 // a few hundred bytes in half the time XXH64 does; the hash never leaves
 // the process.
 func (id *Identity) Hash(r *Request, i int, sc *Scratch) uint64 {
+	if _, ok := id.rawIdentity(r, i); ok {
+		return r.Series[i].RawHash &^ id.collide
+	}
 	return xxh3.Hash(id.canonical(r, i, sc, &sc.a)) &^ id.collide
 }
 

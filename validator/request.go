@@ -43,8 +43,11 @@ type Series struct {
 	// are contiguous, sorted by name, non-empty and canonically encoded,
 	// so these bytes are the series identity as they are. For remote
 	// write 2.0 it spans Request.Ident, where the decoder wrote them.
-	LabelsRaw                      Span
-	Canonical                      bool
+	LabelsRaw Span
+	Canonical bool
+	// RawHash is the XXH3 hash of the LabelsRaw bytes when Canonical
+	// holds, taken by the decoder while they are in cache.
+	RawHash                        uint64
 	LabelsStart, LabelsEnd         int32
 	SamplesStart, SamplesEnd       int32
 	HistogramsStart, HistogramsEnd int32
