@@ -8,8 +8,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
-	"sort"
 	"sync"
 	"testing"
 	"time"
@@ -33,10 +31,6 @@ var (
 	mimirErr  error
 )
 
-// instanceAddrFlag matches every flag with which a Mimir component
-// advertises its address to the others.
-var instanceAddrFlag = regexp.MustCompile(`(?m)^\s+-([a-z0-9.-]+\.instance-addr) `)
-
 // startMimir starts one Mimir for the whole test run (it takes several
 // seconds to become ready); each test writes to its own tenant. Every
 // listening and advertised address is pinned to loopback: left alone, Mimir
@@ -48,16 +42,6 @@ func startMimir(t *testing.T) *mimir {
 		t.Skip("MIMIR_BIN is not set: `make test-mimir` builds Mimir and runs these tests")
 	}
 	mimirOnce.Do(func() {
-		help, _ := exec.Command(bin, "-help-all").CombinedOutput()
-		var pinned []string
-		for _, m := range instanceAddrFlag.FindAllStringSubmatch(string(help), -1) {
-			pinned = append(pinned, "-"+m[1]+"=127.0.0.1")
-		}
-		sort.Strings(pinned)
-		if len(pinned) < 3 {
-			mimirErr = fmt.Errorf("found only %d -*.instance-addr flags in %s -help-all:\n%s", len(pinned), bin, help)
-			return
-		}
 		dir, err := os.MkdirTemp("", "pushguard-mimir")
 		if err != nil {
 			mimirErr = err
@@ -65,30 +49,11 @@ func startMimir(t *testing.T) *mimir {
 		}
 		httpPort, grpcPort, gossipPort := e2e.FreePort(t), e2e.FreePort(t), e2e.FreePort(t)
 		addr := fmt.Sprintf("127.0.0.1:%d", httpPort)
-		args := append([]string{
-			"-target=all",
-			"-log.level=warn",
-			"-usage-stats.enabled=false",
-			"-server.http-listen-address=127.0.0.1",
-			fmt.Sprintf("-server.http-listen-port=%d", httpPort),
-			"-server.grpc-listen-address=127.0.0.1",
-			fmt.Sprintf("-server.grpc-listen-port=%d", grpcPort),
-			"-memberlist.bind-addr=127.0.0.1",
-			fmt.Sprintf("-memberlist.bind-port=%d", gossipPort),
-			"-memberlist.advertise-addr=127.0.0.1",
-			fmt.Sprintf("-memberlist.advertise-port=%d", gossipPort),
-			"-ingester.ring.replication-factor=1",
-			"-ingester.ring.min-ready-duration=0s",
-			"-ingester.ring.final-sleep=0s",
-			"-common.storage.backend=filesystem",
-			"-common.storage.filesystem.dir=" + filepath.Join(dir, "bucket"),
-			"-blocks-storage.storage-prefix=blocks",
-			"-blocks-storage.tsdb.dir=" + filepath.Join(dir, "tsdb"),
-			"-blocks-storage.bucket-store.sync-dir=" + filepath.Join(dir, "tsdb-sync"),
-			"-compactor.data-dir=" + filepath.Join(dir, "compactor"),
-			"-ruler.rule-path=" + filepath.Join(dir, "rules"),
-			"-activity-tracker.filepath=" + filepath.Join(dir, "activity.log"),
-		}, pinned...)
+		args, err := e2e.MimirArgs(bin, dir, httpPort, grpcPort, gossipPort)
+		if err != nil {
+			mimirErr = err
+			return
+		}
 		// Started with the first test's cleanup would stop it after that
 		// test; the process lives for the whole run and TestMain stops it.
 		p, err := startProcessDetached("mimir", bin, "http://"+addr+"/ready", 3*time.Minute, args...)
