@@ -45,8 +45,9 @@ test-deploy: ## Render the Helm chart and Kustomize manifests and decode them st
 mimir: ## Build Mimir from the Go module proxy into the cache (once per version); prints the binary's path.
 	@./scripts/build-mimir.sh
 
-test-mimir: ## End-to-end tests against a real Mimir (built by `make mimir`), straight and through pushguard.
-	MIMIR_BIN=$$(./scripts/build-mimir.sh) && MIMIR_BIN=$$MIMIR_BIN $(GO) test -race -count=1 -timeout 15m -v ./tests/mimir/
+test-mimir: ## End-to-end tests against a real Mimir (built by `make mimir`), straight and through pushguard, and the load benchmark behind it.
+	MIMIR_BIN=$$(./scripts/build-mimir.sh) && MIMIR_BIN=$$MIMIR_BIN $(GO) test -race -count=1 -timeout 15m -v ./tests/mimir/ && \
+		MIMIR_BIN=$$MIMIR_BIN $(GO) test -count=1 -timeout 5m -v -run TestLoadBenchBehindMimir ./tests/loadbench/
 
 bench: ## Run the Go benchmarks, each next to its baseline.
 	$(GO) test -run='^$$' -bench='$(BENCH)' -benchmem -benchtime=$(BENCHTIME) $$($(GO) list ./... | grep -v /tests)
@@ -90,6 +91,12 @@ bench-e2e: ## Load benchmark behind a discarding and a decoding stub upstream: b
 	$(GO) build -o bin/loadbench ./tests/loadbench
 	bin/loadbench -pushguard=bin/pushguard -cpuprofile=bin/pushguard.cpu $(BENCH_E2E_FLAGS)
 	$(GO) tool pprof -top -nodecount=25 bin/pushguard bin/pushguard.cpu
+
+.PHONY: bench-e2e-mimir
+bench-e2e-mimir: ## The load benchmark behind a real Mimir (built by `make mimir`) on this machine.
+	$(GO) build -o bin/pushguard ./cmd/pushguard
+	$(GO) build -o bin/loadbench ./tests/loadbench
+	bin/loadbench -pushguard=bin/pushguard -upstreams=mimir -mimir=$$(./scripts/build-mimir.sh) $(BENCH_E2E_FLAGS)
 
 .PHONY: fuzz
 FUZZTIME ?= 30s

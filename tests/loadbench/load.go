@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"math/rand/v2"
+	"time"
 
 	"github.com/klauspost/compress/snappy"
 	"github.com/prometheus/prometheus/prompb"
@@ -21,18 +22,17 @@ var metrics = []string{
 }
 
 // newLoad builds n bodies of series KSM/cAdvisor-like series each, every
-// body at its own scrape timestamp, with a fraction dup of the series
+// body at its own scrape timestamp from base on, 15 s apart, with a fraction dup of the series
 // repeated later in the request with another value. The repeated series
 // are the same in every body, as an exporter that sends duplicates sends
 // them every scrape, unless churn draws them anew for each body.
-func newLoad(series, n int, dup float64, churn bool) *load {
+func newLoad(series, n int, dup float64, churn bool, base time.Time) *load {
 	rng := rand.New(rand.NewPCG(1, uint64(dup*1e6)))
-	base := int64(1795773600000)
 	dups := int(float64(series) * dup)
 	repeated := rng.Perm(series)[:dups]
 	l := &load{}
 	for b := 0; b < n; b++ {
-		at := base + int64(b)*15000
+		at := base.UnixMilli() + int64(b)*15000
 		ts := make([]prompb.TimeSeries, 0, series+dups)
 		for i := 0; i < series; i++ {
 			ts = append(ts, seriesAt(i, at, rng.Float64()*100))

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
@@ -20,20 +21,53 @@ func TestLoadBenchRuns(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and starts pushguard, the stubs and the proxies")
 	}
+	targets, steadies := runLoadBench(t, "-upstreams=discard,decode")
+	require.Equal(t, append(perUpstream, perUpstream...), targets, "a result line for every target behind each stub")
+	require.Equal(t, append(steadyPer, steadyPer...), steadies, "a steady-rate line for every target behind each stub")
+}
+
+// TestLoadBenchBehindMimir is TestLoadBenchRuns behind a real Mimir (make
+// test-mimir sets MIMIR_BIN): Mimir takes every push of every target,
+// keep-first's patched ones, and report's, whose duplicates within a push
+// Mimir drops without an error.
+func TestLoadBenchBehindMimir(t *testing.T) {
+	bin := os.Getenv("MIMIR_BIN")
+	if bin == "" {
+		t.Skip("MIMIR_BIN is not set: `make test-mimir` builds Mimir and runs this test")
+	}
+	targets, steadies := runLoadBench(t, "-upstreams=mimir", "-mimir="+bin)
+	require.Equal(t, perUpstream, targets, "a result line for every target")
+	require.Equal(t, steadyPer, steadies, "a steady-rate line for every target")
+}
+
+var (
+	perUpstream = []string{
+		"direct to upstream, 1.0% dup", "bare reverse proxy, 1.0% dup", "gogo re-encoding proxy, 1.0% dup",
+		"pushguard report, 1.0% dup", "pushguard keep-first, 1.0% dup",
+	}
+	steadyPer = []string{"bare reverse proxy, 1.0% dup", "pushguard report, 1.0% dup", "pushguard keep-first, 1.0% dup"}
+)
+
+// runLoadBench builds pushguard and the benchmark, runs a short, light load
+// with 1% duplicates and returns the targets of its result lines and of
+// its steady-rate lines, in order, having checked that every line counts
+// no error, every target moved samples and has its CPU budget printed.
+func runLoadBench(t *testing.T, args ...string) (targets, steadies []string) {
+	t.Helper()
 	dir := t.TempDir()
 	build := exec.Command("go", "build", "-o", dir+string(filepath.Separator), "../../cmd/pushguard", ".")
 	out, err := build.CombinedOutput()
 	require.NoError(t, err, "building: %s", out)
 
-	run := exec.Command(filepath.Join(dir, "loadbench"), "-pushguard="+filepath.Join(dir, "pushguard"),
-		"-duration=500ms", "-rounds=1", "-rate=20", "-senders=2", "-series=200", "-bodies=4", "-duplicates=0.01")
+	run := exec.Command(filepath.Join(dir, "loadbench"), append([]string{"-pushguard=" + filepath.Join(dir, "pushguard"),
+		"-duration=500ms", "-rounds=1", "-rate=20", "-senders=2", "-series=200", "-bodies=4", "-duplicates=0.01"}, args...)...)
 	out, err = run.CombinedOutput()
 	require.NoError(t, err, "loadbench: %s", out)
 	t.Logf("%s", out)
 
 	target := regexp.MustCompile(`^(\S.*?, 1\.0% dup)\s+(\d+) samples/s .* errors (\d+)$`)
 	steady := regexp.MustCompile(`^\s+(\S.*?, 1\.0% dup)\s+p50 .* p99 added over the bare proxy .* errors (\d+)$`)
-	var targets, steadies, budgets []string
+	var budgets []string
 	for _, line := range strings.Split(string(out), "\n") {
 		if m := target.FindStringSubmatch(line); m != nil {
 			targets = append(targets, m[1])
@@ -49,12 +83,6 @@ func TestLoadBenchRuns(t *testing.T) {
 			budgets = append(budgets, line)
 		}
 	}
-	perUpstream := []string{
-		"direct to upstream, 1.0% dup", "bare reverse proxy, 1.0% dup", "gogo re-encoding proxy, 1.0% dup",
-		"pushguard report, 1.0% dup", "pushguard keep-first, 1.0% dup",
-	}
-	require.Equal(t, append(perUpstream, perUpstream...), targets, "a result line for every target behind each stub")
-	steadyPer := []string{"bare reverse proxy, 1.0% dup", "pushguard report, 1.0% dup", "pushguard keep-first, 1.0% dup"}
-	require.Equal(t, append(steadyPer, steadyPer...), steadies, "a steady-rate line for every target behind each stub")
 	require.Len(t, budgets, len(targets), "a CPU budget for every target")
+	return targets, steadies
 }

@@ -1,8 +1,9 @@
 // Command loadbench measures what pushguard costs on the write path. It
-// starts a stub upstream, a bare httputil.ReverseProxy and the real
-// pushguard binary, each in its own process on loopback, drives the same
-// remote-write load through each in one run and prints samples/s, the ratio
-// to the bare proxy and p50/p99 latency.
+// starts an upstream (a stub, or a real Mimir), a bare
+// httputil.ReverseProxy and the real pushguard binary, each in its own
+// process on loopback, drives the same remote-write load through each in
+// one run and prints samples/s, the ratio to the bare proxy and p50/p99
+// latency.
 package main
 
 import (
@@ -39,7 +40,8 @@ func main() {
 		profile   = flag.String("cpuprofile", "", "write a CPU profile of pushguard under the first scenario with duplicates and -cpuprofile.action to this file")
 		profAct   = flag.String("cpuprofile.action", "keep-first", "the action the CPU profile is taken under")
 		rate      = flag.Float64("rate", 100, "requests a second of the steady-load latency runs, taken on fresh pushguard instances before the closed-loop runs; 0 skips them")
-		upstreams = flag.String("upstreams", "discard,decode", "stub upstreams to measure behind: discard (reads and drops the bytes) and decode (decompresses and unmarshals every push, as a distributor does first); the CPU profile is taken behind the first")
+		upstreams = flag.String("upstreams", "discard,decode", "upstreams to measure behind: the stubs discard (reads and drops the bytes) and decode (decompresses and unmarshals every push, as a distributor does first), and mimir (a real Mimir, see -mimir); the CPU profile is taken behind the first")
+		mimirBin  = flag.String("mimir", "", "the Mimir binary the mimir upstream runs (make mimir builds one)")
 		stubKind  = flag.String("stub", "discard", "(internal) what the stub upstream does with a push: decode or discard")
 	)
 	flag.Parse()
@@ -65,7 +67,7 @@ func main() {
 			binary: *binary, senders: *senders, duration: *duration, rounds: *rounds, series: *seriesN,
 			bodies: *bodies, duplicates: parseFloats(*dupsFlag), actions: strings.Split(*actions, ","),
 			extraArgs: strings.Fields(*extraArgs), profile: *profile, profileAction: *profAct, rate: *rate, upstreams: strings.Split(*upstreams, ","),
-			churn: *churn,
+			churn: *churn, mimir: *mimirBin, start: time.Now().Add(-20 * time.Minute).Truncate(time.Minute),
 		}
 		if err := drive(cfg); err != nil {
 			fatal(err)
@@ -109,6 +111,11 @@ type driveConfig struct {
 	rate float64
 	// churn draws the repeated series anew for every body.
 	churn bool
+	// mimir is the Mimir binary the mimir upstream runs.
+	mimir string
+	// start is the timestamp of every load's first body: recent enough
+	// for Mimir to take.
+	start time.Time
 }
 
 func drive(cfg driveConfig) error {
@@ -140,11 +147,20 @@ func (h helper) url() string { return "http://" + h.addr + "/api/v1/push" }
 func driveUpstream(self, kind string, cfg driveConfig, profiled *bool) error {
 	var stub, proxy, reencode helper
 	var err error
-	if stub.cmd, stub.addr, err = startHelper(self, "-mode=stub", "-stub="+kind); err != nil {
-		return err
+	if kind == "mimir" {
+		var cleanup func()
+		if stub, cleanup, err = startMimir(cfg.mimir); err != nil {
+			return err
+		}
+		defer cleanup()
+	} else {
+		if stub.cmd, stub.addr, err = startHelper(self, "-mode=stub", "-stub="+kind); err != nil {
+			return err
+		}
+		defer stop(stub.cmd)
 	}
-	defer stop(stub.cmd)
-	if proxy.cmd, proxy.addr, err = startHelper(self, "-mode=proxy", "-target="+stub.url()); err != nil {
+	// The reverse proxy appends the request's path to its target's.
+	if proxy.cmd, proxy.addr, err = startHelper(self, "-mode=proxy", "-target=http://"+stub.addr); err != nil {
 		return err
 	}
 	defer stop(proxy.cmd)
@@ -153,7 +169,11 @@ func driveUpstream(self, kind string, cfg driveConfig, profiled *bool) error {
 	}
 	defer stop(reencode.cmd)
 
-	fmt.Printf("\nupstream: %s stub\n", kind)
+	if kind == "mimir" {
+		fmt.Printf("\nupstream: Mimir (%s)\n", cfg.mimir)
+	} else {
+		fmt.Printf("\nupstream: %s stub\n", kind)
+	}
 	for _, dup := range cfg.duplicates {
 		if err := driveScenario(dup, stub, proxy, reencode, cfg, profiled); err != nil {
 			return err
@@ -166,7 +186,7 @@ func driveUpstream(self, kind string, cfg driveConfig, profiled *bool) error {
 // of the stub: first the latency at a steady rate (pushguard fresh), then
 // the throughput of a closed loop.
 func driveScenario(dup float64, stub, proxy, reencode helper, cfg driveConfig, profiled *bool) error {
-	load := newLoad(cfg.series, cfg.bodies, dup, cfg.churn)
+	load := newLoad(cfg.series, cfg.bodies, dup, cfg.churn, cfg.start)
 	named := func(what string) string { return fmt.Sprintf("%s, %.1f%% dup", what, dup*100) }
 	bareName := named("bare reverse proxy")
 	type instance struct {

@@ -25,11 +25,18 @@ type endpoint struct {
 	// record) would take a request repeated for the same tenant as a
 	// duplicate of the first.
 	sent int64
+	// tenants prefixes its tenants' names, its own among all endpoints
+	// of the run: an upstream that keeps what it is sent (Mimir) sees
+	// every endpoint's pushes as new series.
+	tenants string
 }
+
+// endpoints counts the endpoints made so far, to name their tenants.
+var endpoints atomic.Int64
 
 func newEndpoint(url string, pid, upstreamPid, senders int) *endpoint {
 	return &endpoint{
-		url: url, pid: pid, upstreamPid: upstreamPid,
+		url: url, pid: pid, upstreamPid: upstreamPid, tenants: fmt.Sprintf("bench-%d-", endpoints.Add(1)),
 		client: &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: senders * 2, MaxIdleConns: senders * 4}},
 	}
 }
@@ -102,7 +109,7 @@ func (t *target) run(load *load, senders int, d time.Duration, rate float64) {
 				k := next.Add(1) - 1
 				i := int(ep.sent + k)
 				body := load.bodies[i%len(load.bodies)]
-				tenant := "bench-" + strconv.Itoa(i/len(load.bodies))
+				tenant := ep.tenants + strconv.Itoa(i/len(load.bodies))
 				t0 := time.Now()
 				if rate > 0 {
 					t0 = start.Add(time.Duration(float64(k) / rate * float64(time.Second)))
