@@ -22,10 +22,11 @@ var metrics = []string{
 }
 
 // newLoad builds n bodies of series KSM/cAdvisor-like series each, every
-// body at its own scrape timestamp from base on, 15 s apart, with a fraction dup of the series
-// repeated later in the request with another value. The repeated series
-// are the same in every body, as an exporter that sends duplicates sends
-// them every scrape, unless churn draws them anew for each body.
+// body at its own scrape timestamp (15 s apart from base on), with a
+// fraction dup of the series repeated later in the request with another
+// value. The repeated series are the same in every body, as an exporter
+// that sends duplicates sends them every scrape, unless churn draws them
+// anew for each body.
 func newLoad(series, n int, dup float64, churn bool, base time.Time) *load {
 	rng := rand.New(rand.NewPCG(1, uint64(dup*1e6)))
 	dups := int(float64(series) * dup)

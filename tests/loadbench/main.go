@@ -126,8 +126,20 @@ func drive(cfg driveConfig) error {
 	fmt.Printf("machine: %d CPUs, %d senders, %d series a request, %s per target in %d turns\n", runtime.NumCPU(), cfg.senders, cfg.series, cfg.duration, max(cfg.rounds, 1))
 	profiled := false
 	for _, kind := range cfg.upstreams {
-		if err := driveUpstream(self, kind, cfg, &profiled); err != nil {
-			return err
+		if kind != "mimir" {
+			if err := driveUpstream(self, kind, cfg, &profiled); err != nil {
+				return err
+			}
+			continue
+		}
+		// The tenants a rate's runs leave in Mimir make it slower for
+		// the next: each rate gets a fresh one.
+		for _, dup := range cfg.duplicates {
+			one := cfg
+			one.duplicates = []float64{dup}
+			if err := driveUpstream(self, kind, one, &profiled); err != nil {
+				return err
+			}
 		}
 	}
 	return nil
@@ -170,7 +182,7 @@ func driveUpstream(self, kind string, cfg driveConfig, profiled *bool) error {
 	defer stop(reencode.cmd)
 
 	if kind == "mimir" {
-		fmt.Printf("\nupstream: Mimir (%s)\n", cfg.mimir)
+		fmt.Printf("\nupstream: a fresh Mimir (%s)\n", cfg.mimir)
 	} else {
 		fmt.Printf("\nupstream: %s stub\n", kind)
 	}
