@@ -69,7 +69,7 @@ const (
 	maxRecordShards = 256
 	// A shard holds at least this many series before another shard is
 	// added, so the per-shard caps add up to max-series closely.
-	minSeriesPerShard = 4096
+	minSeriesPerShard = 32768
 	// Linear probing stays short up to this load (4/5).
 	maxLoadNum, maxLoadDen = 4, 5
 	minTableLen            = 16
