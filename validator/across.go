@@ -39,6 +39,14 @@ func groupChains(res *Result) {
 // differently (other spans for the same buckets) is seen as conflicting.
 func histogramHash(r *Request, h Histogram) uint64 { return xxhash.Sum64(r.Bytes(h.Raw)) }
 
+// batchOf readies res's record batch for tenantHash: the identity groups
+// chained, their keys built and grouped by shard, once a request.
+func (sr *SeriesRecord) batchOf(tenantHash uint64, res *Result) *recordBatch {
+	groupChains(res)
+	sr.prepare(&res.batch, tenantHash, res)
+	return &res.batch
+}
+
 // InspectAcross appends to res.Duplicates the samples of r whose series was
 // already forwarded with a sample at the same timestamp, as far as the
 // record remembers. Inspect must have run on r and res first. For each
@@ -51,9 +59,7 @@ func histogramHash(r *Request, h Histogram) uint64 { return xxhash.Sum64(r.Bytes
 // request forwarded. It returns the number of identities looked up and how
 // many of them the record held.
 func (sr *SeriesRecord) InspectAcross(tenantHash uint64, r *Request, res *Result, now time.Time) (lookups, hits int) {
-	groupChains(res)
-	b := &res.batch
-	sr.prepare(b, tenantHash, res)
+	b := sr.batchOf(tenantHash, res)
 	sr.getBatch(b, now)
 	return len(b.group), appendAcross(r, res, b)
 }
@@ -66,9 +72,7 @@ func (sr *SeriesRecord) InspectAcross(tenantHash uint64, r *Request, res *Result
 // accepted before this one was answered, including those that were in
 // flight with it.
 func (sr *SeriesRecord) InspectSettled(tenantHash uint64, r *Request, res *Result, p *Patch, now time.Time) (lookups, hits int) {
-	groupChains(res)
-	b := &res.batch
-	sr.prepare(b, tenantHash, res)
+	b := sr.batchOf(tenantHash, res)
 	forwardedLatest(r, res, p, b)
 	sr.putBatch(b, now, true)
 	return len(b.group), appendAcross(r, res, b)
@@ -131,9 +135,7 @@ func firstAt(r *Request, res *Result, g int32, ts int64) (SampleRef, bool) {
 // the request. At the latest timestamp the first sample in request order is
 // the one recorded, as it is the one the upstream keeps.
 func (sr *SeriesRecord) Accepted(tenantHash uint64, r *Request, res *Result, p *Patch, now time.Time) {
-	groupChains(res)
-	b := &res.batch
-	sr.prepare(b, tenantHash, res)
+	b := sr.batchOf(tenantHash, res)
 	forwardedLatest(r, res, p, b)
 	sr.putBatch(b, now, false)
 }

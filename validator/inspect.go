@@ -148,7 +148,7 @@ func (in *Inspector) Inspect(r *Request, res *Result) {
 	res.Reset()
 	n := len(r.Series)
 	res.Group = resize(res.Group, n)
-	res.Hashes = resizeU64(res.Hashes, n)
+	res.Hashes = resize(res.Hashes, n)
 	res.chain = resize(res.chain, n)
 	res.size = resize(res.size, n)
 	mask := res.resetHeads(n)
@@ -333,16 +333,21 @@ func strictlyIncreasingHist(hs []Histogram) bool {
 	return true
 }
 
-func resize(s []int32, n int) []int32 {
+// resize returns s with length n, reusing its array when it is large
+// enough; the elements it keeps are not cleared.
+func resize[T any](s []T, n int) []T {
 	if cap(s) < n {
-		return make([]int32, n)
+		return make([]T, n)
 	}
 	return s[:n]
 }
 
-func resizeU64(s []uint64, n int) []uint64 {
+// resizeCleared is resize with every element zero.
+func resizeCleared[T any](s []T, n int) []T {
 	if cap(s) < n {
-		return make([]uint64, n)
+		return make([]T, n)
 	}
-	return s[:n]
+	s = s[:n]
+	clear(s)
+	return s
 }

@@ -122,9 +122,9 @@ func (p *Patch) labelName() string {
 // is handled alone: only report, keep-first and reject can apply to it.
 func (p *Patch) Plan(r *Request, res *Result, policy Policy) bool {
 	p.Reset()
-	p.samples = resizePlan(p.samples, len(r.Samples))
-	p.hists = resizePlan(p.hists, len(r.Histograms))
-	p.touched = resizeBool(p.touched, len(r.Series))
+	p.samples = resizeCleared(p.samples, len(r.Samples))
+	p.hists = resizeCleared(p.hists, len(r.Histograms))
+	p.touched = resizeCleared(p.touched, len(r.Series))
 	if cap(p.Outcomes) < len(res.Duplicates) {
 		p.Outcomes = make([]Outcome, len(res.Duplicates))
 	}
@@ -392,22 +392,4 @@ func (p *Patch) Protobuf() []byte {
 		p.pending = nil
 	}
 	return p.proto
-}
-
-func resizeBool(s []bool, n int) []bool {
-	if cap(s) < n {
-		return make([]bool, n)
-	}
-	s = s[:n]
-	clear(s)
-	return s
-}
-
-func resizePlan[T any](s []T, n int) []T {
-	if cap(s) < n {
-		return make([]T, n)
-	}
-	s = s[:n]
-	clear(s)
-	return s
 }

@@ -75,10 +75,10 @@ func (sr *SeriesRecord) arrange(b *recordBatch) {
 	for i := range b.hint {
 		b.hint[i] = -1
 	}
-	b.found = resizeBool(b.found, n)
-	b.put = resizeBool(b.put, n)
-	b.latest = resizeLatest(b.latest, n)
-	b.next = resizeLatest(b.next, n)
+	b.found = resizeCleared(b.found, n)
+	b.put = resizeCleared(b.put, n)
+	b.latest = resize(b.latest, n)
+	b.next = resize(b.next, n)
 
 	// A counting sort of the keys by shard.
 	shards := len(sr.shards)
@@ -98,13 +98,6 @@ func (sr *SeriesRecord) arrange(b *recordBatch) {
 		b.order[b.shardEnd[s]] = int32(i)
 		b.shardEnd[s]++
 	}
-}
-
-func resizeLatest(s []Latest, n int) []Latest {
-	if cap(s) < n {
-		return make([]Latest, n)
-	}
-	return s[:n]
 }
 
 // reset forgets the request b was built for.
