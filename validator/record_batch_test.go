@@ -13,7 +13,8 @@ import (
 // update while other pushes change the record between the two, so that the
 // slots the lookup found are often stale (the table grew, idle entries were
 // swept and others shifted back), and every third push through the lookup
-// and update in one pass: the record must still hold what a map would. Eviction for capacity is TestSeriesRecordMatchesModel's.
+// and update in one pass: the record must still hold what a map would.
+// Eviction for capacity is TestSeriesRecordMatchesModel's.
 func TestRecordBatchMatchesModel(t *testing.T) {
 	rng := rand.New(rand.NewPCG(5, 6))
 	sr := newSeriesRecord(1000, 4*time.Second, 4, prometheus.NewRegistry())

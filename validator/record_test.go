@@ -116,7 +116,7 @@ func TestSeriesRecordCap(t *testing.T) {
 		maxSeries, shards, inserts int
 	}{
 		"one shard":    {100, 1, 1000},
-		"many shards":  {10_000, 0, 30_000},
+		"many shards":  {100_000, 0, 300_000}, // 3 shards of 32,768 series
 		"cap under 16": {3, 1, 50},
 	} {
 		t.Run(name, func(t *testing.T) {
