@@ -157,20 +157,12 @@ func (h helper) url() string { return "http://" + h.addr + "/api/v1/push" }
 // driveUpstream measures every target in front of one kind of stub
 // upstream.
 func driveUpstream(self, kind string, cfg driveConfig, profiled *bool) error {
-	var stub, proxy, reencode helper
-	var err error
-	if kind == "mimir" {
-		var cleanup func()
-		if stub, cleanup, err = startMimir(cfg.mimir); err != nil {
-			return err
-		}
-		defer cleanup()
-	} else {
-		if stub.cmd, stub.addr, err = startHelper(self, "-mode=stub", "-stub="+kind); err != nil {
-			return err
-		}
-		defer stop(stub.cmd)
+	stub, what, stopStub, err := startUpstream(self, kind, cfg)
+	if err != nil {
+		return err
 	}
+	defer stopStub()
+	var proxy, reencode helper
 	// The reverse proxy appends the request's path to its target's.
 	if proxy.cmd, proxy.addr, err = startHelper(self, "-mode=proxy", "-target=http://"+stub.addr); err != nil {
 		return err
@@ -181,17 +173,29 @@ func driveUpstream(self, kind string, cfg driveConfig, profiled *bool) error {
 	}
 	defer stop(reencode.cmd)
 
-	if kind == "mimir" {
-		fmt.Printf("\nupstream: a fresh Mimir (%s)\n", cfg.mimir)
-	} else {
-		fmt.Printf("\nupstream: %s stub\n", kind)
-	}
+	fmt.Printf("\nupstream: %s\n", what)
 	for _, dup := range cfg.duplicates {
 		if err := driveScenario(dup, stub, proxy, reencode, cfg, profiled); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// startUpstream starts the upstream of a kind: a stub (this binary in
+// stub mode) or a Mimir. It returns the upstream, what it is, in words, and
+// what stops it.
+func startUpstream(self, kind string, cfg driveConfig) (helper, string, func(), error) {
+	if kind == "mimir" {
+		h, stop, err := startMimir(cfg.mimir)
+		return h, fmt.Sprintf("a fresh Mimir (%s)", cfg.mimir), stop, err
+	}
+	var h helper
+	var err error
+	if h.cmd, h.addr, err = startHelper(self, "-mode=stub", "-stub="+kind); err != nil {
+		return h, "", nil, err
+	}
+	return h, kind + " stub", func() { stop(h.cmd) }, nil
 }
 
 // driveScenario measures every target at one rate of duplicates, in front

@@ -16,8 +16,8 @@ import (
 type endpoint struct {
 	url string
 	pid int
-	// upstreamPid is the stub behind it; the same as pid for the stub
-	// itself.
+	// upstreamPid is the upstream behind it; the same as pid for the
+	// upstream itself.
 	upstreamPid int
 	client      *http.Client
 	// sent counts the requests sent to it so far, over all its runs: each
@@ -50,8 +50,8 @@ type target struct {
 	ok, errs int64
 	firstErr string // what the first failed push of a run got
 	elapsed  time.Duration
-	// cpu is the CPU time the endpoint's process, the stub behind it and
-	// the load driver spent during the target's runs.
+	// cpu is the CPU time the endpoint's process, the upstream behind it
+	// and the load driver spent during the target's runs.
 	cpu       cpuTimes
 	cpuFailed bool
 	lat       []time.Duration
@@ -161,10 +161,10 @@ type result struct {
 	firstErr      string
 	// cpuPerKSamples is the CPU time the process under test (the stub, the
 	// proxy or pushguard) spent per 1,000 samples; 0 when unknown.
-	// upstreamPerK and driverPerK are those of the stub behind it and of
-	// the load driver, and idle the share of the machine's CPU time nothing
-	// used: together the run's CPU budget, known when cpuKnown. isUpstream
-	// says the target is the stub itself.
+	// upstreamPerK and driverPerK are those of the upstream behind it and
+	// of the load driver, and idle the share of the machine's CPU time
+	// nothing used: together the run's CPU budget, known when cpuKnown.
+	// isUpstream says the target is the upstream itself.
 	cpuPerKSamples, upstreamPerK, driverPerK time.Duration
 	idle                                     float64
 	cpuKnown, isUpstream                     bool
@@ -183,8 +183,9 @@ func (t *target) result(load *load) result {
 		return t.lat[min(len(t.lat)-1, int(float64(len(t.lat))*p))]
 	}
 	samples := t.ok * int64(load.samples)
+	cpuKnown := !t.cpuFailed && samples > 0
 	perK := func(d time.Duration) time.Duration {
-		if t.cpuFailed || samples == 0 {
+		if !cpuKnown {
 			return 0
 		}
 		return d * 1000 / time.Duration(samples)
@@ -199,7 +200,7 @@ func (t *target) result(load *load) result {
 		upstreamPerK:   perK(t.cpu.upstream),
 		driverPerK:     perK(t.cpu.driver),
 		idle:           t.cpu.idleShare(),
-		cpuKnown:       !t.cpuFailed && samples > 0,
+		cpuKnown:       cpuKnown,
 		isUpstream:     t.ep.upstreamPid == t.ep.pid,
 		samplesPerSec:  perSec,
 		p50:            pct(0.50),

@@ -3,10 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
-	"net/http"
 	"os"
-	"os/exec"
-	"strings"
 	"time"
 
 	"github.com/pushguard/pushguard/tests/e2e"
@@ -38,66 +35,29 @@ func startMimir(bin string) (helper, func(), error) {
 	if err != nil {
 		return helper{}, nil, err
 	}
-	var ports [3]int
-	for i := range ports {
-		if ports[i], err = freePort(); err != nil {
-			os.RemoveAll(dir)
-			return helper{}, nil, err
-		}
-	}
-	args, err := e2e.MimirArgs(bin, dir, ports[0], ports[1], ports[2])
+	p, addr, err := runMimir(bin, dir)
 	if err != nil {
 		os.RemoveAll(dir)
 		return helper{}, nil, err
 	}
-	cmd := exec.Command(bin, append(args, mimirLimits...)...)
-	var logs e2e.SyncBuffer
-	cmd.Stdout, cmd.Stderr = &logs, &logs
-	if err := cmd.Start(); err != nil {
-		os.RemoveAll(dir)
-		return helper{}, nil, err
-	}
-	exited := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(exited) }()
-	cleanup := func() {
-		_ = cmd.Process.Signal(os.Interrupt)
-		select {
-		case <-exited:
-		case <-time.After(30 * time.Second):
-			_ = cmd.Process.Kill()
-			<-exited
-		}
-		os.RemoveAll(dir)
-	}
-	h := helper{cmd: cmd, addr: fmt.Sprintf("127.0.0.1:%d", ports[0])}
-	deadline := time.Now().Add(3 * time.Minute)
-	for time.Now().Before(deadline) {
-		select {
-		case <-exited:
-			os.RemoveAll(dir)
-			return helper{}, nil, fmt.Errorf("mimir exited before it was ready:\n%s", tail(logs.String(), 4000))
-		default:
-		}
-		if resp, err := http.Get("http://" + h.addr + "/ready"); err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return h, cleanup, nil
-			}
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
-	cleanup()
-	return helper{}, nil, fmt.Errorf("mimir at %s not ready after 3 minutes:\n%s", h.addr, tail(logs.String(), 4000))
+	return helper{cmd: p.Cmd, addr: addr}, func() { p.Stop(); os.RemoveAll(dir) }, nil
 }
 
-// tail is the end of s, at most n bytes from a line start.
-func tail(s string, n int) string {
-	if len(s) <= n {
-		return s
+// runMimir starts Mimir with its state under dir and returns it once ready,
+// with its HTTP address.
+func runMimir(bin, dir string) (*e2e.Process, string, error) {
+	var ports [3]int
+	for i := range ports {
+		var err error
+		if ports[i], err = freePort(); err != nil {
+			return nil, "", err
+		}
 	}
-	s = s[len(s)-n:]
-	if i := strings.IndexByte(s, '\n'); i >= 0 {
-		return s[i+1:]
+	args, err := e2e.MimirArgs(bin, dir, ports[0], ports[1], ports[2])
+	if err != nil {
+		return nil, "", err
 	}
-	return s
+	addr := fmt.Sprintf("127.0.0.1:%d", ports[0])
+	p, err := e2e.StartProcess("mimir", bin, "http://"+addr+"/ready", 3*time.Minute, append(args, mimirLimits...)...)
+	return p, addr, err
 }

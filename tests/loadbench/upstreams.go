@@ -126,8 +126,8 @@ func processCPU(pid int) (time.Duration, error) {
 	return time.Duration(utime+stime) * (time.Second / 100), nil
 }
 
-// cpuTimes is the CPU time spent by a target, the stub upstream behind it
-// and the load driver, and the machine's idle and total CPU time, over the
+// cpuTimes is the CPU time spent by a target, the upstream behind it and
+// the load driver, and the machine's idle and total CPU time, over the
 // same span.
 type cpuTimes struct {
 	target, upstream, driver time.Duration
@@ -135,8 +135,8 @@ type cpuTimes struct {
 }
 
 // cpuTimes reads the CPU times of ep's process, its upstream and this
-// process so far, and of the whole machine. The upstream of the stub
-// itself counts as nothing: its time is the target's.
+// process so far, and of the whole machine. When ep is the upstream
+// itself, no upstream time is counted apart: it is the target's.
 func (ep *endpoint) cpuTimes() (cpuTimes, error) {
 	var c cpuTimes
 	var err error

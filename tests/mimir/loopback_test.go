@@ -78,7 +78,7 @@ func TestMimirOnlyUsesLoopback(t *testing.T) {
 	// have dialled whatever they advertise.
 	straightIntoMimir(t, m, "loopback")
 
-	socks := processSockets(t, m.cmd.Process.Pid)
+	socks := processSockets(t, m.Cmd.Process.Pid)
 	require.NotEmpty(t, socks)
 	listening := 0
 	for _, s := range socks {

@@ -6,7 +6,6 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -21,7 +20,7 @@ import (
 
 // mimir is a running single-process Mimir.
 type mimir struct {
-	*process
+	*e2e.Process
 	addr string
 }
 
@@ -56,13 +55,13 @@ func startMimir(t *testing.T) *mimir {
 		}
 		// Started with the first test's cleanup would stop it after that
 		// test; the process lives for the whole run and TestMain stops it.
-		p, err := startProcessDetached("mimir", bin, "http://"+addr+"/ready", 3*time.Minute, args...)
+		p, err := e2e.StartProcess("mimir", bin, "http://"+addr+"/ready", 3*time.Minute, args...)
 		if err != nil {
 			mimirErr = err
 			return
 		}
-		shared = &mimir{process: p, addr: addr}
-		cleanups = append(cleanups, func() { p.stop(); os.RemoveAll(dir) })
+		shared = &mimir{Process: p, addr: addr}
+		cleanups = append(cleanups, func() { p.Stop(); os.RemoveAll(dir) })
 	})
 	require.NoError(t, mimirErr, "starting Mimir")
 	return shared
@@ -80,38 +79,6 @@ func TestMain(m *testing.M) {
 		os.RemoveAll(filepath.Dir(binPath))
 	}
 	os.Exit(code)
-}
-
-// startProcessDetached is startProcess for a process shared by all tests.
-func startProcessDetached(name, bin, readyURL string, timeout time.Duration, args ...string) (*process, error) {
-	p := &process{name: name, cmd: exec.Command(bin, args...), logs: &e2e.SyncBuffer{}, done: make(chan error, 1)}
-	p.cmd.Stdout = p.logs
-	p.cmd.Stderr = p.logs
-	if err := p.cmd.Start(); err != nil {
-		return nil, err
-	}
-	go func() { p.done <- p.cmd.Wait() }()
-	deadline := time.Now().Add(timeout)
-	for {
-		resp, err := http.Get(readyURL)
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return p, nil
-			}
-		}
-		select {
-		case err := <-p.done:
-			p.done <- err
-			return nil, fmt.Errorf("%s exited before it was ready (%v):\n%s", name, err, p.logs.String())
-		default:
-		}
-		if time.Now().After(deadline) {
-			p.stop()
-			return nil, fmt.Errorf("%s not ready after %s:\n%s", name, timeout, p.logs.String())
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
 }
 
 func (m *mimir) pushURL() string { return "http://" + m.addr + "/api/v1/push" }

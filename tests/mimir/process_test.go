@@ -19,47 +19,22 @@ import (
 	"github.com/pushguard/pushguard/tests/e2e"
 )
 
-// process is a child process the test started and stops.
-type process struct {
-	name string
-	cmd  *exec.Cmd
-	logs *e2e.SyncBuffer
-	done chan error
-}
-
 // startProcess starts bin with args and waits until readyURL answers 200.
 // It returns an error, with the process' output, when the process exits
 // before it is ready.
-func startProcess(t testing.TB, name, bin, readyURL string, timeout time.Duration, args ...string) (*process, error) {
+func startProcess(t testing.TB, name, bin, readyURL string, timeout time.Duration, args ...string) (*e2e.Process, error) {
 	t.Helper()
-	p, err := startProcessDetached(name, bin, readyURL, timeout, args...)
+	p, err := e2e.StartProcess(name, bin, readyURL, timeout, args...)
 	if err != nil {
 		return nil, err
 	}
 	t.Cleanup(func() {
-		p.stop()
+		p.Stop()
 		if t.Failed() {
-			t.Logf("%s logs:\n%s", name, p.logs.String())
+			t.Logf("%s logs:\n%s", name, p.Logs.String())
 		}
 	})
 	return p, nil
-}
-
-// stop sends SIGTERM and waits for the process to exit.
-func (p *process) stop() {
-	select {
-	case err := <-p.done:
-		p.done <- err
-		return
-	default:
-	}
-	_ = p.cmd.Process.Signal(os.Interrupt)
-	select {
-	case err := <-p.done:
-		p.done <- err
-	case <-time.After(30 * time.Second):
-		_ = p.cmd.Process.Kill()
-	}
 }
 
 var (
@@ -101,7 +76,7 @@ func hasFlag(t testing.TB, name string) bool {
 
 // pushguard is a running pushguard.
 type pushguard struct {
-	*process
+	*e2e.Process
 	addr string
 }
 
@@ -129,5 +104,5 @@ func startPushguard(t testing.TB, upstreamURL, action string, extra ...string) *
 		}
 		t.Fatal(err)
 	}
-	return &pushguard{process: p, addr: addr}
+	return &pushguard{Process: p, addr: addr}
 }
