@@ -8,8 +8,6 @@ import (
 	"github.com/go-kit/log"
 	"github.com/go-kit/log/level"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
 
 	"github.com/pushguard/pushguard/proto/compat/distributor"
 	"github.com/pushguard/pushguard/validator"
@@ -30,7 +28,7 @@ func recoverInterceptor(logger log.Logger) grpc.UnaryServerInterceptor {
 		defer func() {
 			if p := recover(); p != nil {
 				level.Error(logger).Log("msg", "panic handling gRPC request", "method", info.FullMethod, "err", fmt.Sprint(p), "stack", string(debug.Stack()))
-				err = status.Error(codes.Internal, validator.NewError(validator.ErrIDInternal, validator.CauseInternal, nil, "internal error").Error())
+				err = statusError(fmt.Errorf("panic: %v", p))
 			}
 		}()
 		return handler(ctx, req)

@@ -35,10 +35,7 @@ func codeOf(err error) codes.Code {
 // statusError turns err into a gRPC status error carrying its message and
 // stable ID; internal details are not shown.
 func statusError(err error) error {
-	if validator.IDOf(err) == validator.ErrIDInternal && validator.CauseOf(err) == validator.CauseInternal {
-		return status.Error(codes.Internal, validator.NewError(validator.ErrIDInternal, validator.CauseInternal, nil, "internal error").Error())
-	}
-	return status.Error(codeOf(err), err.Error())
+	return status.Error(codeOf(err), validator.Public(err).Error())
 }
 
 // upstreamError turns an upstream's non-2xx answer into the gRPC status a

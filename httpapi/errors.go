@@ -36,15 +36,11 @@ func statusOf(err error) int {
 	}
 }
 
-// writeError answers err as plain text, as Mimir does.
+// writeError answers err as plain text, as Mimir does; the cause of an
+// internal error is not shown (callers log it).
 func writeError(w http.ResponseWriter, err error) {
 	code := statusOf(err)
-	var msg string
-	if validator.IDOf(err) == validator.ErrIDInternal && validator.CauseOf(err) == validator.CauseInternal {
-		msg = validator.NewError(validator.ErrIDInternal, validator.CauseInternal, err, "internal error").Error()
-	} else {
-		msg = err.Error()
-	}
+	msg := validator.Public(err).Error()
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	if code == http.StatusTooManyRequests || code == http.StatusServiceUnavailable {
