@@ -157,6 +157,34 @@ func BenchmarkInspect(b *testing.B) {
 	}
 }
 
+// BenchmarkInspectStages takes BenchmarkInspect apart: decompressing the
+// body, decoding the request already in the buffer, and detecting the
+// duplicates of the decoded request. Their sum falls short of
+// BenchmarkInspect by what decoding a freshly written buffer costs more.
+func BenchmarkInspectStages(b *testing.B) {
+	ib := newInspectBench(b, benchDupsDefault)
+	for _, stage := range []struct {
+		name string
+		run  func() error
+	}{
+		{"decompress", func() error { return Decompress(ib.body, 0, &ib.req) }},
+		{"decode", func() error { return DecodeRW1(&ib.req) }},
+		{"detect", func() error { ib.inspector.Inspect(&ib.req, &ib.res); return nil }},
+	} {
+		b.Run(stage.name, func(b *testing.B) {
+			require.NoError(b, ib.run())
+			b.ReportAllocs()
+			b.SetBytes(int64(len(ib.body)))
+			for b.Loop() {
+				if err := stage.run(); err != nil {
+					b.Fatal(err)
+				}
+			}
+			require.Len(b, ib.res.Duplicates, benchDupsDefault)
+		})
+	}
+}
+
 // BenchmarkInspectBaseline is what a proxy that decodes the request with the
 // generated Prometheus code does, before it even looks for duplicates.
 func BenchmarkInspectBaseline(b *testing.B) {
