@@ -51,30 +51,35 @@ func (id *Identity) ignored(name []byte) bool {
 	return false
 }
 
-// rawIdentity returns the raw label bytes of series i when they are its
-// canonical identity.
-func (id *Identity) rawIdentity(r *Request, i int) ([]byte, bool) {
+// rawIsIdentity reports whether the raw label bytes of series i are its
+// canonical identity as they are.
+func (id *Identity) rawIsIdentity(r *Request, i int) bool {
 	s := &r.Series[i]
-	if !s.Canonical {
-		return nil, false
-	}
-	if len(id.ignore) > 0 {
-		for _, l := range r.Labels[s.LabelsStart:s.LabelsEnd] {
-			if id.ignored(r.Bytes(l.Name)) {
-				return nil, false
-			}
-		}
-	}
-	return r.RawLabels(i), true
+	return s.Canonical && (len(id.ignore) == 0 || !id.hasIgnored(r, s))
 }
 
-// canonical returns the canonical identity bytes of series i. When the
-// raw bytes are not canonical it builds them into *buf, which it grows and
-// keeps for reuse; raw bytes are returned as they are and never kept.
-func (id *Identity) canonical(r *Request, i int, sc *Scratch, buf *[]byte) []byte {
-	if raw, ok := id.rawIdentity(r, i); ok {
-		return raw
+// hasIgnored reports whether s has a label left out of identities.
+func (id *Identity) hasIgnored(r *Request, s *Series) bool {
+	for _, l := range r.Labels[s.LabelsStart:s.LabelsEnd] {
+		if id.ignored(r.Bytes(l.Name)) {
+			return true
+		}
 	}
+	return false
+}
+
+// canonical returns the canonical identity bytes of series i: its raw
+// bytes as they are, never kept, or those build writes.
+func (id *Identity) canonical(r *Request, i int, sc *Scratch, buf *[]byte) []byte {
+	if id.rawIsIdentity(r, i) {
+		return r.RawLabels(i)
+	}
+	return id.build(r, i, sc, buf)
+}
+
+// build writes the canonical identity bytes of series i, whose raw bytes
+// are not, into *buf, which it grows and keeps for reuse.
+func (id *Identity) build(r *Request, i int, sc *Scratch, buf *[]byte) []byte {
 	if len(id.ignore) == 0 {
 		// Labels nearly always arrive sorted and non-empty: no need to
 		// normalize them first.
@@ -143,10 +148,10 @@ func appendShortLabels(dst, b []byte, labels []Label, check bool) ([]byte, bool)
 // a few hundred bytes in half the time XXH64 does; the hash never leaves
 // the process.
 func (id *Identity) Hash(r *Request, i int, sc *Scratch) uint64 {
-	if _, ok := id.rawIdentity(r, i); ok {
+	if id.rawIsIdentity(r, i) {
 		return r.Series[i].RawHash &^ id.collide
 	}
-	return xxh3.Hash(id.canonical(r, i, sc, &sc.a)) &^ id.collide
+	return xxh3.Hash(id.build(r, i, sc, &sc.a)) &^ id.collide
 }
 
 // normalized appends to dst the indexes (into r.Labels) of the identity
