@@ -99,7 +99,7 @@ func (d *Distributor) push(ctx context.Context, in *rawWriteRequest) (*cortexpb.
 	})
 	if err != nil {
 		// early is nil: once it started, the check fails open.
-		validator.LogRefused(d.logger, meta.Tenant, err)
+		level.Debug(d.logger).Log("msg", "refused push", "tenant", meta.Tenant, "err", err)
 		return nil, statusError(err)
 	}
 	defer checked.Release()

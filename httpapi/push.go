@@ -117,7 +117,7 @@ func (h *pushHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		early = upstream.Start(r.Context(), h.up, forwardReq(body))
 	})
 	if err != nil {
-		validator.LogRefused(h.logger, tenant, err)
+		level.Debug(h.logger).Log("msg", "refused push", "tenant", tenant, "err", err)
 		if version == validator.RW2 {
 			setWritten(w.Header(), validator.Counts{})
 		}

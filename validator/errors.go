@@ -3,9 +3,6 @@ package validator
 import (
 	"errors"
 	"fmt"
-
-	"github.com/go-kit/log"
-	"github.com/go-kit/log/level"
 )
 
 // ErrorID is a stable error identifier. IDs are part of pushguard's contract:
@@ -88,26 +85,15 @@ func CauseOf(err error) Cause {
 // Public returns what a client is told of err: err itself, or for a failure
 // inside pushguard a bare internal error, whose cause is for the log only.
 func Public(err error) error {
-	if IsInternal(err) {
+	if isInternal(err) {
 		return NewError(ErrIDInternal, CauseInternal, nil, "internal error")
 	}
 	return err
 }
 
-// LogRefused logs a push refused with err: at debug level when the sender
-// or the upstream caused it, at error level, cause and all, when pushguard
-// failed (the sender is told only that it did).
-func LogRefused(logger log.Logger, tenant string, err error) {
-	lvl := level.Debug
-	if IsInternal(err) {
-		lvl = level.Error
-	}
-	lvl(logger).Log("msg", "refused push", "tenant", tenant, "err", err)
-}
-
-// IsInternal reports whether err is a failure inside pushguard rather than
+// isInternal reports whether err is a failure inside pushguard rather than
 // something the client or the upstream caused.
-func IsInternal(err error) bool {
+func isInternal(err error) bool {
 	return IDOf(err) == ErrIDInternal && CauseOf(err) == CauseInternal
 }
 
