@@ -115,8 +115,9 @@ func TestSeriesRecordCap(t *testing.T) {
 	for name, tc := range map[string]struct {
 		maxSeries, shards, inserts int
 	}{
-		"one shard":    {100, 1, 1000},
-		"many shards":  {100_000, 0, 300_000}, // 3 shards of 32,768 series
+		"one shard": {100, 1, 1000},
+		// NewSeriesRecord's own shard count: 3 shards, whatever a shard holds.
+		"many shards":  {3*minSeriesPerShard + 1000, 0, 3 * (3*minSeriesPerShard + 1000)},
 		"cap under 16": {3, 1, 50},
 	} {
 		t.Run(name, func(t *testing.T) {
