@@ -21,10 +21,19 @@ import (
 // FreePort returns a loopback TCP port nobody listens on right now.
 func FreePort(t testing.TB) int {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	port, err := ListenablePort()
 	require.NoError(t, err)
+	return port
+}
+
+// ListenablePort is FreePort for a caller outside a test.
+func ListenablePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
 	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
 // SyncBuffer collects a process' output; it is safe for concurrent use.

@@ -20,6 +20,8 @@ import (
 	"runtime"
 	"strings"
 	"time"
+
+	"github.com/pushguard/pushguard/tests/e2e"
 )
 
 func main() {
@@ -206,7 +208,7 @@ func driveScenario(dup float64, stub, proxy, reencode helper, cfg driveConfig, p
 	named := func(what string) string { return fmt.Sprintf("%s, %.1f%% dup", what, dup*100) }
 	bareName := named("bare reverse proxy")
 	type instance struct {
-		cmd    *exec.Cmd
+		p      *e2e.Process
 		addr   string
 		action string
 		ep     *endpoint
@@ -214,16 +216,16 @@ func driveScenario(dup float64, stub, proxy, reencode helper, cfg driveConfig, p
 	var pgs []instance
 	defer func() {
 		for _, pg := range pgs {
-			stop(pg.cmd)
+			pg.p.Stop()
 		}
 	}()
 	for _, action := range cfg.actions {
-		cmd, addr, err := startPushguard(cfg.binary, stub.url(), action, cfg.extraArgs)
+		p, addr, err := startPushguard(cfg.binary, stub.url(), action, cfg.extraArgs)
 		if err != nil {
 			return err
 		}
-		ep := newEndpoint("http://"+addr+"/api/v1/push", cmd.Process.Pid, stub.cmd.Process.Pid, cfg.senders)
-		pgs = append(pgs, instance{cmd, addr, action, ep})
+		ep := newEndpoint("http://"+addr+"/api/v1/push", p.Cmd.Process.Pid, stub.cmd.Process.Pid, cfg.senders)
+		pgs = append(pgs, instance{p, addr, action, ep})
 	}
 	bareEP := newEndpoint(proxy.url(), proxy.cmd.Process.Pid, stub.cmd.Process.Pid, cfg.senders)
 
@@ -311,12 +313,16 @@ func startHelper(self string, args ...string) (*exec.Cmd, string, error) {
 	return cmd, strings.TrimSpace(string(line[:n])), nil
 }
 
-func startPushguard(binary, upstreamURL, action string, extra []string) (*exec.Cmd, string, error) {
-	port, err := freePort()
+// startPushguard starts the pushguard binary on loopback in front of
+// upstreamURL with action, and returns it once ready, with its HTTP
+// address. Its log (rate-limited duplicate warnings) is kept in memory,
+// not printed between the result lines; it is shown if it does not start.
+func startPushguard(binary, upstreamURL, action string, extra []string) (*e2e.Process, string, error) {
+	port, err := e2e.ListenablePort()
 	if err != nil {
 		return nil, "", err
 	}
-	grpcPort, err := freePort()
+	grpcPort, err := e2e.ListenablePort()
 	if err != nil {
 		return nil, "", err
 	}
@@ -325,32 +331,9 @@ func startPushguard(binary, upstreamURL, action string, extra []string) (*exec.C
 		"-server.grpc-listen-address=127.0.0.1", fmt.Sprintf("-server.grpc-listen-port=%d", grpcPort),
 		"-upstream.url=" + upstreamURL, "-validator.action=" + action, "-log.level=warn",
 	}, extra...)
-	// Its log (rate-limited duplicate warnings) goes to a file, not
-	// between the result lines.
-	logFile, err := os.CreateTemp("", "loadbench-pushguard-*.log")
-	if err != nil {
-		return nil, "", err
-	}
-	defer logFile.Close()
-	cmd := exec.Command(binary, args...)
-	cmd.Stderr = logFile
-	if err := cmd.Start(); err != nil {
-		return nil, "", err
-	}
 	addr := fmt.Sprintf("127.0.0.1:%d", port)
-	deadline := time.Now().Add(30 * time.Second)
-	for time.Now().Before(deadline) {
-		resp, err := http.Get("http://" + addr + "/ready")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return cmd, addr, nil
-			}
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	stop(cmd)
-	return nil, "", fmt.Errorf("pushguard at %s not ready, see its log in %s", addr, logFile.Name())
+	p, err := e2e.StartProcess("pushguard", binary, "http://"+addr+"/ready", 30*time.Second, args...)
+	return p, addr, err
 }
 
 func fetchProfile(addr, path string, d time.Duration) error {
@@ -377,15 +360,6 @@ func fetchURL(url, path string, timeout time.Duration) error {
 	defer f.Close()
 	_, err = io.Copy(f, resp.Body)
 	return err
-}
-
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
 func stop(cmd *exec.Cmd) {

@@ -49,7 +49,7 @@ func runMimir(bin, dir string) (*e2e.Process, string, error) {
 	var ports [3]int
 	for i := range ports {
 		var err error
-		if ports[i], err = freePort(); err != nil {
+		if ports[i], err = e2e.ListenablePort(); err != nil {
 			return nil, "", err
 		}
 	}
