@@ -40,6 +40,23 @@ func TestLoadBenchBehindMimir(t *testing.T) {
 	require.Equal(t, steadyPer, steadies, "a steady-rate line for every target")
 }
 
+// TestTurnRatios: the spread is taken turn by turn, each turn against the
+// bare proxy's of the same round, not against the whole run's mean.
+func TestTurnRatios(t *testing.T) {
+	bare := result{turns: []float64{100, 200, 50}}
+	lo, hi, ok := turnRatios(result{turns: []float64{90, 150, 50}}, bare)
+	require.True(t, ok)
+	require.InDelta(t, 0.75, lo, 1e-9)
+	require.InDelta(t, 1.0, hi, 1e-9)
+
+	_, _, ok = turnRatios(result{turns: []float64{90}}, result{turns: []float64{100}})
+	require.False(t, ok, "one turn has no spread")
+	_, _, ok = turnRatios(result{turns: []float64{90, 80}}, result{turns: []float64{100}})
+	require.False(t, ok, "turns not taken side by side")
+	_, _, ok = turnRatios(result{turns: []float64{90, 80}}, result{turns: []float64{100, 0}})
+	require.False(t, ok, "a bare proxy turn that moved nothing")
+}
+
 var (
 	perUpstream = []string{
 		"direct to upstream, 1.0% dup", "bare reverse proxy, 1.0% dup", "gogo re-encoding proxy, 1.0% dup",
@@ -60,14 +77,14 @@ func runLoadBench(t *testing.T, args ...string) (targets, steadies []string) {
 	require.NoError(t, err, "building: %s", out)
 
 	run := exec.Command(filepath.Join(dir, "loadbench"), append([]string{"-pushguard=" + filepath.Join(dir, "pushguard"),
-		"-duration=500ms", "-rounds=1", "-rate=20", "-senders=2", "-series=200", "-bodies=4", "-duplicates=0.01"}, args...)...)
+		"-duration=500ms", "-rounds=2", "-rate=20", "-senders=2", "-series=200", "-bodies=4", "-duplicates=0.01"}, args...)...)
 	out, err = run.CombinedOutput()
 	require.NoError(t, err, "loadbench: %s", out)
 	t.Logf("%s", out)
 
 	target := regexp.MustCompile(`^(\S.*?, 1\.0% dup)\s+(\d+) samples/s .* errors (\d+)$`)
 	steady := regexp.MustCompile(`^\s+(\S.*?, 1\.0% dup)\s+p50 .* p99 added over the bare proxy .* errors (\d+)$`)
-	var budgets []string
+	var budgets, turns []string
 	for _, line := range strings.Split(string(out), "\n") {
 		if m := target.FindStringSubmatch(line); m != nil {
 			targets = append(targets, m[1])
@@ -82,7 +99,17 @@ func runLoadBench(t *testing.T, args ...string) (targets, steadies []string) {
 		if strings.Contains(line, "CPU/1k samples of the upstream") && strings.Contains(line, "machine idle") {
 			budgets = append(budgets, line)
 		}
+		if strings.Contains(line, "ratio to the bare proxy turn by turn:") && strings.HasSuffix(line, "(2 turns)") {
+			turns = append(turns, line)
+		}
 	}
 	require.Len(t, budgets, len(targets), "a CPU budget for every target")
+	bare := 0
+	for _, name := range targets {
+		if strings.HasPrefix(name, "bare reverse proxy") {
+			bare++
+		}
+	}
+	require.Len(t, turns, len(targets)-bare, "the spread of its turns' ratios for every target but the bare proxy")
 	return targets, steadies
 }

@@ -56,6 +56,10 @@ type target struct {
 	cpuFailed bool
 	lat       []time.Duration
 	heapInUse float64
+	// turns holds the samples/s of each run, in order: the runs of one
+	// round of measure are turns taken side by side with every other
+	// target's.
+	turns []float64
 }
 
 func newTarget(name string, ep *endpoint) *target { return &target{name: name, ep: ep} }
@@ -139,7 +143,9 @@ func (t *target) run(load *load, senders int, d time.Duration, rate float64) {
 		}()
 	}
 	wg.Wait()
-	t.elapsed += time.Since(start)
+	elapsed := time.Since(start)
+	t.elapsed += elapsed
+	t.turns = append(t.turns, float64(okReqs.Load()*int64(load.samples))/elapsed.Seconds())
 	cpuAfter, cpuErr2 := ep.cpuTimes()
 	if cpuErr != nil || cpuErr2 != nil {
 		t.cpuFailed = true
@@ -171,6 +177,8 @@ type result struct {
 	// heapInUse is pushguard's heap in use after the run, from its
 	// metrics; 0 for other targets.
 	heapInUse float64
+	// turns is the samples/s of each of the target's turns.
+	turns []float64
 }
 
 // result sums up the target's runs.
@@ -208,7 +216,31 @@ func (t *target) result(load *load) result {
 		errors:         t.errs,
 		firstErr:       t.firstErr,
 		heapInUse:      t.heapInUse,
+		turns:          t.turns,
 	}
+}
+
+// turnRatios returns the lowest and highest ratio of r's samples/s to the
+// bare proxy's over the turns they took in the same rounds, which says how
+// much the machine's changing speed moves the ratio of the whole run; ok
+// is false with fewer than two turns.
+func turnRatios(r, bare result) (lo, hi float64, ok bool) {
+	if len(r.turns) < 2 || len(r.turns) != len(bare.turns) {
+		return 0, 0, false
+	}
+	for i, v := range r.turns {
+		if bare.turns[i] <= 0 {
+			return 0, 0, false
+		}
+		ratio := v / bare.turns[i]
+		if i == 0 || ratio < lo {
+			lo = ratio
+		}
+		if i == 0 || ratio > hi {
+			hi = ratio
+		}
+	}
+	return lo, hi, true
 }
 
 func printResult(r, bare result) {
@@ -222,6 +254,9 @@ func printResult(r, bare result) {
 		}
 		fmt.Printf("%-40s CPU/1k samples of the upstream %s, the load driver %s; machine idle %.0f%%\n",
 			"", up, r.driverPerK.Round(10*time.Microsecond), 100*r.idle)
+	}
+	if lo, hi, ok := turnRatios(r, bare); ok && r.name != bare.name {
+		fmt.Printf("%-40s ratio to the bare proxy turn by turn: %.2fx to %.2fx (%d turns)\n", "", lo, hi, len(r.turns))
 	}
 	if r.errors > 0 {
 		fmt.Printf("%-40s first error: %s\n", "", r.firstErr)
