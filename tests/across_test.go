@@ -25,8 +25,16 @@ type fakeUpstream struct {
 }
 
 func newFakeUpstream(t testing.TB) *fakeUpstream {
+	f := newUnstartedFakeUpstream(t)
+	f.srv.Start()
+	return f
+}
+
+// newUnstartedFakeUpstream is newFakeUpstream before its server starts, for
+// the caller to start it with TLS.
+func newUnstartedFakeUpstream(t testing.TB) *fakeUpstream {
 	f := &fakeUpstream{t: t, status: http.StatusOK}
-	f.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	f.srv = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, err := io.ReadAll(r.Body)
 		if err != nil {
 			http.Error(w, err.Error(), http.StatusBadRequest)

@@ -3,17 +3,20 @@ package upstream
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"flag"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"net/url"
+	"strings"
 	"sync/atomic"
 	"time"
 
 	"github.com/go-kit/log"
 	"github.com/go-kit/log/level"
+	dskittls "github.com/grafana/dskit/crypto/tls"
 )
 
 // Config selects and configures the upstream.
@@ -25,6 +28,10 @@ type Config struct {
 	RemoteWriteVersion string `yaml:"remote_write_version"`
 	// MaxResponseBytes caps how much of an upstream answer is read back.
 	MaxResponseBytes int `yaml:"max_response_bytes"`
+	// TLS configures the client side of an https -upstream.url: the CA
+	// that signed the upstream's certificate, and the client certificate
+	// of mutual TLS.
+	TLS dskittls.ClientConfig `yaml:",inline"`
 
 	GRPC GRPCConfig `yaml:",inline"`
 }
@@ -35,6 +42,7 @@ func (cfg *Config) RegisterFlags(f *flag.FlagSet) {
 	f.DurationVar(&cfg.Timeout, "upstream.timeout", 15*time.Second, "Time allowed for the upstream to answer a push. A push that times out is answered 503 so the sender retries.")
 	f.StringVar(&cfg.RemoteWriteVersion, "upstream.remote-write-version", VersionAuto, "Remote-write version -upstream.url receives remote write 2.0 pushes in: 2 forwards them as they are, 1 converts them to remote write 1.0, auto sends 2.0 and, once the upstream refuses it (415, or a 2xx without the 2.0 written-count headers), converts for that upstream from then on. Remote write 1.0 pushes are always forwarded as 1.0.")
 	f.IntVar(&cfg.MaxResponseBytes, "upstream.max-response-bytes", 1<<20, "Maximum size of an upstream answer passed back to the sender, in bytes; longer answers are truncated.")
+	cfg.TLS.RegisterFlagsWithPrefix("upstream", f)
 	cfg.GRPC.RegisterFlags(f)
 }
 
@@ -45,6 +53,9 @@ func (cfg *Config) Validate() error {
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 			return fmt.Errorf("invalid -upstream.url %q: want an http(s) URL", cfg.URL)
 		}
+	}
+	if cfg.TLS != (dskittls.ClientConfig{}) && !strings.HasPrefix(cfg.URL, "https://") {
+		return fmt.Errorf("-upstream.tls-* flags apply to an https -upstream.url, and it is %q (the gRPC upstream has its own, -upstream.grpc-client.tls-*)", cfg.URL)
 	}
 	switch cfg.RemoteWriteVersion {
 	case VersionAuto, Version1, Version2:
@@ -91,8 +102,16 @@ type HTTP struct {
 	rw1Only atomic.Bool
 }
 
-// NewHTTP returns an HTTP upstream.
-func NewHTTP(cfg Config, logger log.Logger) *HTTP {
+// NewHTTP returns an HTTP upstream. It fails when the TLS configuration
+// names files it cannot read or does not hold.
+func NewHTTP(cfg Config, logger log.Logger) (*HTTP, error) {
+	var tlsConfig *tls.Config
+	if cfg.TLS != (dskittls.ClientConfig{}) {
+		var err error
+		if tlsConfig, err = cfg.TLS.GetTLSConfig(); err != nil {
+			return nil, fmt.Errorf("-upstream.tls-*: %w", err)
+		}
+	}
 	transport := &http.Transport{
 		Proxy: http.ProxyFromEnvironment,
 		DialContext: pooledCopyDialer((&net.Dialer{
@@ -104,6 +123,7 @@ func NewHTTP(cfg Config, logger log.Logger) *HTTP {
 		IdleConnTimeout:       90 * time.Second,
 		ResponseHeaderTimeout: cfg.Timeout,
 		ForceAttemptHTTP2:     false,
+		TLSClientConfig:       tlsConfig,
 	}
 	if cfg.RemoteWriteVersion == "" {
 		cfg.RemoteWriteVersion = VersionAuto
@@ -111,7 +131,7 @@ func NewHTTP(cfg Config, logger log.Logger) *HTTP {
 	if logger == nil {
 		logger = log.NewNopLogger()
 	}
-	return &HTTP{cfg: cfg, client: &http.Client{Transport: transport}, logger: logger}
+	return &HTTP{cfg: cfg, client: &http.Client{Transport: transport}, logger: logger}, nil
 }
 
 // Push implements Upstream. A remote write 2.0 request goes as 2.0 or is

@@ -28,7 +28,8 @@ func TestHTTPPushAllocation(t *testing.T) {
 		w.WriteHeader(http.StatusOK)
 	}))
 	defer srv.Close()
-	u := upstream.NewHTTP(upstream.Config{URL: srv.URL, Timeout: 5 * time.Second, MaxResponseBytes: 1 << 20}, nil)
+	u, err := upstream.NewHTTP(upstream.Config{URL: srv.URL, Timeout: 5 * time.Second, MaxResponseBytes: 1 << 20}, nil)
+	require.NoError(t, err)
 	body := make([]byte, 200<<10)
 	_, _ = rand.Read(body)
 	req := &upstream.Request{Tenant: "t", Header: http.Header{"Content-Encoding": {"snappy"}}, Body: body}
@@ -64,7 +65,8 @@ func BenchmarkHTTPPush(b *testing.B) {
 	body := make([]byte, 200<<10)
 	_, _ = rand.Read(body)
 	b.Run("pushguard", func(b *testing.B) {
-		u := upstream.NewHTTP(upstream.Config{URL: srv.URL, Timeout: 5 * time.Second, MaxResponseBytes: 1 << 20}, nil)
+		u, err := upstream.NewHTTP(upstream.Config{URL: srv.URL, Timeout: 5 * time.Second, MaxResponseBytes: 1 << 20}, nil)
+		require.NoError(b, err)
 		req := &upstream.Request{Tenant: "t", Header: http.Header{"Content-Encoding": {"snappy"}}, Body: body}
 		b.ReportAllocs()
 		b.SetBytes(int64(len(body)))

@@ -95,7 +95,8 @@ func TestHTTPRemoteWriteVersion(t *testing.T) {
 			vs := &versionServer{rw1Only: tc.rw1Only, silent: tc.silent}
 			srv := httptest.NewServer(vs)
 			defer srv.Close()
-			u := upstream.NewHTTP(upstream.Config{URL: srv.URL, Timeout: 5 * time.Second, MaxResponseBytes: 1 << 20, RemoteWriteVersion: tc.version}, nil)
+			u, err := upstream.NewHTTP(upstream.Config{URL: srv.URL, Timeout: 5 * time.Second, MaxResponseBytes: 1 << 20, RemoteWriteVersion: tc.version}, nil)
+			require.NoError(t, err)
 			for range 2 {
 				resp, err := u.Push(context.Background(), rw2Request(t))
 				require.NoError(t, err)

@@ -29,7 +29,11 @@ func NewSet(cfg Config, embedded EmbeddedConfig, logger log.Logger, reg promethe
 	s := &Set{}
 	var httpUp, grpcUp Upstream
 	if cfg.URL != "" {
-		httpUp = m.wrap(NewHTTP(cfg, logger), "http")
+		h, err := NewHTTP(cfg, logger)
+		if err != nil {
+			return nil, err
+		}
+		httpUp = m.wrap(h, "http")
 	}
 	if cfg.GRPC.Address != "" {
 		g, err := NewGRPC(cfg.GRPC, cfg, logger)

@@ -82,6 +82,24 @@ runtime_config:
 		require.Equal(t, 5*time.Second, cfg.Runtime.ReloadPeriod)
 		require.NoError(t, cfg.Validate())
 	})
+	t.Run("upstream TLS from yaml", func(t *testing.T) {
+		p := writeFile(t, `
+upstream:
+  url: https://mimir-gateway:443/api/v1/push
+  tls_ca_path: /etc/pushguard-tls/ca.crt
+  tls_cert_path: /etc/pushguard-tls/tls.crt
+  tls_key_path: /etc/pushguard-tls/tls.key
+  tls_server_name: mimir.example.com
+`)
+		var cfg Config
+		_, err := parseConfig([]string{"-config.file=" + p}, &cfg)
+		require.NoError(t, err)
+		require.Equal(t, "/etc/pushguard-tls/ca.crt", cfg.Upstream.TLS.CAPath)
+		require.Equal(t, "/etc/pushguard-tls/tls.crt", cfg.Upstream.TLS.CertPath)
+		require.Equal(t, "/etc/pushguard-tls/tls.key", cfg.Upstream.TLS.KeyPath)
+		require.Equal(t, "mimir.example.com", cfg.Upstream.TLS.ServerName)
+		require.NoError(t, cfg.Validate())
+	})
 	t.Run("an invalid rule is a start-up error naming it", func(t *testing.T) {
 		p := writeFile(t, "validator:\n  rules:\n    - match: 'up{job='\n      action: sum\n")
 		var cfg Config
