@@ -119,3 +119,28 @@ func TestHelmChartRuntimeConfig(t *testing.T) {
 	require.Contains(t, cm.Data["runtime.yaml"], "team-a:")
 	require.Contains(t, dep.Spec.Template.Spec.Containers[0].Args, "-runtime-config.file=/etc/pushguard/runtime.yaml")
 }
+
+// TestHelmChartUpstreamTLS: the certificates of an https upstream come
+// from a Secret mounted with extraVolumes and extraVolumeMounts, and the
+// configuration names the mounted files.
+func TestHelmChartUpstreamTLS(t *testing.T) {
+	stream, _ := renderChart(t, chartutil.Values{
+		"config": map[string]any{"upstream": map[string]any{
+			"url":         "https://mimir-gateway.mimir.svc:443/api/v1/push",
+			"tls_ca_path": "/etc/pushguard-tls/ca.crt",
+		}},
+		"extraVolumes":      []any{map[string]any{"name": "upstream-tls", "secret": map[string]any{"secretName": "pushguard-upstream-tls"}}},
+		"extraVolumeMounts": []any{map[string]any{"name": "upstream-tls", "mountPath": "/etc/pushguard-tls", "readOnly": true}},
+	})
+	objs := decodeManifests(t, stream)
+	dep, cm := checkWorkload(t, objs)
+	require.Contains(t, cm.Data["config.yaml"], "tls_ca_path: /etc/pushguard-tls/ca.crt")
+	spec := dep.Spec.Template.Spec
+	require.Len(t, spec.Volumes, 3, "config, data and the extra volume")
+	require.Equal(t, "upstream-tls", spec.Volumes[2].Name)
+	require.Equal(t, "pushguard-upstream-tls", spec.Volumes[2].Secret.SecretName)
+	mounts := spec.Containers[0].VolumeMounts
+	require.Len(t, mounts, 3)
+	require.Equal(t, "/etc/pushguard-tls", mounts[2].MountPath)
+	require.True(t, mounts[2].ReadOnly)
+}
