@@ -60,10 +60,16 @@ func (s *SyncBuffer) String() string {
 // into out.
 func GetJSON(t testing.TB, url, tenant string, out any) {
 	t.Helper()
+	GetJSONWith(t, http.DefaultClient, url, tenant, out)
+}
+
+// GetJSONWith is GetJSON through client.
+func GetJSONWith(t testing.TB, client *http.Client, url, tenant string, out any) {
+	t.Helper()
 	req, err := http.NewRequest(http.MethodGet, url, nil)
 	require.NoError(t, err)
 	req.Header.Set("X-Scope-OrgID", tenant)
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := client.Do(req)
 	require.NoError(t, err)
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(resp.Body)
@@ -76,6 +82,12 @@ func GetJSON(t testing.TB, url, tenant string, out any) {
 // {a="b", ...}, with its value.
 func InstantQuery(t testing.TB, queryURL, tenant, expr string, at time.Time) map[string]string {
 	t.Helper()
+	return InstantQueryWith(t, http.DefaultClient, queryURL, tenant, expr, at)
+}
+
+// InstantQueryWith is InstantQuery through client.
+func InstantQueryWith(t testing.TB, client *http.Client, queryURL, tenant, expr string, at time.Time) map[string]string {
+	t.Helper()
 	q := url.Values{"query": {expr}, "time": {fmt.Sprintf("%.3f", float64(at.UnixMilli())/1000)}}
 	var out struct {
 		Status string `json:"status"`
@@ -86,7 +98,7 @@ func InstantQuery(t testing.TB, queryURL, tenant, expr string, at time.Time) map
 			} `json:"result"`
 		} `json:"data"`
 	}
-	GetJSON(t, queryURL+"?"+q.Encode(), tenant, &out)
+	GetJSONWith(t, client, queryURL+"?"+q.Encode(), tenant, &out)
 	require.Equal(t, "success", out.Status)
 	res := map[string]string{}
 	for _, r := range out.Data.Result {

@@ -21,6 +21,12 @@ type Process struct {
 // It returns an error, with the process' output, when the process exits
 // before it is ready or is not ready within timeout.
 func StartProcess(name, bin, readyURL string, timeout time.Duration, args ...string) (*Process, error) {
+	return StartProcessWith(http.DefaultClient, name, bin, readyURL, timeout, args...)
+}
+
+// StartProcessWith is StartProcess asking client whether the process is
+// ready, such as a client with the certificates of an https readyURL.
+func StartProcessWith(client *http.Client, name, bin, readyURL string, timeout time.Duration, args ...string) (*Process, error) {
 	p := &Process{Name: name, Cmd: exec.Command(bin, args...), Logs: &SyncBuffer{}, done: make(chan error, 1)}
 	p.Cmd.Stdout = p.Logs
 	p.Cmd.Stderr = p.Logs
@@ -30,7 +36,7 @@ func StartProcess(name, bin, readyURL string, timeout time.Duration, args ...str
 	go func() { p.done <- p.Cmd.Wait() }()
 	deadline := time.Now().Add(timeout)
 	for {
-		resp, err := http.Get(readyURL)
+		resp, err := client.Get(readyURL)
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
