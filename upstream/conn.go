@@ -2,6 +2,7 @@ package upstream
 
 import (
 	"context"
+	"crypto/tls"
 	"io"
 	"net"
 	"sync"
@@ -34,5 +35,38 @@ func pooledCopyDialer(dial func(ctx context.Context, network, addr string) (net.
 			return nil, err
 		}
 		return pooledCopyConn{c}, nil
+	}
+}
+
+// pooledCopyTLSDialer returns a dialer for the transport's DialTLSContext:
+// it dials with dial and does the TLS handshake itself, with cfg (nil for
+// the defaults), so that the connection net/http writes bodies to is a
+// pooledCopyConn above TLS. Left to the transport, TLS sits above the
+// pooled copy and every push over https allocates a 32 KiB copy buffer
+// again. (Through an http proxy the transport does TLS itself, after
+// CONNECT, as before.)
+func pooledCopyTLSDialer(dial func(ctx context.Context, network, addr string) (net.Conn, error), cfg *tls.Config) func(ctx context.Context, network, addr string) (net.Conn, error) {
+	return func(ctx context.Context, network, addr string) (net.Conn, error) {
+		raw, err := dial(ctx, network, addr)
+		if err != nil {
+			return nil, err
+		}
+		c := &tls.Config{}
+		if cfg != nil {
+			c = cfg.Clone()
+		}
+		if c.ServerName == "" {
+			host, _, err := net.SplitHostPort(addr)
+			if err != nil {
+				host = addr
+			}
+			c.ServerName = host
+		}
+		tc := tls.Client(raw, c)
+		if err := tc.HandshakeContext(ctx); err != nil {
+			raw.Close()
+			return nil, err
+		}
+		return pooledCopyConn{tc}, nil
 	}
 }

@@ -112,12 +112,14 @@ func NewHTTP(cfg Config, logger log.Logger) (*HTTP, error) {
 			return nil, fmt.Errorf("-upstream.tls-*: %w", err)
 		}
 	}
+	dial := (&net.Dialer{
+		Timeout:   5 * time.Second,
+		KeepAlive: 30 * time.Second,
+	}).DialContext
 	transport := &http.Transport{
-		Proxy: http.ProxyFromEnvironment,
-		DialContext: pooledCopyDialer((&net.Dialer{
-			Timeout:   5 * time.Second,
-			KeepAlive: 30 * time.Second,
-		}).DialContext),
+		Proxy:                 http.ProxyFromEnvironment,
+		DialContext:           pooledCopyDialer(dial),
+		DialTLSContext:        pooledCopyTLSDialer(dial, tlsConfig),
 		MaxIdleConns:          200,
 		MaxIdleConnsPerHost:   100,
 		IdleConnTimeout:       90 * time.Second,
