@@ -10,7 +10,6 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"strings"
 	"sync/atomic"
 	"time"
 
@@ -48,13 +47,15 @@ func (cfg *Config) RegisterFlags(f *flag.FlagSet) {
 
 // Validate checks the configuration.
 func (cfg *Config) Validate() error {
+	scheme := ""
 	if cfg.URL != "" {
 		u, err := url.Parse(cfg.URL)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 			return fmt.Errorf("invalid -upstream.url %q: want an http(s) URL", cfg.URL)
 		}
+		scheme = u.Scheme
 	}
-	if cfg.TLS != (dskittls.ClientConfig{}) && !strings.HasPrefix(cfg.URL, "https://") {
+	if cfg.TLS != (dskittls.ClientConfig{}) && scheme != "https" {
 		return fmt.Errorf("-upstream.tls-* flags apply to an https -upstream.url, and it is %q (the gRPC upstream has its own, -upstream.grpc-client.tls-*)", cfg.URL)
 	}
 	switch cfg.RemoteWriteVersion {

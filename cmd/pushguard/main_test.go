@@ -99,6 +99,8 @@ upstream:
 		require.Equal(t, "/etc/pushguard-tls/tls.key", cfg.Upstream.TLS.KeyPath)
 		require.Equal(t, "mimir.example.com", cfg.Upstream.TLS.ServerName)
 		require.NoError(t, cfg.Validate())
+		cfg.Upstream.URL = "HTTPS://mimir-gateway:443/api/v1/push"
+		require.NoError(t, cfg.Validate(), "a URL's scheme is case-insensitive")
 	})
 	t.Run("an invalid rule is a start-up error naming it", func(t *testing.T) {
 		p := writeFile(t, "validator:\n  rules:\n    - match: 'up{job='\n      action: sum\n")
@@ -117,6 +119,8 @@ upstream:
 			{"-validator.action=explode"},
 			{"-upstream.url=ftp://x"},
 			{"-upstream.timeout=0s"},
+			{"-upstream.url=http://mimir:8080/api/v1/push", "-upstream.tls-ca-path=/etc/ca.pem"},
+			{"-upstream.tls-ca-path=/etc/ca.pem"},
 		} {
 			var cfg Config
 			_, err := parseConfig(args, &cfg)
