@@ -61,11 +61,22 @@ type instance struct {
 	logs     *e2e.SyncBuffer
 	exited   chan struct{}
 	exitErr  error
+	// scheme and client are how the tests reach the HTTP server: http and
+	// the default client, unless it serves TLS.
+	scheme string
+	client *http.Client
 }
 
 // startPushguard starts the binary on loopback with the given extra flags
 // and waits until /ready answers 200.
 func startPushguard(t testing.TB, flags ...string) *instance {
+	t.Helper()
+	return startPushguardWith(t, "http", http.DefaultClient, flags...)
+}
+
+// startPushguardWith is startPushguard for an HTTP server reached with
+// scheme and client, such as https and a client trusting its certificate.
+func startPushguardWith(t testing.TB, scheme string, client *http.Client, flags ...string) *instance {
 	t.Helper()
 	bin := pushguardBinary(t)
 	inst := &instance{
@@ -73,6 +84,8 @@ func startPushguard(t testing.TB, flags ...string) *instance {
 		DataDir: t.TempDir(),
 		logs:    &e2e.SyncBuffer{},
 		exited:  make(chan struct{}),
+		scheme:  scheme,
+		client:  client,
 	}
 	// Port 0: the kernel picks free ports as the server binds them, so
 	// concurrently running test packages never race for one; the
@@ -107,7 +120,7 @@ func startPushguard(t testing.TB, flags ...string) *instance {
 			}
 		}
 		if inst.HTTPAddr != "" {
-			resp, err := http.Get("http://" + inst.HTTPAddr + "/ready")
+			resp, err := inst.client.Get(inst.url("/ready"))
 			if err == nil {
 				resp.Body.Close()
 				if resp.StatusCode == http.StatusOK {
@@ -155,7 +168,7 @@ func (inst *instance) Wait(timeout time.Duration) (exited bool, err error) {
 	}
 }
 
-func (inst *instance) url(path string) string { return "http://" + inst.HTTPAddr + path }
+func (inst *instance) url(path string) string { return inst.scheme + "://" + inst.HTTPAddr + path }
 
 // writeClient returns Prometheus' own remote-write client pointed at inst.
 func (inst *instance) writeClient(t testing.TB, tenant string) remote.WriteClient {
@@ -229,7 +242,7 @@ type offendersBody struct {
 // returns metric-string -> value.
 func (inst *instance) query(t testing.TB, tenant, expr string, ts time.Time) map[string]string {
 	t.Helper()
-	return e2e.InstantQuery(t, inst.url("/embedded/api/v1/query"), tenant, expr, ts)
+	return e2e.InstantQueryWith(t, inst.client, inst.url("/embedded/api/v1/query"), tenant, expr, ts)
 }
 
 // rawPush posts body to /api/v1/push with the given headers.
@@ -240,7 +253,7 @@ func (inst *instance) rawPush(t testing.TB, body []byte, headers map[string]stri
 	for k, v := range headers {
 		req.Header.Set(k, v)
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := inst.client.Do(req)
 	require.NoError(t, err)
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)

@@ -1,15 +1,23 @@
 package tests
 
 import (
+	"context"
 	"crypto/tls"
 	"net/http"
+	"net/url"
 	"os/exec"
 	"path/filepath"
 	"testing"
 	"time"
 
+	config_util "github.com/prometheus/common/config"
+	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/prompb"
+	"github.com/prometheus/prometheus/storage/remote"
 	"github.com/stretchr/testify/require"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
 	"github.com/pushguard/pushguard/tests/e2e"
 )
@@ -85,4 +93,57 @@ func TestUpstreamTLSConfigErrors(t *testing.T) {
 			require.Contains(t, string(out), tc.want)
 		})
 	}
+}
+
+// TestServingTLS: with dskit's -server.http-tls-* and -server.grpc-tls-*
+// flags pushguard takes pushes only over TLS from senders with a client
+// certificate of the CA it is given: Prometheus' remote-write client
+// configured as in a remote_write section's tls_config gets its samples
+// in, without a client certificate it gets nothing in, and gRPC answers
+// over TLS.
+func TestServingTLS(t *testing.T) {
+	pki := e2e.NewPKI(t)
+	_, serverCert, serverKey := pki.Issue(t, "pushguard", 2, true)
+	clientCert, clientCertPath, clientKeyPath := pki.Issue(t, "prometheus", 3, false)
+	inst := startPushguardWith(t, "https", pki.Client(clientCert),
+		"-server.http-tls-cert-path="+serverCert, "-server.http-tls-key-path="+serverKey,
+		"-server.http-tls-ca-path="+pki.CAPath, "-server.http-tls-client-auth=RequireAndVerifyClientCert",
+		"-server.grpc-tls-cert-path="+serverCert, "-server.grpc-tls-key-path="+serverKey,
+		"-server.grpc-tls-ca-path="+pki.CAPath, "-server.grpc-tls-client-auth=RequireAndVerifyClientCert",
+	)
+	u, err := url.Parse(inst.url("/api/v1/push"))
+	require.NoError(t, err)
+	writer := func(tlsConfig config_util.TLSConfig) remote.WriteClient {
+		httpConfig := config_util.DefaultHTTPClientConfig
+		httpConfig.TLSConfig = tlsConfig
+		c, err := remote.NewWriteClient("tls", &remote.ClientConfig{
+			URL:              &config_util.URL{URL: u},
+			Timeout:          model.Duration(10 * time.Second),
+			HTTPClientConfig: httpConfig,
+			Headers:          map[string]string{"X-Scope-OrgID": "tls"},
+		})
+		require.NoError(t, err)
+		return c
+	}
+	at := time.Now().Truncate(time.Second)
+	series := func(instance string) prompb.TimeSeries {
+		return prompb.TimeSeries{
+			Labels:  []prompb.Label{{Name: "__name__", Value: "up"}, {Name: "instance", Value: instance}, {Name: "job", Value: "node"}},
+			Samples: []prompb.Sample{{Value: 1, Timestamp: at.UnixMilli()}},
+		}
+	}
+
+	require.NoError(t, push(t, writer(config_util.TLSConfig{CAFile: pki.CAPath, CertFile: clientCertPath, KeyFile: clientKeyPath}), series("a:9100")))
+	err = push(t, writer(config_util.TLSConfig{CAFile: pki.CAPath}), series("b:9100"))
+	require.Error(t, err, "no client certificate")
+	t.Logf("without a client certificate: %v", err)
+	require.Equal(t, map[string]string{`up{instance="a:9100", job="node"}`: "1"}, inst.query(t, "tls", "up", at))
+
+	tlsConfig := pki.Client(clientCert).Transport.(*http.Transport).TLSClientConfig
+	conn, err := grpc.NewClient(inst.GRPCAddr, grpc.WithTransportCredentials(credentials.NewTLS(tlsConfig)))
+	require.NoError(t, err)
+	defer conn.Close()
+	resp, err := healthpb.NewHealthClient(conn).Check(context.Background(), &healthpb.HealthCheckRequest{})
+	require.NoError(t, err)
+	require.Equal(t, healthpb.HealthCheckResponse_SERVING, resp.Status)
 }
