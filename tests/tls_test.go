@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"net/http"
 	"net/url"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"testing"
@@ -74,13 +75,16 @@ func TestUpstreamMutualTLS(t *testing.T) {
 // pushguard at start-up, saying which flag is wrong.
 func TestUpstreamTLSConfigErrors(t *testing.T) {
 	pki := e2e.NewPKI(t)
+	notPEM := filepath.Join(pki.Dir, "not-pem.txt")
+	require.NoError(t, os.WriteFile(notPEM, []byte("not a certificate\n"), 0o600))
 	for name, tc := range map[string]struct {
 		flags []string
 		want  string
 	}{
-		"plain http upstream": {[]string{"-upstream.url=http://127.0.0.1:1/api/v1/push", "-upstream.tls-ca-path=" + pki.CAPath}, "-upstream.tls-* flags apply to an https -upstream.url"},
-		"unreadable CA":       {[]string{"-upstream.url=https://127.0.0.1:1/api/v1/push", "-upstream.tls-ca-path=" + filepath.Join(pki.Dir, "missing.pem")}, "error loading ca cert"},
-		"certificate, no key": {[]string{"-upstream.url=https://127.0.0.1:1/api/v1/push", "-upstream.tls-cert-path=" + pki.CAPath}, "-upstream.tls-*"},
+		"plain http upstream":           {[]string{"-upstream.url=http://127.0.0.1:1/api/v1/push", "-upstream.tls-ca-path=" + pki.CAPath}, "-upstream.tls-* flags apply to an https -upstream.url"},
+		"unreadable CA":                 {[]string{"-upstream.url=https://127.0.0.1:1/api/v1/push", "-upstream.tls-ca-path=" + filepath.Join(pki.Dir, "missing.pem")}, "error loading ca cert"},
+		"CA file without a certificate": {[]string{"-upstream.url=https://127.0.0.1:1/api/v1/push", "-upstream.tls-ca-path=" + notPEM}, "holds no PEM certificate"},
+		"certificate, no key":           {[]string{"-upstream.url=https://127.0.0.1:1/api/v1/push", "-upstream.tls-cert-path=" + pki.CAPath}, "-upstream.tls-*"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			cmd := exec.Command(pushguardBinary(t), append([]string{

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"flag"
 	"fmt"
 	"io"
@@ -111,6 +112,11 @@ func NewHTTP(cfg Config, logger log.Logger) (*HTTP, error) {
 		var err error
 		if tlsConfig, err = cfg.TLS.GetTLSConfig(); err != nil {
 			return nil, fmt.Errorf("-upstream.tls-*: %w", err)
+		}
+		// A CA file without a PEM certificate reads as a pool with
+		// nothing in it, which no upstream certificate would pass.
+		if cfg.TLS.CAPath != "" && tlsConfig.RootCAs.Equal(x509.NewCertPool()) {
+			return nil, fmt.Errorf("-upstream.tls-ca-path: %s holds no PEM certificate", cfg.TLS.CAPath)
 		}
 	}
 	dial := (&net.Dialer{
