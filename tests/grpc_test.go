@@ -295,11 +295,11 @@ func (f *fakeDistributor) received() ([]string, []*cortexpb.WriteRequest) {
 	return append([]string(nil), f.tenants...), append([]*cortexpb.WriteRequest(nil), f.requests...)
 }
 
-func startFakeDistributor(t *testing.T) (*fakeDistributor, string) {
+func startFakeDistributor(t *testing.T, opts ...grpc.ServerOption) (*fakeDistributor, string) {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
-	srv := grpc.NewServer()
+	srv := grpc.NewServer(opts...)
 	fake := &fakeDistributor{}
 	distributor.RegisterDistributorServer(srv, fake)
 	go func() { _ = srv.Serve(l) }()

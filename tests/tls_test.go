@@ -17,9 +17,13 @@ import (
 	"github.com/prometheus/prometheus/storage/remote"
 	"github.com/stretchr/testify/require"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
 
+	"github.com/pushguard/pushguard/proto/compat/cortexpb"
 	"github.com/pushguard/pushguard/tests/e2e"
 )
 
@@ -150,4 +154,36 @@ func TestServingTLS(t *testing.T) {
 	resp, err := healthpb.NewHealthClient(conn).Check(context.Background(), &healthpb.HealthCheckRequest{})
 	require.NoError(t, err)
 	require.Equal(t, healthpb.HealthCheckResponse_SERVING, resp.Status)
+}
+
+// TestGRPCUpstreamMutualTLS: the gRPC upstream's TLS is dskit's gRPC
+// client configuration, -upstream.grpc-client.tls-*: with the CA and a
+// client certificate a distributor requiring one gets the push; without
+// the client certificate the sender gets Unavailable and the distributor
+// nothing.
+func TestGRPCUpstreamMutualTLS(t *testing.T) {
+	pki := e2e.NewPKI(t)
+	serverCert, _, _ := pki.Issue(t, "distributor", 2, true)
+	_, clientCert, clientKey := pki.Issue(t, "pushguard", 3, false)
+	fake, addr := startFakeDistributor(t, grpc.Creds(credentials.NewTLS(&tls.Config{
+		Certificates: []tls.Certificate{serverCert},
+		ClientAuth:   tls.RequireAndVerifyClientCert,
+		ClientCAs:    pki.Pool,
+		MinVersion:   tls.VersionTLS12,
+	})))
+	upstream := []string{"-upstream.grpc-address=" + addr, "-upstream.timeout=5s",
+		"-upstream.grpc-client.tls-enabled=true", "-upstream.grpc-client.tls-ca-path=" + pki.CAPath}
+	in := &cortexpb.WriteRequest{Timeseries: []*cortexpb.TimeSeries{series(1, time.Now(), "__name__", "up", "job", "node")}}
+
+	inst := startPushguard(t, append(upstream,
+		"-upstream.grpc-client.tls-cert-path="+clientCert, "-upstream.grpc-client.tls-key-path="+clientKey)...)
+	got := pushFirst(t, distributorClient(t, inst.GRPCAddr), fake, in)
+	require.True(t, proto.Equal(in, got), "upstream got %v", got)
+
+	noCert := startPushguard(t, upstream...)
+	_, err := distributorClient(t, noCert.GRPCAddr).Push(withTenant("team-a"), in)
+	require.Equal(t, codes.Unavailable, status.Code(err), "%v", err)
+	require.Contains(t, err.Error(), "(err-pushguard-upstream-unavailable)")
+	_, reqs := fake.received()
+	require.Len(t, reqs, 1, "the push without a client certificate did not reach the distributor")
 }
