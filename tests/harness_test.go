@@ -87,17 +87,7 @@ func startPushguardWith(t testing.TB, scheme string, client *http.Client, flags 
 		scheme:  scheme,
 		client:  client,
 	}
-	// Port 0: the kernel picks free ports as the server binds them, so
-	// concurrently running test packages never race for one; the
-	// addresses are read back from the server's log line.
-	args := append([]string{
-		"-server.http-listen-address=127.0.0.1",
-		"-server.http-listen-port=0",
-		"-server.grpc-listen-address=127.0.0.1",
-		"-server.grpc-listen-port=0",
-		"-embedded.dir=" + inst.DataDir,
-	}, flags...)
-	inst.cmd = exec.Command(bin, args...)
+	inst.cmd = exec.Command(bin, append(loopbackArgs(inst.DataDir), flags...)...)
 	inst.cmd.Stdout = inst.logs
 	inst.cmd.Stderr = inst.logs
 	require.NoError(t, inst.cmd.Start())
@@ -137,6 +127,21 @@ func startPushguardWith(t testing.TB, scheme string, client *http.Client, flags 
 			t.Fatalf("pushguard not ready in time:\n%s", inst.logs.String())
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// loopbackArgs are the flags every test's pushguard runs with: its
+// servers on loopback, on port 0 (the kernel picks free ports as the server
+// binds them, so concurrently running test packages never race for one;
+// the addresses are read back from the server's log line), and the
+// embedded TSDB in dataDir.
+func loopbackArgs(dataDir string) []string {
+	return []string{
+		"-server.http-listen-address=127.0.0.1",
+		"-server.http-listen-port=0",
+		"-server.grpc-listen-address=127.0.0.1",
+		"-server.grpc-listen-port=0",
+		"-embedded.dir=" + dataDir,
 	}
 }
 

@@ -2,7 +2,6 @@ package tests
 
 import (
 	"context"
-	"crypto/tls"
 	"net/http"
 	"net/url"
 	"os"
@@ -37,12 +36,7 @@ func TestUpstreamMutualTLS(t *testing.T) {
 	_, clientCert, clientKey := pki.Issue(t, "pushguard", 3, false)
 
 	up := newUnstartedFakeUpstream(t)
-	up.srv.TLS = &tls.Config{
-		Certificates: []tls.Certificate{serverCert},
-		ClientAuth:   tls.RequireAndVerifyClientCert,
-		ClientCAs:    pki.Pool,
-		MinVersion:   tls.VersionTLS12,
-	}
+	up.srv.TLS = pki.ServerTLS(serverCert)
 	up.srv.StartTLS()
 	series := prompb.TimeSeries{
 		Labels:  []prompb.Label{{Name: "__name__", Value: "up"}, {Name: "job", Value: "node"}},
@@ -91,11 +85,11 @@ func TestUpstreamTLSConfigErrors(t *testing.T) {
 		"certificate, no key":           {[]string{"-upstream.url=https://127.0.0.1:1/api/v1/push", "-upstream.tls-cert-path=" + pki.CAPath}, "-upstream.tls-*"},
 	} {
 		t.Run(name, func(t *testing.T) {
-			cmd := exec.Command(pushguardBinary(t), append([]string{
-				"-server.http-listen-address=127.0.0.1", "-server.http-listen-port=0",
-				"-server.grpc-listen-address=127.0.0.1", "-server.grpc-listen-port=0",
-				"-embedded.dir=" + t.TempDir(),
-			}, tc.flags...)...)
+			// A pushguard that wrongly starts is killed after 30 s; its
+			// output then lacks the error, which fails the test.
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			cmd := exec.CommandContext(ctx, pushguardBinary(t), append(loopbackArgs(t.TempDir()), tc.flags...)...)
 			out, err := cmd.CombinedOutput()
 			require.Error(t, err, "pushguard must not start: %s", out)
 			require.Contains(t, string(out), tc.want)
@@ -147,8 +141,7 @@ func TestServingTLS(t *testing.T) {
 	t.Logf("without a client certificate: %v", err)
 	require.Equal(t, map[string]string{`up{instance="a:9100", job="node"}`: "1"}, inst.query(t, "tls", "up", at))
 
-	tlsConfig := pki.Client(clientCert).Transport.(*http.Transport).TLSClientConfig
-	conn, err := grpc.NewClient(inst.GRPCAddr, grpc.WithTransportCredentials(credentials.NewTLS(tlsConfig)))
+	conn, err := grpc.NewClient(inst.GRPCAddr, grpc.WithTransportCredentials(credentials.NewTLS(pki.ClientTLS(clientCert))))
 	require.NoError(t, err)
 	defer conn.Close()
 	resp, err := healthpb.NewHealthClient(conn).Check(context.Background(), &healthpb.HealthCheckRequest{})
@@ -165,12 +158,7 @@ func TestGRPCUpstreamMutualTLS(t *testing.T) {
 	pki := e2e.NewPKI(t)
 	serverCert, _, _ := pki.Issue(t, "distributor", 2, true)
 	_, clientCert, clientKey := pki.Issue(t, "pushguard", 3, false)
-	fake, addr := startFakeDistributor(t, grpc.Creds(credentials.NewTLS(&tls.Config{
-		Certificates: []tls.Certificate{serverCert},
-		ClientAuth:   tls.RequireAndVerifyClientCert,
-		ClientCAs:    pki.Pool,
-		MinVersion:   tls.VersionTLS12,
-	})))
+	fake, addr := startFakeDistributor(t, grpc.Creds(credentials.NewTLS(pki.ServerTLS(serverCert))))
 	upstream := []string{"-upstream.grpc-address=" + addr, "-upstream.timeout=5s",
 		"-upstream.grpc-client.tls-enabled=true", "-upstream.grpc-client.tls-ca-path=" + pki.CAPath}
 	in := &cortexpb.WriteRequest{Timeseries: []*cortexpb.TimeSeries{series(1, time.Now(), "__name__", "up", "job", "node")}}

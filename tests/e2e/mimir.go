@@ -2,10 +2,12 @@ package e2e
 
 import (
 	"fmt"
+	"net/http"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"sort"
+	"time"
 )
 
 // instanceAddrFlag matches every flag with which a Mimir component
@@ -50,4 +52,30 @@ func MimirArgs(bin, dir string, httpPort, grpcPort, gossipPort int) ([]string, e
 		"-ruler.rule-path=" + filepath.Join(dir, "rules"),
 		"-activity-tracker.filepath=" + filepath.Join(dir, "activity.log"),
 	}, pinned...), nil
+}
+
+// StartMimir starts the Mimir binary bin as MimirArgs has it, with its
+// state under dir and the extra flags, on free loopback ports, and returns
+// it once /ready answers, with its HTTP address. client is nil for a Mimir
+// serving plain HTTP; for one given -server.http-tls-* in extra it is a
+// client that Mimir's TLS takes, and /ready is asked over https.
+func StartMimir(bin, dir string, client *http.Client, extra ...string) (*Process, string, error) {
+	var ports [3]int
+	for i := range ports {
+		var err error
+		if ports[i], err = ListenablePort(); err != nil {
+			return nil, "", err
+		}
+	}
+	args, err := MimirArgs(bin, dir, ports[0], ports[1], ports[2])
+	if err != nil {
+		return nil, "", err
+	}
+	addr := fmt.Sprintf("127.0.0.1:%d", ports[0])
+	scheme := "https"
+	if client == nil {
+		client, scheme = http.DefaultClient, "http"
+	}
+	p, err := StartProcessWith(client, "mimir", bin, scheme+"://"+addr+"/ready", 3*time.Minute, append(args, extra...)...)
+	return p, addr, err
 }

@@ -91,11 +91,24 @@ func (p *PKI) Issue(t testing.TB, name string, serial int64, server bool) (cert 
 	return cert, certPath, keyPath
 }
 
+// ClientTLS is the TLS configuration of a client that trusts the CA and
+// presents cert.
+func (p *PKI) ClientTLS(cert tls.Certificate) *tls.Config {
+	return &tls.Config{RootCAs: p.Pool, Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+}
+
 // Client returns an HTTP client that trusts the CA and presents cert.
 func (p *PKI) Client(cert tls.Certificate) *http.Client {
-	return &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{
-		RootCAs:      p.Pool,
+	return &http.Client{Transport: &http.Transport{TLSClientConfig: p.ClientTLS(cert)}}
+}
+
+// ServerTLS is the TLS configuration of a server presenting cert that
+// takes only clients with a certificate the CA signed.
+func (p *PKI) ServerTLS(cert tls.Certificate) *tls.Config {
+	return &tls.Config{
 		Certificates: []tls.Certificate{cert},
+		ClientAuth:   tls.RequireAndVerifyClientCert,
+		ClientCAs:    p.Pool,
 		MinVersion:   tls.VersionTLS12,
-	}}}
+	}
 }

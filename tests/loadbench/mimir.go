@@ -2,9 +2,7 @@ package main
 
 import (
 	"errors"
-	"fmt"
 	"os"
-	"time"
 
 	"github.com/pushguard/pushguard/tests/e2e"
 )
@@ -35,29 +33,10 @@ func startMimir(bin string) (helper, func(), error) {
 	if err != nil {
 		return helper{}, nil, err
 	}
-	p, addr, err := runMimir(bin, dir)
+	p, addr, err := e2e.StartMimir(bin, dir, nil, mimirLimits...)
 	if err != nil {
 		os.RemoveAll(dir)
 		return helper{}, nil, err
 	}
 	return helper{cmd: p.Cmd, addr: addr}, func() { p.Stop(); os.RemoveAll(dir) }, nil
-}
-
-// runMimir starts Mimir with its state under dir and returns it once ready,
-// with its HTTP address.
-func runMimir(bin, dir string) (*e2e.Process, string, error) {
-	var ports [3]int
-	for i := range ports {
-		var err error
-		if ports[i], err = e2e.ListenablePort(); err != nil {
-			return nil, "", err
-		}
-	}
-	args, err := e2e.MimirArgs(bin, dir, ports[0], ports[1], ports[2])
-	if err != nil {
-		return nil, "", err
-	}
-	addr := fmt.Sprintf("127.0.0.1:%d", ports[0])
-	p, err := e2e.StartProcess("mimir", bin, "http://"+addr+"/ready", 3*time.Minute, append(args, mimirLimits...)...)
-	return p, addr, err
 }

@@ -2,7 +2,6 @@ package mimir
 
 import (
 	"bytes"
-	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -46,16 +45,9 @@ func startMimir(t *testing.T) *mimir {
 			mimirErr = err
 			return
 		}
-		httpPort, grpcPort, gossipPort := e2e.FreePort(t), e2e.FreePort(t), e2e.FreePort(t)
-		addr := fmt.Sprintf("127.0.0.1:%d", httpPort)
-		args, err := e2e.MimirArgs(bin, dir, httpPort, grpcPort, gossipPort)
-		if err != nil {
-			mimirErr = err
-			return
-		}
 		// Started with the first test's cleanup would stop it after that
 		// test; the process lives for the whole run and TestMain stops it.
-		p, err := e2e.StartProcess("mimir", bin, "http://"+addr+"/ready", 3*time.Minute, args...)
+		p, addr, err := e2e.StartMimir(bin, dir, nil)
 		if err != nil {
 			mimirErr = err
 			return

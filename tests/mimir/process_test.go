@@ -28,13 +28,19 @@ func startProcess(t testing.TB, name, bin, readyURL string, timeout time.Duratio
 	if err != nil {
 		return nil, err
 	}
+	stopAtCleanup(t, p)
+	return p, nil
+}
+
+// stopAtCleanup stops p when the test ends, showing its logs if the test
+// failed.
+func stopAtCleanup(t testing.TB, p *e2e.Process) {
 	t.Cleanup(func() {
 		p.Stop()
 		if t.Failed() {
-			t.Logf("%s logs:\n%s", name, p.Logs.String())
+			t.Logf("%s logs:\n%s", p.Name, p.Logs.String())
 		}
 	})
-	return p, nil
 }
 
 var (

@@ -1,7 +1,6 @@
 package mimir
 
 import (
-	"fmt"
 	"net/http"
 	"os"
 	"testing"
@@ -27,25 +26,15 @@ func TestThroughPushguardToMimirOverMutualTLS(t *testing.T) {
 	_, serverCertPath, serverKeyPath := pki.Issue(t, "mimir", 2, true)
 	clientCert, clientCertPath, clientKeyPath := pki.Issue(t, "pushguard", 3, false)
 
-	httpPort, grpcPort, gossipPort := e2e.FreePort(t), e2e.FreePort(t), e2e.FreePort(t)
-	addr := fmt.Sprintf("127.0.0.1:%d", httpPort)
-	args, err := e2e.MimirArgs(bin, t.TempDir(), httpPort, grpcPort, gossipPort)
-	require.NoError(t, err)
-	args = append(args,
+	client := pki.Client(clientCert)
+	p, addr, err := e2e.StartMimir(bin, t.TempDir(), client,
 		"-server.http-tls-cert-path="+serverCertPath,
 		"-server.http-tls-key-path="+serverKeyPath,
 		"-server.http-tls-ca-path="+pki.CAPath,
 		"-server.http-tls-client-auth=RequireAndVerifyClientCert",
 	)
-	client := pki.Client(clientCert)
-	p, err := e2e.StartProcessWith(client, "mimir-tls", bin, "https://"+addr+"/ready", 3*time.Minute, args...)
 	require.NoError(t, err)
-	t.Cleanup(func() {
-		p.Stop()
-		if t.Failed() {
-			t.Logf("mimir logs:\n%s", p.Logs.String())
-		}
-	})
+	stopAtCleanup(t, p)
 	upstreamURL := "https://" + addr + "/api/v1/push"
 
 	at := time.Now().Truncate(time.Second)
