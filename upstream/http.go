@@ -46,6 +46,9 @@ func (cfg *Config) RegisterFlags(f *flag.FlagSet) {
 	cfg.GRPC.RegisterFlags(f)
 }
 
+// tlsSet reports whether any -upstream.tls-* flag was given.
+func (cfg *Config) tlsSet() bool { return cfg.TLS != (dskittls.ClientConfig{}) }
+
 // Validate checks the configuration.
 func (cfg *Config) Validate() error {
 	scheme := ""
@@ -56,7 +59,7 @@ func (cfg *Config) Validate() error {
 		}
 		scheme = u.Scheme
 	}
-	if cfg.TLS != (dskittls.ClientConfig{}) && scheme != "https" {
+	if cfg.tlsSet() && scheme != "https" {
 		return fmt.Errorf("-upstream.tls-* flags apply to an https -upstream.url, and it is %q (the gRPC upstream has its own, -upstream.grpc-client.tls-*)", cfg.URL)
 	}
 	switch cfg.RemoteWriteVersion {
@@ -108,7 +111,7 @@ type HTTP struct {
 // names files it cannot read or does not hold.
 func NewHTTP(cfg Config, logger log.Logger) (*HTTP, error) {
 	var tlsConfig *tls.Config
-	if cfg.TLS != (dskittls.ClientConfig{}) {
+	if cfg.tlsSet() {
 		var err error
 		if tlsConfig, err = cfg.TLS.GetTLSConfig(); err != nil {
 			return nil, fmt.Errorf("-upstream.tls-*: %w", err)

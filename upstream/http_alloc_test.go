@@ -26,20 +26,9 @@ func TestHTTPPushAllocation(t *testing.T) {
 	if raceEnabled {
 		t.Skip("the race detector makes sync.Pool drop buffers at random")
 	}
-	handler := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		_, _ = io.Copy(io.Discard, r.Body)
-		w.WriteHeader(http.StatusOK)
-	})
-	for _, tc := range []struct {
-		name  string
-		start func(*httptest.Server)
-	}{
-		{"http", (*httptest.Server).Start},
-		{"https", (*httptest.Server).StartTLS},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			srv := httptest.NewUnstartedServer(handler)
-			tc.start(srv)
+	for _, scheme := range []string{"http", "https"} {
+		t.Run(scheme, func(t *testing.T) {
+			srv := startDiscardServer(scheme)
 			defer srv.Close()
 			u, err := upstream.NewHTTP(testServerConfig(t, srv), nil)
 			require.NoError(t, err)
@@ -68,6 +57,21 @@ func TestHTTPPushAllocation(t *testing.T) {
 	}
 }
 
+// startDiscardServer starts a loopback receiver serving scheme (http or
+// https) that reads every request's body and answers 200.
+func startDiscardServer(scheme string) *httptest.Server {
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		w.WriteHeader(http.StatusOK)
+	}))
+	if scheme == "https" {
+		srv.StartTLS()
+	} else {
+		srv.Start()
+	}
+	return srv
+}
+
 // testServerConfig is the upstream configuration for srv, trusting its
 // certificate when it serves TLS.
 func testServerConfig(t testing.TB, srv *httptest.Server) upstream.Config {
@@ -88,15 +92,7 @@ func BenchmarkHTTPPush(b *testing.B) {
 	body := make([]byte, 200<<10)
 	_, _ = rand.Read(body)
 	for _, scheme := range []string{"http", "https"} {
-		srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			_, _ = io.Copy(io.Discard, r.Body)
-			w.WriteHeader(http.StatusOK)
-		}))
-		if scheme == "https" {
-			srv.StartTLS()
-		} else {
-			srv.Start()
-		}
+		srv := startDiscardServer(scheme)
 		b.Run(scheme+"/pushguard", func(b *testing.B) {
 			u, err := upstream.NewHTTP(testServerConfig(b, srv), nil)
 			require.NoError(b, err)
