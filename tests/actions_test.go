@@ -2,6 +2,7 @@ package tests
 
 import (
 	"bufio"
+	"math"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -10,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/prometheus/model/histogram"
 	"github.com/prometheus/prometheus/prompb"
 	"github.com/stretchr/testify/require"
 )
@@ -135,6 +137,51 @@ func TestActionsEndToEnd(t *testing.T) {
 		v, ok := inst.metric(t, `pushguard_rejected_requests_total{reason="sample-duplicate-timestamp"}`)
 		require.True(t, ok)
 		require.Equal(t, "1", v)
+	})
+
+	// A native histogram with a NaN zero threshold makes Prometheus'
+	// FloatHistogram.Add loop forever: neither summing a duplicate group
+	// nor PromQL's sum over the embedded TSDB may meet one.
+	t.Run("a zero threshold Prometheus cannot add: sum keeps the first, the embedded TSDB refuses it", func(t *testing.T) {
+		// The loop would hold the push or the query unanswered: fail
+		// then rather than at the end of the test run.
+		inst := *inst
+		inst.client = &http.Client{Timeout: 30 * time.Second}
+		hist := func(pod string, threshold float64) prompb.TimeSeries {
+			// Told apart by their counts: 4, or 5 with the NaN threshold.
+			n := uint64(4)
+			if math.IsNaN(threshold) {
+				n = 5
+			}
+			h := &histogram.Histogram{Count: n, Sum: 6, ZeroThreshold: threshold, ZeroCount: 1,
+				PositiveSpans: []histogram.Span{{Offset: 0, Length: 1}}, PositiveBuckets: []int64{int64(n) - 1}}
+			s := ts(0, at, "__name__", "latency_seconds", "job", "api", "pod", pod)
+			s.Samples = nil
+			s.Histograms = []prompb.Histogram{prompb.FromIntHistogram(at.UnixMilli(), h)}
+			return s
+		}
+		status, msg := pushAs(t, &inst, "t-sum", hist("", 0.001), hist("", math.NaN()))
+		require.Equal(t, http.StatusOK, status, msg)
+		var found bool
+		for _, o := range inst.offenders(t, "t-sum", "").Offenders {
+			if o.Metric == "latency_seconds" {
+				found = true
+				require.Equal(t, "keep-first", o.Action)
+				require.Equal(t, "sum", o.RequestedAction)
+				require.Equal(t, int64(1), o.DroppedSamples)
+			}
+		}
+		require.True(t, found, "the group is reported")
+
+		status, msg = pushAs(t, &inst, "t-report", hist("a", 0.001), hist("b", math.NaN()))
+		require.Equal(t, http.StatusBadRequest, status, msg)
+		require.Contains(t, msg, `series {__name__="latency_seconds", job="api", pod="b"}`)
+		require.Contains(t, msg, "native histogram zero threshold is not a finite number >= 0: NaN (err-pushguard-embedded-invalid-native-histogram)")
+		// What each tenant stored is the valid histogram alone, and PromQL
+		// sums it.
+		for _, tenant := range []string{"t-sum", "t-report"} {
+			require.Equal(t, map[string]string{"{}": "count=4 sum=6"}, inst.query(t, tenant, `sum(latency_seconds)`, at), tenant)
+		}
 	})
 
 	t.Run("rules: first match wins, then the tenant's default", func(t *testing.T) {

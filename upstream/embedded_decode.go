@@ -8,7 +8,6 @@ import (
 	"strconv"
 
 	"github.com/klauspost/compress/snappy"
-	"github.com/prometheus/prometheus/model/histogram"
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/prompb"
 	writev2 "github.com/prometheus/prometheus/prompb/io/prometheus/write/v2"
@@ -102,15 +101,8 @@ func appendWriteRequestV2(ctx context.Context, db *tsdb.DB, req *writev2.Request
 			continue
 		}
 		var ref storage.SeriesRef
-		appendOne := func(st, t int64, v float64, h *histogram.Histogram, fh *histogram.FloatHistogram) error {
-			r, aerr := app.Append(ref, ls, st, t, v, h, fh, storage.AOptions{})
-			if aerr == nil {
-				ref = r
-			}
-			return res.record(aerr, ls, t)
-		}
 		for _, s := range ts.Samples {
-			if err := appendOne(s.StartTimestamp, s.Timestamp, s.Value, nil, nil); err != nil {
+			if err := res.add(app, &ref, ls, s.StartTimestamp, s.Timestamp, s.Value, nil, nil); err != nil {
 				return res, err
 			}
 		}
@@ -118,9 +110,9 @@ func appendWriteRequestV2(ctx context.Context, db *tsdb.DB, req *writev2.Request
 			before := res.appended
 			var err error
 			if hp.IsFloatHistogram() {
-				err = appendOne(hp.StartTimestamp, hp.Timestamp, 0, nil, hp.ToFloatHistogram())
+				err = res.add(app, &ref, ls, hp.StartTimestamp, hp.Timestamp, 0, nil, hp.ToFloatHistogram())
 			} else {
-				err = appendOne(hp.StartTimestamp, hp.Timestamp, 0, hp.ToIntHistogram(), nil)
+				err = res.add(app, &ref, ls, hp.StartTimestamp, hp.Timestamp, 0, hp.ToIntHistogram(), nil)
 			}
 			if err != nil {
 				return res, err

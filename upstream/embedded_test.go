@@ -203,6 +203,24 @@ func TestEmbedded_Push(t *testing.T) {
 				pushguard_embedded_rejected_samples_total{reason="invalid-native-histogram",tenant="team-a"} 1
 			`,
 		},
+		"a native histogram whose zero threshold PromQL cannot add is refused, the others land": {
+			pushes: []push{{
+				body: embeddedBody(t,
+					embeddedHistograms(`nan`, prompb.FromIntHistogram(1000, withZeroThreshold(embeddedHistogram(3), math.NaN()))),
+					embeddedHistograms(`negative`, prompb.FromFloatHistogram(1000, withZeroThreshold(embeddedHistogram(3), -1).ToFloat(nil))),
+					embeddedHistograms(`inf`, prompb.FromIntHistogram(1000, withZeroThreshold(embeddedHistogram(3), math.Inf(1)))),
+					embeddedFloats(`a`, 1000, 2),
+				),
+				status:     http.StatusBadRequest,
+				bodyPrefix: `failed pushing to embedded TSDB: series {__name__="nan"}, timestamp 1970-01-01T00:00:01Z: native histogram zero threshold is not a finite number >= 0: NaN (err-pushguard-embedded-invalid-native-histogram)`,
+			}},
+			stored: map[string][]string{`{__name__="a"}`: {"1000:2"}},
+			metrics: `
+				# HELP pushguard_embedded_rejected_samples_total Float samples and native histograms the embedded TSDB refused, by reason.
+				# TYPE pushguard_embedded_rejected_samples_total counter
+				pushguard_embedded_rejected_samples_total{reason="invalid-native-histogram",tenant="team-a"} 3
+			`,
+		},
 		"body that is not snappy": {
 			pushes: []push{{body: []byte("\xff\xff\xff\xff\xff\xff"), status: http.StatusBadRequest, bodyPrefix: "decoding snappy body: "}},
 			stored: map[string][]string{},
@@ -498,4 +516,9 @@ func metricsIn(text string, names []string) []string {
 		}
 	}
 	return out
+}
+
+func withZeroThreshold(h *histogram.Histogram, threshold float64) *histogram.Histogram {
+	h.ZeroThreshold = threshold
+	return h
 }

@@ -2,6 +2,7 @@ package validator
 
 import (
 	"fmt"
+	"math"
 	"strings"
 	"testing"
 
@@ -148,6 +149,16 @@ func TestSumAndExtremesOfHistograms(t *testing.T) {
 			require.Equal(t, 2, p.Dropped)
 		})
 	}
+	t.Run("a zero threshold Prometheus cannot add: keep-first, said so", func(t *testing.T) {
+		for _, threshold := range []float64{math.NaN(), -1, math.Inf(1)} {
+			odd := testHistogram(5)
+			odd.ZeroThreshold = threshold
+			in := []prompb.TimeSeries{h(3), withHistogram(series("__name__", "latency_seconds", "pod", ""), 10, odd)}
+			p, got := planAndEncode(t, in, StaticPolicy(ActionSum), "")
+			requireSameMessages(t, seriesPtrs(in[:1]), seriesPtrs(got.Timeseries), "series")
+			require.Equal(t, []Outcome{{Action: ActionKeepFirst, Requested: ActionSum, Dropped: 1}}, p.Outcomes, "zero threshold %v", threshold)
+		}
+	})
 	t.Run("a float and a histogram cannot be summed: keep-first, said so", func(t *testing.T) {
 		in := []prompb.TimeSeries{withSamples(series("__name__", "latency_seconds"), 10, 1), h(3)}
 		p, got := planAndEncode(t, in, StaticPolicy(ActionSum), "")

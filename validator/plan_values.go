@@ -116,9 +116,7 @@ func (p *Patch) sumHistograms(r *Request, cands []member) bool {
 		}
 		allInt = allInt && !h.IsFloatHistogram()
 		fh := h.ToFloatHistogram()
-		// Spans that disagree with the buckets make Add panic; Mimir
-		// refuses such a histogram anyway, so leave the group to keep-first.
-		if fh.Validate() != nil {
+		if !summable(fh) {
 			return false
 		}
 		if acc == nil {
@@ -153,6 +151,15 @@ func (p *Patch) sumHistograms(r *Request, cands []member) bool {
 
 // toIntHistogram converts fh back to an integer histogram when every count
 // is a whole number.
+// summable says whether Prometheus' FloatHistogram.Add can take fh. Spans
+// that disagree with the buckets make Add panic, and a zero threshold that
+// is NaN makes it loop forever (it widens the zero bucket until the two
+// thresholds are equal); a negative or infinite one is no histogram a client
+// writes either. Such a group is left to keep-first.
+func summable(fh *histogram.FloatHistogram) bool {
+	return fh.Validate() == nil && fh.ZeroThreshold >= 0 && !math.IsInf(fh.ZeroThreshold, 1)
+}
+
 func toIntHistogram(fh *histogram.FloatHistogram) (*histogram.Histogram, bool) {
 	whole := func(f float64) bool { return f >= 0 && f == math.Trunc(f) && f < 1<<53 }
 	if !whole(fh.Count) || !whole(fh.ZeroCount) {

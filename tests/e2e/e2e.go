@@ -85,7 +85,8 @@ func InstantQuery(t testing.TB, queryURL, tenant, expr string, at time.Time) map
 	return InstantQueryWith(t, http.DefaultClient, queryURL, tenant, expr, at)
 }
 
-// InstantQueryWith is InstantQuery through client.
+// InstantQueryWith is InstantQuery through client. A native histogram's
+// value is written "count=<count> sum=<sum>".
 func InstantQueryWith(t testing.TB, client *http.Client, queryURL, tenant, expr string, at time.Time) map[string]string {
 	t.Helper()
 	q := url.Values{"query": {expr}, "time": {fmt.Sprintf("%.3f", float64(at.UnixMilli())/1000)}}
@@ -93,8 +94,9 @@ func InstantQueryWith(t testing.TB, client *http.Client, queryURL, tenant, expr 
 		Status string `json:"status"`
 		Data   struct {
 			Result []struct {
-				Metric map[string]string `json:"metric"`
-				Value  []any             `json:"value"`
+				Metric    map[string]string `json:"metric"`
+				Value     []any             `json:"value"`
+				Histogram []json.RawMessage `json:"histogram"`
 			} `json:"result"`
 		} `json:"data"`
 	}
@@ -106,7 +108,16 @@ func InstantQueryWith(t testing.TB, client *http.Client, queryURL, tenant, expr 
 		for k, v := range r.Metric {
 			lm[model.LabelName(k)] = model.LabelValue(v)
 		}
-		res[lm.String()] = r.Value[1].(string)
+		switch {
+		case len(r.Value) == 2:
+			res[lm.String()] = r.Value[1].(string)
+		case len(r.Histogram) == 2:
+			var h struct{ Count, Sum string }
+			require.NoError(t, json.Unmarshal(r.Histogram[1], &h))
+			res[lm.String()] = "count=" + h.Count + " sum=" + h.Sum
+		default:
+			require.Failf(t, "unexpected query result", "%s: %+v", lm, r)
+		}
 	}
 	return res
 }
