@@ -149,8 +149,6 @@ func (p *Patch) sumHistograms(r *Request, cands []member) bool {
 	return true
 }
 
-// toIntHistogram converts fh back to an integer histogram when every count
-// is a whole number.
 // summable says whether Prometheus' FloatHistogram.Add can take fh. Spans
 // that disagree with the buckets make Add panic, and a zero threshold that
 // is NaN makes it loop forever (it widens the zero bucket until the two
@@ -160,6 +158,8 @@ func summable(fh *histogram.FloatHistogram) bool {
 	return fh.Validate() == nil && fh.ZeroThreshold >= 0 && !math.IsInf(fh.ZeroThreshold, 1)
 }
 
+// toIntHistogram converts fh back to an integer histogram when every count
+// is a whole number.
 func toIntHistogram(fh *histogram.FloatHistogram) (*histogram.Histogram, bool) {
 	whole := func(f float64) bool { return f >= 0 && f == math.Trunc(f) && f < 1<<53 }
 	if !whole(fh.Count) || !whole(fh.ZeroCount) {
