@@ -29,11 +29,11 @@ func ServerOptions() []grpc.ServerOption {
 	return []grpc.ServerOption{grpc.ForceServerCodecV2(rawproto.NewCodec())}
 }
 
-// Register registers every gRPC service on s: ValidatorService, the
-// Mimir-compatible Distributor, health (SERVING when ready says so) and,
-// when enabled, reflection.
-func Register(s *grpc.Server, cfg Config, auth validator.AuthConfig, v *validator.Validator, up upstream.Upstream, ready func() bool, logger log.Logger) {
-	pushguardv1.RegisterValidatorServiceServer(s, NewValidatorService(auth, v))
+// Register registers every gRPC service on s: ValidatorService (its
+// reports naming this replica, instance), the Mimir-compatible Distributor,
+// health (SERVING when ready says so) and, when enabled, reflection.
+func Register(s *grpc.Server, cfg Config, auth validator.AuthConfig, v *validator.Validator, up upstream.Upstream, ready func() bool, instance string, logger log.Logger) {
+	pushguardv1.RegisterValidatorServiceServer(s, NewValidatorService(auth, v, instance))
 	NewDistributor(auth, v, up, logger).Register(s)
 	NewHealth(ready).Register(s)
 	if cfg.ReflectionEnabled {

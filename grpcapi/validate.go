@@ -15,13 +15,15 @@ import (
 // ValidatorService implements pushguard.v1.ValidatorService.
 type ValidatorService struct {
 	pushguardv1.UnimplementedValidatorServiceServer
-	auth validator.AuthConfig
-	v    *validator.Validator
+	auth     validator.AuthConfig
+	v        *validator.Validator
+	instance string
 }
 
-// NewValidatorService returns the service.
-func NewValidatorService(auth validator.AuthConfig, v *validator.Validator) *ValidatorService {
-	return &ValidatorService{auth: auth, v: v}
+// NewValidatorService returns the service; instance names this replica in
+// ListOffenders' answers.
+func NewValidatorService(auth validator.AuthConfig, v *validator.Validator, instance string) *ValidatorService {
+	return &ValidatorService{auth: auth, v: v, instance: instance}
 }
 
 // Validate implements pushguardv1.ValidatorServiceServer: a dry run that
@@ -99,7 +101,7 @@ func (s *ValidatorService) ListOffenders(ctx context.Context, req *pushguardv1.L
 		return nil, statusError(validator.NewError(validator.ErrIDBadQuery, validator.CauseBadData, nil, "limit must be non-negative, got %d", f.Limit))
 	}
 	offenders, evicted := s.v.Store().List(meta.Tenant, f)
-	resp := &pushguardv1.ListOffendersResponse{EvictedOffenders: evicted}
+	resp := &pushguardv1.ListOffendersResponse{EvictedOffenders: evicted, Instance: s.instance}
 	for k := range offenders {
 		resp.Offenders = append(resp.Offenders, offenderProto(&offenders[k]))
 	}

@@ -16,17 +16,22 @@ type OffendersResponse struct {
 	// EvictedOffenders counts offenders dropped from this tenant's report
 	// because it was full.
 	EvictedOffenders int64 `json:"evicted_offenders"`
+	// Instance names the replica whose report this is: each replica
+	// reports only the pushes it took.
+	Instance string `json:"instance"`
 }
 
 type offendersHandler struct {
-	auth  validator.AuthConfig
-	store *report.Store
+	auth     validator.AuthConfig
+	store    *report.Store
+	instance string
 }
 
 // NewOffendersHandler serves the caller's tenant's offender report as JSON,
 // most conflicting first, filtered by the metric, kind and limit parameters.
-func NewOffendersHandler(auth validator.AuthConfig, store *report.Store) http.Handler {
-	return &offendersHandler{auth: auth, store: store}
+// instance names this replica in the answer.
+func NewOffendersHandler(auth validator.AuthConfig, store *report.Store, instance string) http.Handler {
+	return &offendersHandler{auth: auth, store: store, instance: instance}
 }
 
 func (h *offendersHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -41,22 +46,28 @@ func (h *offendersHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	offenders, evicted := h.store.List(tenant, f)
+	writeOffenders(w, offenders, evicted, h.instance)
+}
+
+// writeOffenders answers with the offenders as JSON.
+func writeOffenders(w http.ResponseWriter, offenders []report.Offender, evicted int64, instance string) {
 	if offenders == nil {
 		offenders = []report.Offender{}
 	}
 	w.Header().Set("Content-Type", "application/json")
-	_ = json.NewEncoder(w).Encode(OffendersResponse{Offenders: offenders, EvictedOffenders: evicted})
+	_ = json.NewEncoder(w).Encode(OffendersResponse{Offenders: offenders, EvictedOffenders: evicted, Instance: instance})
 }
 
 type adminOffendersHandler struct {
-	store *report.Store
+	store    *report.Store
+	instance string
 }
 
 // NewAdminOffendersHandler serves every tenant's offenders as JSON, for
 // operators: the same shape as GET /api/v1/offenders, plus a tenant filter.
 // It has no authentication of its own and belongs behind the operator's.
-func NewAdminOffendersHandler(store *report.Store) http.Handler {
-	return &adminOffendersHandler{store: store}
+func NewAdminOffendersHandler(store *report.Store, instance string) http.Handler {
+	return &adminOffendersHandler{store: store, instance: instance}
 }
 
 func (h *adminOffendersHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -67,11 +78,7 @@ func (h *adminOffendersHandler) ServeHTTP(w http.ResponseWriter, r *http.Request
 	}
 	f.Tenant = r.URL.Query().Get("tenant")
 	offenders, evicted := h.store.ListAll(f)
-	if offenders == nil {
-		offenders = []report.Offender{}
-	}
-	w.Header().Set("Content-Type", "application/json")
-	_ = json.NewEncoder(w).Encode(OffendersResponse{Offenders: offenders, EvictedOffenders: evicted})
+	writeOffenders(w, offenders, evicted, h.instance)
 }
 
 // parseFilter reads the metric, kind, origin (name=value, repeatable or

@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"os"
 	"strings"
 
 	"github.com/grafana/dskit/flagext"
@@ -15,6 +16,7 @@ import (
 type ReportConfig struct {
 	AdminEnabled   bool                   `yaml:"admin_enabled"`
 	TrustedProxies flagext.StringSliceCSV `yaml:"trusted_proxies"`
+	InstanceID     string                 `yaml:"instance_id"`
 
 	proxies []netip.Prefix
 }
@@ -22,11 +24,20 @@ type ReportConfig struct {
 // RegisterFlags registers the report flags.
 func (cfg *ReportConfig) RegisterFlags(f *flag.FlagSet) {
 	f.BoolVar(&cfg.AdminEnabled, "report.admin-enabled", true, "Serve the operator view of every tenant's offenders: the HTML report at / and the JSON at /admin/api/v1/offenders. Like Mimir's admin pages they carry no authentication of their own: put them behind your proxy's auth. When false, / shows only the X-Scope-OrgID tenant's offenders.")
+	f.StringVar(&cfg.InstanceID, "report.instance-id", "", "Name of this replica in its reports (the HTML report's footer, instance in the JSON and in gRPC ListOffenders): each replica reports only the pushes it took. Empty means the hostname, which in Kubernetes is the pod's name.")
 	f.Var(&cfg.TrustedProxies, "report.trusted-proxies", "Comma-separated addresses or CIDR ranges of proxies whose X-Forwarded-For header names the sender in reports. Pushes from any other peer are reported with the peer's own address.")
 }
 
-// Validate checks the configuration and parses the proxy ranges.
+// Validate checks the configuration, parses the proxy ranges and names
+// the instance after the host unless it is named.
 func (cfg *ReportConfig) Validate() error {
+	if cfg.InstanceID == "" {
+		host, err := os.Hostname()
+		if err != nil {
+			return fmt.Errorf("-report.instance-id is empty and the hostname is unknown: %w", err)
+		}
+		cfg.InstanceID = host
+	}
 	cfg.proxies = cfg.proxies[:0]
 	for _, s := range cfg.TrustedProxies {
 		s = strings.TrimSpace(s)

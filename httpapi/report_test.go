@@ -75,13 +75,14 @@ func TestUIEscapesAndScopes(t *testing.T) {
 	s := testStore(t)
 	auth := validator.AuthConfig{MultitenancyEnabled: true}
 
-	admin := NewUIHandler(auth, s, true, log.NewNopLogger())
+	admin := NewUIHandler(auth, s, true, "pushguard-7c9f-x2k4", log.NewNopLogger())
 	code, body := get(t, admin, "/", nil)
 	require.Equal(t, http.StatusOK, code)
 	require.Contains(t, body, "kube_job_status_failed")
 	require.Contains(t, body, "secret_metric_of_b", "the operator view shows every tenant")
 	require.NotContains(t, body, "<img src=x")
 	require.Contains(t, body, "&#34;&gt;&lt;img src=x onerror=alert(1)&gt;")
+	require.Contains(t, body, "Reported by replica <code>pushguard-7c9f-x2k4</code>", "the page names the replica it is one of")
 
 	code, body = get(t, admin, "/?tenant=team-a", nil)
 	require.Equal(t, http.StatusOK, code)
@@ -94,13 +95,14 @@ func TestUIEscapesAndScopes(t *testing.T) {
 	require.NotContains(t, body, "<script>alert(1)")
 	require.Contains(t, body, "without the label that tells them apart", "the kube-state-metrics hint")
 
-	code, _ = get(t, admin, "/offender?tenant=team-a&id=nope", nil)
+	code, body = get(t, admin, "/offender?tenant=team-a&id=nope", nil)
 	require.Equal(t, http.StatusNotFound, code)
+	require.Contains(t, body, "Reported by replica <code>pushguard-7c9f-x2k4</code>", "an offender another replica holds is not found here")
 	code, body = get(t, admin, "/static/report.css", nil)
 	require.Equal(t, http.StatusOK, code)
 	require.Contains(t, body, "table.offenders")
 
-	scoped := NewUIHandler(auth, s, false, log.NewNopLogger())
+	scoped := NewUIHandler(auth, s, false, "pushguard-7c9f-x2k4", log.NewNopLogger())
 	code, _ = get(t, scoped, "/", nil)
 	require.Equal(t, http.StatusUnauthorized, code)
 	code, body = get(t, scoped, "/?tenant=team-b", map[string]string{"X-Scope-OrgID": "team-a"})
@@ -110,9 +112,10 @@ func TestUIEscapesAndScopes(t *testing.T) {
 }
 
 func TestAdminOffendersJSON(t *testing.T) {
-	h := NewAdminOffendersHandler(testStore(t))
+	h := NewAdminOffendersHandler(testStore(t), "pushguard-0")
 	code, body := get(t, h, "/admin/api/v1/offenders", nil)
 	require.Equal(t, http.StatusOK, code)
+	require.Contains(t, body, `"instance":"pushguard-0"`)
 	require.Contains(t, body, `"tenant":"team-a"`)
 	require.Contains(t, body, `"tenant":"team-b"`)
 	code, body = get(t, h, "/admin/api/v1/offenders?tenant=team-b", nil)
@@ -133,7 +136,7 @@ func TestUIShowsWhatTheActionDid(t *testing.T) {
 	}})
 	all, _ := s.ListAll(report.Filter{})
 	require.Len(t, all, 1)
-	ui := NewUIHandler(validator.AuthConfig{MultitenancyEnabled: true}, s, true, log.NewNopLogger())
+	ui := NewUIHandler(validator.AuthConfig{MultitenancyEnabled: true}, s, true, "pushguard-0", log.NewNopLogger())
 	code, body := get(t, ui, "/offender?tenant=t&id="+all[0].ID, nil)
 	require.Equal(t, http.StatusOK, code)
 	for _, want := range []string{"rules chose", ">sum<", "2 dropped", "1 given a new value", "4 relabelled"} {

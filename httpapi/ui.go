@@ -55,23 +55,25 @@ var uiTemplates = template.Must(template.New("").Funcs(template.FuncMap{
 }).ParseFS(uiFiles, "templates/*.html"))
 
 type uiHandler struct {
-	auth   validator.AuthConfig
-	store  *report.Store
-	admin  bool
-	logger log.Logger
-	now    func() time.Time
-	static http.Handler
+	auth     validator.AuthConfig
+	store    *report.Store
+	admin    bool
+	instance string
+	logger   log.Logger
+	now      func() time.Time
+	static   http.Handler
 }
 
 // NewUIHandler serves the HTML report: the offender table at /, one
 // offender's detail at /offender and the embedded assets under /static/.
 // With admin true it shows every tenant (an operator view that belongs
 // behind the operator's auth); otherwise only the X-Scope-OrgID tenant's.
-// Every page renders without JavaScript.
-func NewUIHandler(auth validator.AuthConfig, store *report.Store, admin bool, logger log.Logger) http.Handler {
+// Every page names this replica, instance, in its footer. Every page
+// renders without JavaScript.
+func NewUIHandler(auth validator.AuthConfig, store *report.Store, admin bool, instance string, logger log.Logger) http.Handler {
 	static, _ := fs.Sub(uiFiles, "static")
 	return &uiHandler{
-		auth: auth, store: store, admin: admin, logger: logger, now: time.Now,
+		auth: auth, store: store, admin: admin, instance: instance, logger: logger, now: time.Now,
 		static: http.StripPrefix(UIStaticPrefix, http.FileServer(http.FS(static))),
 	}
 }
@@ -100,8 +102,17 @@ func (h *uiHandler) scope(r *http.Request) (string, error) {
 	return h.auth.Tenant(r.Header.Get("X-Scope-OrgID"))
 }
 
+// Frame is what every page's frame shows: whether it is the operator view,
+// and the replica it is served by.
+type Frame struct {
+	Admin    bool
+	Instance string
+}
+
+func (h *uiHandler) frame() Frame { return Frame{Admin: h.admin, Instance: h.instance} }
+
 type listPage struct {
-	Admin     bool
+	Frame
 	Scope     string
 	Stats     report.StoreStats
 	Offenders []report.Offender
@@ -131,7 +142,7 @@ func (h *uiHandler) list(w http.ResponseWriter, r *http.Request) {
 	}
 	q := r.URL.Query()
 	page := listPage{
-		Admin: h.admin, Scope: scope, Stats: h.store.Stats(), Query: q, Now: h.now(),
+		Frame: h.frame(), Scope: scope, Stats: h.store.Stats(), Query: q, Now: h.now(),
 		Kinds:  validator.KindNames(),
 		Origin: strings.Join(q["origin"], " "),
 		Sort:   q.Get("sort"),
@@ -159,7 +170,7 @@ func (h *uiHandler) list(w http.ResponseWriter, r *http.Request) {
 }
 
 type detailPage struct {
-	Admin    bool
+	Frame
 	O        report.Offender
 	Rows     []labelRow
 	Same     bool
@@ -188,10 +199,10 @@ func (h *uiHandler) offender(w http.ResponseWriter, r *http.Request) {
 	o, ok := h.store.Get(tenant, q.Get("id"))
 	if !ok {
 		w.WriteHeader(http.StatusNotFound)
-		h.render(w, "notfound.html", struct{ Admin bool }{h.admin})
+		h.render(w, "notfound.html", h.frame())
 		return
 	}
-	page := detailPage{Admin: h.admin, O: o, Now: h.now(), Conflict: o.ConflictingSamples > 0}
+	page := detailPage{Frame: h.frame(), O: o, Now: h.now(), Conflict: o.ConflictingSamples > 0}
 	page.Rows, page.Same = labelRows(o.Example)
 	h.render(w, "offender.html", page)
 }

@@ -144,6 +144,10 @@ func TestGRPCurl(t *testing.T) {
 			require.Equal(t, "127.0.0.1", httpRep.Offenders[i].SenderAddress)
 		}
 		require.Equal(t, httpRep, grpcRep)
+		// Each names the replica it is one of: by default its hostname.
+		host, err := os.Hostname()
+		require.NoError(t, err)
+		require.Equal(t, host, httpRep.Instance)
 
 		out, err = inst.grpcurl(t, "-H", "x-scope-orgid: team-b", "-d", `{"origin": {"job": "cadvisor"}}`, "pushguard.v1.ValidatorService/ListOffenders")
 		require.NoError(t, err)
@@ -193,7 +197,7 @@ func offendersBodyOf(resp *pushguardv1.ListOffendersResponse) offendersBody {
 			},
 		})
 	}
-	b, err := json.Marshal(map[string]any{"offenders": offenders, "evicted_offenders": resp.EvictedOffenders})
+	b, err := json.Marshal(map[string]any{"offenders": offenders, "evicted_offenders": resp.EvictedOffenders, "instance": resp.Instance})
 	if err != nil {
 		panic(err)
 	}

@@ -240,7 +240,8 @@ type offendersBody struct {
 			Histograms  []string          `json:"histograms"`
 		} `json:"example"`
 	} `json:"offenders"`
-	EvictedOffenders int64 `json:"evicted_offenders"`
+	EvictedOffenders int64  `json:"evicted_offenders"`
+	Instance         string `json:"instance"`
 }
 
 // query runs an instant PromQL query against the embedded upstream and

@@ -50,7 +50,7 @@ func getBody(t testing.TB, url string, header map[string]string) (int, string) {
 }
 
 func TestReportTenantIsolationHTTP(t *testing.T) {
-	inst := startPushguard(t, "-report.trusted-proxies=127.0.0.1")
+	inst := startPushguard(t, "-report.trusted-proxies=127.0.0.1", "-report.instance-id=pushguard-zone-a-0")
 	at := time.Now().Truncate(time.Second)
 	// Tenant A: kube-state-metrics through a proxy that names the sender.
 	pushSeries(t, inst, "tenant-a", map[string]string{"User-Agent": "Prometheus/3.1.0", "X-Forwarded-For": "198.51.100.7"}, nil,
@@ -64,6 +64,7 @@ func TestReportTenantIsolationHTTP(t *testing.T) {
 
 	a := inst.offenders(t, "tenant-a", "")
 	require.Len(t, a.Offenders, 1)
+	require.Equal(t, "pushguard-zone-a-0", a.Instance, "the report names the replica it is one of")
 	require.Equal(t, "kube_job_status_failed", a.Offenders[0].Metric)
 	b := inst.offenders(t, "tenant-b", "")
 	require.Len(t, b.Offenders, 1)
@@ -112,6 +113,7 @@ func TestReportTenantIsolationHTTP(t *testing.T) {
 	require.Equal(t, http.StatusOK, status)
 	require.Contains(t, body, `data-metric="namespace:container_memory_usage_bytes:sum"`)
 	require.NotContains(t, body, `data-metric="kube_job_status_failed"`)
+	require.Contains(t, body, "Reported by replica <code>pushguard-zone-a-0</code>")
 
 	// Over gRPC too: ListOffenders answers the caller's tenant only.
 	conn, err := grpc.NewClient(inst.GRPCAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
@@ -125,6 +127,7 @@ func TestReportTenantIsolationHTTP(t *testing.T) {
 		require.Len(t, resp.Offenders, 1, tenant)
 		require.Equal(t, tenant, resp.Offenders[0].Tenant)
 		require.Equal(t, metric, resp.Offenders[0].Metric)
+		require.Equal(t, "pushguard-zone-a-0", resp.Instance)
 	}
 	_, err = client.ListOffenders(context.Background(), &pushguardv1.ListOffendersRequest{})
 	require.Equal(t, codes.Unauthenticated, grpcstatus.Code(err), "%v", err)

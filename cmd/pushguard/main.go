@@ -140,11 +140,11 @@ func run(args []string) error {
 	}
 	tenantOf := func(r *http.Request) (string, error) { return cfg.Auth.Tenant(r.Header.Get("X-Scope-OrgID")) }
 	srv.HTTP.Path("/api/v1/push").Methods(http.MethodPost).Handler(httpapi.Admit(adm, httpapi.NewPushHandler(cfg.Auth, v, ups.ForHTTP, logger, reg, httpapi.WithSenderAddress(cfg.Report.SenderAddress))))
-	srv.HTTP.Path("/api/v1/offenders").Methods(http.MethodGet).Handler(httpapi.NewOffendersHandler(cfg.Auth, v.Store()))
+	srv.HTTP.Path("/api/v1/offenders").Methods(http.MethodGet).Handler(httpapi.NewOffendersHandler(cfg.Auth, v.Store(), cfg.Report.InstanceID))
 	if cfg.Report.AdminEnabled {
-		srv.HTTP.Path("/admin/api/v1/offenders").Methods(http.MethodGet).Handler(httpapi.NewAdminOffendersHandler(v.Store()))
+		srv.HTTP.Path("/admin/api/v1/offenders").Methods(http.MethodGet).Handler(httpapi.NewAdminOffendersHandler(v.Store(), cfg.Report.InstanceID))
 	}
-	ui := httpapi.NewUIHandler(cfg.Auth, v.Store(), cfg.Report.AdminEnabled, logger)
+	ui := httpapi.NewUIHandler(cfg.Auth, v.Store(), cfg.Report.AdminEnabled, cfg.Report.InstanceID, logger)
 	srv.HTTP.Path("/").Methods(http.MethodGet, http.MethodHead).Handler(ui)
 	srv.HTTP.Path(httpapi.UIOffenderPath).Methods(http.MethodGet, http.MethodHead).Handler(ui)
 	srv.HTTP.PathPrefix(httpapi.UIStaticPrefix).Methods(http.MethodGet, http.MethodHead).Handler(ui)
@@ -159,7 +159,7 @@ func run(args []string) error {
 	ready := func() bool {
 		return serverService != nil && serverService.State() == services.Running && !adm.Draining() && (depManager == nil || depManager.IsHealthy())
 	}
-	grpcapi.Register(srv.GRPC, cfg.GRPC, cfg.Auth, v, ups.ForGRPC, ready, logger)
+	grpcapi.Register(srv.GRPC, cfg.GRPC, cfg.Auth, v, ups.ForGRPC, ready, cfg.Report.InstanceID, logger)
 	if len(deps) > 0 {
 		depManager, err = services.NewManager(deps...)
 		if err != nil {

@@ -784,8 +784,11 @@ type ListOffendersResponse struct {
 	Offenders []*Offender            `protobuf:"bytes,1,rep,name=offenders,proto3" json:"offenders,omitempty"`
 	// Offenders dropped from the tenant's report because it was full.
 	EvictedOffenders int64 `protobuf:"varint,2,opt,name=evicted_offenders,json=evictedOffenders,proto3" json:"evicted_offenders,omitempty"`
-	unknownFields    protoimpl.UnknownFields
-	sizeCache        protoimpl.SizeCache
+	// The replica whose report this is (-report.instance-id): each replica
+	// reports only the pushes it took.
+	Instance      string `protobuf:"bytes,3,opt,name=instance,proto3" json:"instance,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ListOffendersResponse) Reset() {
@@ -830,6 +833,13 @@ func (x *ListOffendersResponse) GetEvictedOffenders() int64 {
 		return x.EvictedOffenders
 	}
 	return 0
+}
+
+func (x *ListOffendersResponse) GetInstance() string {
+	if x != nil {
+		return x.Instance
+	}
+	return ""
 }
 
 var File_pushguard_v1_validator_proto protoreflect.FileDescriptor
@@ -913,10 +923,11 @@ const file_pushguard_v1_validator_proto_rawDesc = "" +
 	"\x06origin\x18\x04 \x03(\v2..pushguard.v1.ListOffendersRequest.OriginEntryR\x06origin\x1a9\n" +
 	"\vOriginEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"z\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\x96\x01\n" +
 	"\x15ListOffendersResponse\x124\n" +
 	"\toffenders\x18\x01 \x03(\v2\x16.pushguard.v1.OffenderR\toffenders\x12+\n" +
-	"\x11evicted_offenders\x18\x02 \x01(\x03R\x10evictedOffenders2\xb7\x01\n" +
+	"\x11evicted_offenders\x18\x02 \x01(\x03R\x10evictedOffenders\x12\x1a\n" +
+	"\binstance\x18\x03 \x01(\tR\binstance2\xb7\x01\n" +
 	"\x10ValidatorService\x12I\n" +
 	"\bValidate\x12\x1d.pushguard.v1.ValidateRequest\x1a\x1e.pushguard.v1.ValidateResponse\x12X\n" +
 	"\rListOffenders\x12\".pushguard.v1.ListOffendersRequest\x1a#.pushguard.v1.ListOffendersResponseB?Z=github.com/pushguard/pushguard/proto/pushguard/v1;pushguardv1b\x06proto3"
