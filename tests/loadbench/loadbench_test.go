@@ -113,3 +113,24 @@ func runLoadBench(t *testing.T, args ...string) (targets, steadies []string) {
 	require.Len(t, turns, len(targets)-bare, "the spread of its turns' ratios for every target but the bare proxy")
 	return targets, steadies
 }
+
+// TestPassGate: behind Mimir, the pushes of a pass begun in this run wait
+// for its first push; a pass begun in an earlier run has its tenant.
+func TestPassGate(t *testing.T) {
+	ep := &endpoint{firstPushAlone: true}
+	gate, first := ep.passGate(2, 4, 4)
+	require.Nil(t, gate, "pass 0 began before the run")
+	require.False(t, first)
+	g4, first := ep.passGate(4, 4, 4)
+	require.NotNil(t, g4)
+	require.True(t, first, "request 4 is pass 1's first push")
+	g5, first := ep.passGate(5, 4, 4)
+	require.Equal(t, g4, g5, "the pushes of pass 1 wait on its first")
+	require.False(t, first)
+	g8, _ := ep.passGate(8, 4, 4)
+	require.NotEqual(t, g4, g8, "each pass has its own")
+
+	gate, first = (&endpoint{}).passGate(4, 4, 4)
+	require.Nil(t, gate, "only behind Mimir")
+	require.False(t, first)
+}

@@ -118,6 +118,9 @@ type driveConfig struct {
 	// start is the timestamp of every load's first body: recent enough
 	// for Mimir to take.
 	start time.Time
+	// firstPushAlone sends each new tenant's first push before the
+	// others of its pass (see endpoint).
+	firstPushAlone bool
 }
 
 func drive(cfg driveConfig) error {
@@ -176,6 +179,7 @@ func driveUpstream(self, kind string, cfg driveConfig, profiled *bool) error {
 	defer stop(reencode.cmd)
 
 	fmt.Printf("\nupstream: %s\n", what)
+	cfg.firstPushAlone = kind == "mimir"
 	for _, dup := range cfg.duplicates {
 		if err := driveScenario(dup, stub, proxy, reencode, cfg, profiled); err != nil {
 			return err
@@ -224,10 +228,10 @@ func driveScenario(dup float64, stub, proxy, reencode helper, cfg driveConfig, p
 		if err != nil {
 			return err
 		}
-		ep := newEndpoint("http://"+addr+"/api/v1/push", p.Cmd.Process.Pid, stub.cmd.Process.Pid, cfg.senders)
+		ep := newEndpoint("http://"+addr+"/api/v1/push", p.Cmd.Process.Pid, stub.cmd.Process.Pid, cfg)
 		pgs = append(pgs, instance{p, addr, action, ep})
 	}
-	bareEP := newEndpoint(proxy.url(), proxy.cmd.Process.Pid, stub.cmd.Process.Pid, cfg.senders)
+	bareEP := newEndpoint(proxy.url(), proxy.cmd.Process.Pid, stub.cmd.Process.Pid, cfg)
 
 	// Latency at a steady load first, while pushguard holds what a steady
 	// load gives it: the closed-loop runs fill its record and report with
@@ -242,9 +246,9 @@ func driveScenario(dup float64, stub, proxy, reencode helper, cfg driveConfig, p
 	}
 
 	closed := []*target{
-		newTarget(named("direct to upstream"), newEndpoint(stub.url(), stub.cmd.Process.Pid, stub.cmd.Process.Pid, cfg.senders)),
+		newTarget(named("direct to upstream"), newEndpoint(stub.url(), stub.cmd.Process.Pid, stub.cmd.Process.Pid, cfg)),
 		newTarget(bareName, bareEP),
-		newTarget(named("gogo re-encoding proxy"), newEndpoint(reencode.url(), reencode.cmd.Process.Pid, stub.cmd.Process.Pid, cfg.senders)),
+		newTarget(named("gogo re-encoding proxy"), newEndpoint(reencode.url(), reencode.cmd.Process.Pid, stub.cmd.Process.Pid, cfg)),
 	}
 	bareClosed := closed[1]
 	pgClosed := make([]*target, len(pgs))

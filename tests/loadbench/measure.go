@@ -29,16 +29,38 @@ type endpoint struct {
 	// of the run: an upstream that keeps what it is sent (Mimir) sees
 	// every endpoint's pushes as new series.
 	tenants string
+	// firstPushAlone holds the other pushes of a pass until its first
+	// push, the one that creates the tenant upstream, is answered. Mimir's
+	// TSDB can refuse a sample of a tenant whose head is being created
+	// by a concurrent push as "beyond the out-of-order time window": an
+	// appender made between the head's minimum and maximum time being set
+	// takes the unset maximum. That is Mimir's, whichever target sends.
+	firstPushAlone bool
+	passes         sync.Map // pass number → chan struct{}, closed once its first push is answered
 }
 
 // endpoints counts the endpoints made so far, to name their tenants.
 var endpoints atomic.Int64
 
-func newEndpoint(url string, pid, upstreamPid, senders int) *endpoint {
+func newEndpoint(url string, pid, upstreamPid int, cfg driveConfig) *endpoint {
 	return &endpoint{
 		url: url, pid: pid, upstreamPid: upstreamPid, tenants: fmt.Sprintf("bench-%d-", endpoints.Add(1)),
-		client: &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: senders * 2, MaxIdleConns: senders * 4}},
+		client:         &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: cfg.senders * 2, MaxIdleConns: cfg.senders * 4}},
+		firstPushAlone: cfg.firstPushAlone,
 	}
+}
+
+// passGate returns the channel that closes once pass's first push is
+// answered, when the pushes of request number i are to wait for it (a
+// pass begun in an earlier run created its tenant then); first says
+// whether i is that push itself.
+func (ep *endpoint) passGate(i, bodies int, runStart int64) (gate chan struct{}, first bool) {
+	pass := i / bodies
+	if !ep.firstPushAlone || int64(pass*bodies) < runStart {
+		return nil, false
+	}
+	g, _ := ep.passes.LoadOrStore(pass, make(chan struct{}))
+	return g.(chan struct{}), i%bodies == 0
 }
 
 // target is one measurement of an endpoint: what its runs have measured
@@ -114,15 +136,25 @@ func (t *target) run(load *load, senders int, d time.Duration, rate float64) {
 				i := int(ep.sent + k)
 				body := load.bodies[i%len(load.bodies)]
 				tenant := ep.tenants + strconv.Itoa(i/len(load.bodies))
+				gate, first := ep.passGate(i, len(load.bodies), ep.sent)
 				t0 := time.Now()
 				if rate > 0 {
 					t0 = start.Add(time.Duration(float64(k) / rate * float64(time.Second)))
 					if !t0.Before(deadline) {
+						if first {
+							close(gate) // nothing later in the pass is sent either
+						}
 						break
 					}
 					time.Sleep(time.Until(t0))
 				}
+				if gate != nil && !first {
+					<-gate
+				}
 				err := send(ep.client, ep.url, tenant, body)
+				if first {
+					close(gate)
+				}
 				dur := time.Since(t0)
 				if err != nil {
 					if errs.Add(1) == 1 {
