@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math"
 	"time"
 
 	"github.com/prometheus/common/model"
@@ -13,6 +12,8 @@ import (
 	"github.com/prometheus/prometheus/prompb"
 	"github.com/prometheus/prometheus/storage"
 	"github.com/prometheus/prometheus/tsdb"
+
+	"github.com/pushguard/pushguard/validator"
 )
 
 // sampleError is a sample, or a whole series (timestamp nil), the TSDB refused.
@@ -80,11 +81,10 @@ func (r *appendResult) add(app storage.AppenderV2, ref *storage.SeriesRef, ls la
 	return r.record(err, ls, t)
 }
 
-// errZeroThreshold refuses a native histogram whose zero threshold is not a
-// finite number >= 0. The TSDB would store it, but PromQL's sum over it
-// never returns (Prometheus' FloatHistogram.Add widens one zero bucket
-// until the two thresholds are equal, which a NaN never is): the query API
-// would spin on it forever. No client writes such a threshold.
+// errZeroThreshold refuses a native histogram whose zero threshold
+// Prometheus' histogram arithmetic cannot take (validator.
+// AddableZeroThreshold). The TSDB would store it, but PromQL's sum over it
+// would never return, and the query API would spin on it forever.
 var errZeroThreshold = errors.New("native histogram zero threshold is not a finite number >= 0")
 
 func checkZeroThreshold(h *histogram.Histogram, fh *histogram.FloatHistogram) error {
@@ -95,7 +95,7 @@ func checkZeroThreshold(h *histogram.Histogram, fh *histogram.FloatHistogram) er
 	case fh != nil:
 		th = fh.ZeroThreshold
 	}
-	if !(th >= 0) || math.IsInf(th, 1) {
+	if !validator.AddableZeroThreshold(th) {
 		return fmt.Errorf("%w: %v", errZeroThreshold, th)
 	}
 	return nil

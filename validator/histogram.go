@@ -1,8 +1,19 @@
 package validator
 
 import (
+	"math"
+
 	"github.com/prometheus/prometheus/prompb"
 )
+
+// AddableZeroThreshold reports whether a native histogram's zero threshold
+// is one Prometheus' histogram arithmetic can take: a finite number >= 0.
+// FloatHistogram.Add, and with it PromQL's sum, widens one zero bucket until
+// the two thresholds are equal, which a NaN never is: it loops forever. A
+// negative or infinite threshold is no histogram a client writes either.
+func AddableZeroThreshold(th float64) bool {
+	return th >= 0 && !math.IsInf(th, 1)
+}
 
 // DecodeHistogram decodes the histogram message h of r. It is used on the
 // cold path only: comparing and reporting duplicates.

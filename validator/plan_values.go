@@ -149,13 +149,12 @@ func (p *Patch) sumHistograms(r *Request, cands []member) bool {
 	return true
 }
 
-// summable says whether Prometheus' FloatHistogram.Add can take fh. Spans
-// that disagree with the buckets make Add panic, and a zero threshold that
-// is NaN makes it loop forever (it widens the zero bucket until the two
-// thresholds are equal); a negative or infinite one is no histogram a client
-// writes either. Such a group is left to keep-first.
+// summable says whether Prometheus' FloatHistogram.Add can take fh: spans
+// that disagree with the buckets make it panic, a zero threshold it cannot
+// take (AddableZeroThreshold) makes it loop. Such a group is left to
+// keep-first.
 func summable(fh *histogram.FloatHistogram) bool {
-	return fh.Validate() == nil && fh.ZeroThreshold >= 0 && !math.IsInf(fh.ZeroThreshold, 1)
+	return fh.Validate() == nil && AddableZeroThreshold(fh.ZeroThreshold)
 }
 
 // toIntHistogram converts fh back to an integer histogram when every count
