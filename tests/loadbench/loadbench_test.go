@@ -1,13 +1,19 @@
 package main
 
 import (
+	"bytes"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 )
@@ -133,4 +139,44 @@ func TestPassGate(t *testing.T) {
 	gate, first = (&endpoint{}).passGate(4, 4, 4)
 	require.Nil(t, gate, "only behind Mimir")
 	require.False(t, first)
+}
+
+// TestFirstPushOfAPassGoesAlone drives a run at an upstream that holds
+// each tenant's first push a while: behind Mimir no other push of the
+// tenant arrives before that one is answered; otherwise they do.
+func TestFirstPushOfAPassGoesAlone(t *testing.T) {
+	load := newLoad(10, 4, 0, false, time.Now())
+	for _, alone := range []bool{true, false} {
+		var (
+			mu               sync.Mutex
+			answered         = map[string]bool{} // tenant → its first push was answered
+			firsts, overtook int
+		)
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			tenant := r.Header.Get("X-Scope-OrgID")
+			body, _ := io.ReadAll(r.Body)
+			if bytes.Equal(body, load.bodies[0]) {
+				time.Sleep(20 * time.Millisecond)
+				mu.Lock()
+				firsts++
+				answered[tenant] = true
+				mu.Unlock()
+				return
+			}
+			mu.Lock()
+			if !answered[tenant] {
+				overtook++
+			}
+			mu.Unlock()
+		}))
+		ep := newEndpoint(srv.URL, os.Getpid(), os.Getpid(), driveConfig{senders: 4, firstPushAlone: alone})
+		newTarget("t", ep).run(load, 4, 300*time.Millisecond, 0)
+		srv.Close()
+		require.Greater(t, firsts, 2, "several passes")
+		if alone {
+			require.Zero(t, overtook, "no push of a pass before its first is answered")
+		} else {
+			require.Positive(t, overtook, "without it, pushes of a new tenant overtake its first")
+		}
+	}
 }
