@@ -125,6 +125,25 @@ func TestActionsEndToEnd(t *testing.T) {
 		})
 	}
 
+	// The chosen sample of a group comes from a later entry than a newer
+	// sample of its series: written where it is, the TSDB would refuse
+	// it as out of order and hold nothing at that timestamp.
+	t.Run("the kept value reaches the TSDB in order", func(t *testing.T) {
+		failed := func(v float64) prompb.TimeSeries {
+			return ts(v, at, "__name__", "kube_job_status_failed", "job_name", "r")
+		}
+		first := failed(10)
+		first.Samples = append(first.Samples, prompb.Sample{Value: 11, Timestamp: at.Add(time.Second).UnixMilli()})
+		for action, want := range map[string]string{"keep-last": "20", "keep-max": "30", "keep-min": "10"} {
+			tenant := "t-" + action
+			status, msg := pushAs(t, inst, tenant, first, failed(30), failed(20))
+			require.Equal(t, http.StatusOK, status, msg)
+			const series = `kube_job_status_failed{job_name="r"}`
+			require.Equal(t, map[string]string{series: want}, inst.query(t, tenant, `kube_job_status_failed`, at), action)
+			require.Equal(t, map[string]string{series: "11"}, inst.query(t, tenant, `kube_job_status_failed`, at.Add(time.Second)), action)
+		}
+	})
+
 	t.Run("reject", func(t *testing.T) {
 		status, msg := pushAs(t, inst, "t-reject", reqs(10), up, reqs(30))
 		require.Equal(t, http.StatusBadRequest, status, msg)

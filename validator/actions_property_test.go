@@ -44,6 +44,32 @@ func modelGroups(t testing.TB, in []prompb.TimeSeries) (map[groupKey][]modelMemb
 	return groups, order
 }
 
+// appendedInOrder returns the (identity, timestamp) pairs a TSDB without
+// out-of-order ingestion holds after appending the request: entries in
+// request order, in each its floats then its histograms, a sample refused
+// when its series already has a later one.
+func appendedInOrder(in []prompb.TimeSeries) map[groupKey]bool {
+	latest := map[string]int64{}
+	held := map[groupKey]bool{}
+	add := func(id string, ts int64) {
+		if last, ok := latest[id]; ok && ts < last {
+			return
+		}
+		latest[id] = ts
+		held[groupKey{id, ts}] = true
+	}
+	for _, s := range in {
+		id := identityKey(s.Labels)
+		for _, smp := range s.Samples {
+			add(id, smp.Timestamp)
+		}
+		for _, h := range s.Histograms {
+			add(id, h.Timestamp)
+		}
+	}
+	return held
+}
+
 // values returns what is compared bit for bit: float bits, encoded
 // histograms.
 func values(ms []modelMember) []groupValue {
@@ -85,6 +111,9 @@ func modelKeep(a Action, ms []modelMember) int {
 	case ActionKeepFirst:
 		return 0
 	case ActionKeepLast:
+		if mixed(ms) {
+			return 0
+		}
 		return len(ms) - 1
 	case ActionKeepMax, ActionKeepMin:
 		if mixed(ms) {
@@ -233,7 +262,7 @@ func checkActionProperties(t *testing.T, inspector *Inspector, action Action, in
 		return
 	}
 	require.False(t, p.Rejected, msg)
-	if action == ActionKeepMax || action == ActionKeepMin || action == ActionSum {
+	if action != ActionKeepFirst && action != ActionLabel {
 		require.Equal(t, mixedRepeats, fallbacks, msg)
 	} else {
 		require.Zero(t, fallbacks, msg)
@@ -290,6 +319,13 @@ func checkActionProperties(t *testing.T, inspector *Inspector, action Action, in
 	// Nothing forwarded twice, nothing invented.
 	for g, ms := range out {
 		require.Len(t, ms, 1, "%s: %q@%d forwarded %d times", msg, g.identity, g.ts, len(ms))
+	}
+	// Every timestamp the TSDB takes from the request as it came, it takes
+	// from the patched one: what a group keeps is not put after a newer
+	// sample of its series.
+	appended := appendedInOrder(got.Timeseries)
+	for g := range appendedInOrder(in) {
+		require.True(t, appended[g], "%s: %q@%d is refused as out of order once patched", msg, g.identity, g.ts)
 	}
 	require.Equal(t, wantChanged, p.Changed, msg)
 	if action == ActionLabel {

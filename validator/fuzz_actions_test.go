@@ -15,22 +15,23 @@ import (
 )
 
 // sampleID names one sample of a request for multiset comparisons: its
-// series' labels as sent, its timestamp and its value (or histogram) bytes.
+// series' identity, its timestamp and its value (or histogram) bytes. The
+// identity, not the labels as sent: keep-last, keep-max and keep-min write
+// the kept value at the group's first sample, which may be an entry of the
+// series whose labels were sent otherwise (an empty label, another order).
 type sampleID struct {
 	labels string
 	ts     int64
 	value  string
 }
 
-// seriesLabels returns series i's labels as sent, and its identity: the
-// pairs sorted, empty values left out.
-func seriesLabels(r *Request, i int) (sent, identity string, repeatedName bool) {
+// seriesLabels returns series i's identity: its label pairs sorted, empty
+// values left out.
+func seriesLabels(r *Request, i int) (identity string, repeatedName bool) {
 	var pairs []string
-	var b strings.Builder
 	names := map[string]bool{}
 	for _, l := range r.SeriesLabels(i) {
 		name, value := r.String(l.Name), r.String(l.Value)
-		b.WriteString(name + "\xff" + value + "\xfe")
 		repeatedName = repeatedName || names[name]
 		names[name] = true
 		if value != "" {
@@ -38,7 +39,7 @@ func seriesLabels(r *Request, i int) (sent, identity string, repeatedName bool) 
 		}
 	}
 	slices.Sort(pairs)
-	return b.String(), strings.Join(pairs, "\xfe"), repeatedName
+	return strings.Join(pairs, "\xfe"), repeatedName
 }
 
 // samplesOf returns the samples of r as a multiset, and whether two of
@@ -48,10 +49,10 @@ func samplesOf(r *Request) (set map[sampleID]int, dupes bool, repeatedNames bool
 	set = map[sampleID]int{}
 	seen := map[string]bool{}
 	for i := range r.Series {
-		sent, identity, rep := seriesLabels(r, i)
+		identity, rep := seriesLabels(r, i)
 		repeatedNames = repeatedNames || rep
 		add := func(ts int64, value string) {
-			set[sampleID{sent, ts, value}]++
+			set[sampleID{identity, ts, value}]++
 			key := identity + "\x00" + string(binary.AppendVarint(nil, ts))
 			dupes = dupes || seen[key]
 			seen[key] = true

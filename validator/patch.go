@@ -2,6 +2,7 @@ package validator
 
 import (
 	"cmp"
+	"math"
 	"slices"
 
 	"github.com/klauspost/compress/s2"
@@ -236,11 +237,13 @@ func (p *Patch) planGroup(r *Request, res *Result, idx []int32) {
 	case ActionKeepFirst:
 		p.keep(cands, 0)
 	case ActionKeepLast:
-		p.keep(cands, len(cands)-1)
+		if ok = oneKind(cands); ok {
+			p.keepValueOf(r, cands, len(cands)-1)
+		}
 	case ActionKeepMax, ActionKeepMin:
 		var i int
 		if i, ok = pickExtreme(r, cands, action == ActionKeepMax); ok {
-			p.keep(cands, i)
+			p.keepValueOf(r, cands, i)
 		}
 	case ActionSum:
 		ok = p.sum(r, cands)
@@ -266,6 +269,37 @@ func (p *Patch) keep(cands []member, i int) {
 			p.Outcomes[c.dup].Dropped++
 		} else {
 			p.Outcomes[kept.dup].Dropped++
+		}
+	}
+}
+
+// keepValueOf keeps cands[i]'s value at the group's first sample and drops
+// the others; the candidates are of one kind. The value moves, not the
+// sample: a later TimeSeries entry of the series may follow a sample newer
+// than the group's (or a sample of the series may repeat a timestamp after
+// newer ones), and the TSDB, appending a series' samples in request order,
+// would refuse the kept one as out of order and keep nothing at that
+// timestamp. The group counts as having lost its other samples: its first
+// is not counted as changed.
+func (p *Patch) keepValueOf(r *Request, cands []member, i int) {
+	if i == 0 {
+		p.keep(cands, 0)
+		return
+	}
+	first, kept := cands[0].ref, cands[i].ref
+	if kept.Histogram {
+		raw := r.Bytes(r.Histograms[kept.Index].Raw)
+		if string(raw) != string(r.Bytes(r.Histograms[first.Index].Raw)) {
+			p.hists[first.Index].raw = raw
+			p.touched[first.Series] = true
+		}
+	} else if v := r.Samples[kept.Index].Value; math.Float64bits(v) != math.Float64bits(r.Samples[first.Index].Value) {
+		p.samples[first.Index] = samplePlan{set: true, value: v}
+		p.touched[first.Series] = true
+	}
+	for _, c := range cands[1:] {
+		if p.drop(c.ref) {
+			p.Outcomes[c.dup].Dropped++
 		}
 	}
 }

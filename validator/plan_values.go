@@ -24,17 +24,19 @@ import (
 //     histogram when its counts allow.
 //   - A group mixing floats and histograms has no order and no sum, nor do
 //     histograms Prometheus refuses to add: those groups fall back to
-//     keep-first, and the report says so.
+//     keep-first, and the report says so. keep-last does too for a mixed
+//     group, as the kept value goes to the group's first sample
+//     (keepValueOf), which a float cannot hold for a histogram.
+//   - keep-last, keep-max and keep-min write the kept value at the group's
+//     first sample, as sum does, so that it reaches the TSDB in order.
 
 // pickExtreme returns the index of the candidate to keep under keep-max
 // (max) or keep-min, or false when the group cannot be ordered.
 func pickExtreme(r *Request, cands []member, max bool) (int, bool) {
-	hist := cands[0].ref.Histogram
-	for _, c := range cands[1:] {
-		if c.ref.Histogram != hist {
-			return 0, false
-		}
+	if !oneKind(cands) {
+		return 0, false
 	}
+	hist := cands[0].ref.Histogram
 	best, bestV := -1, 0.0
 	for i, c := range cands {
 		var v float64
@@ -63,6 +65,16 @@ func pickExtreme(r *Request, cands []member, max bool) (int, bool) {
 	return best, true
 }
 
+// oneKind says whether the candidates are all floats or all histograms.
+func oneKind(cands []member) bool {
+	for _, c := range cands[1:] {
+		if c.ref.Histogram != cands[0].ref.Histogram {
+			return false
+		}
+	}
+	return true
+}
+
 func histogramCount(h *prompb.Histogram) float64 {
 	if h.IsFloatHistogram() {
 		return h.GetCountFloat()
@@ -73,13 +85,10 @@ func histogramCount(h *prompb.Histogram) float64 {
 // sum plans the sum action: cands[0] keeps the total, the others go. It
 // reports false when the group cannot be summed.
 func (p *Patch) sum(r *Request, cands []member) bool {
-	hist := cands[0].ref.Histogram
-	for _, c := range cands[1:] {
-		if c.ref.Histogram != hist {
-			return false
-		}
+	if !oneKind(cands) {
+		return false
 	}
-	if hist {
+	if cands[0].ref.Histogram {
 		if !p.sumHistograms(r, cands) {
 			return false
 		}

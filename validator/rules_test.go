@@ -99,9 +99,10 @@ func TestRulesDecidePerGroup(t *testing.T) {
 	var p Patch
 	require.True(t, p.Plan(r, &res, rules))
 	got := unmarshal(t, p.Encode(r))
+	// keep-last and sum both write what the group keeps at its first sample.
 	want := []prompb.TimeSeries{
-		withSamples(series("__name__", "http_requests_total", "pod", ""), 1000, 7),
 		ksm(0),
+		withSamples(series("__name__", "http_requests_total", "pod", ""), 1000, 7),
 		withSamples(series("__name__", "up"), 1000, 1, 1000, 1), // report: untouched
 	}
 	requireSameMessages(t, seriesPtrs(want), seriesPtrs(got.Timeseries), "series")
