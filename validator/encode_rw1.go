@@ -16,14 +16,25 @@ import (
 func (p *Patch) encodeRW1(r *Request, out []byte) []byte {
 	return p.rewrite(r, rw1WriteRequestTimeseries, out, func(i int, out []byte) []byte {
 		return p.appendPatchedSeries(r, i, out)
-	})
+	}, -1, nil)
 }
 
 // rewrite keeps every top-level field of r's message in order: untouched
 // series and other fields as copies of r's bytes (copyOriginal), touched
 // series i, the seriesField fields counted from 0, as emit appends them to
-// out, the patched request's own bytes.
-func (p *Patch) rewrite(r *Request, seriesField protowire.Number, out []byte, emit func(i int, out []byte) []byte) []byte {
+// out, the patched request's own bytes. When insert is not nil, what it
+// appends goes at offset at of r's message, a field boundary outside every
+// touched series.
+func (p *Patch) rewrite(r *Request, seriesField protowire.Number, out []byte, emit func(i int, out []byte) []byte, at int, insert func(out []byte) []byte) []byte {
+	// copyUpTo copies r's bytes from prev to end, inserting on the way.
+	copyUpTo := func(out []byte, prev, end int) []byte {
+		if insert != nil && prev <= at && at <= end {
+			p.copyOriginal(out, prev, at)
+			out, prev, insert = insert(out), at, nil
+		}
+		p.copyOriginal(out, prev, end)
+		return out
+	}
 	if p.fieldsKnown(r, seriesField) {
 		// Everything between two touched series is copied as it is: no
 		// need to walk the fields of the untouched ones.
@@ -31,17 +42,17 @@ func (p *Patch) rewrite(r *Request, seriesField protowire.Number, out []byte, em
 		for i, touched := range p.touched {
 			if touched {
 				start, _ := seriesFieldStart(r, i, seriesField)
-				p.copyOriginal(out, prev, start)
+				out = copyUpTo(out, prev, start)
 				out = emit(i, out)
 				prev = int(r.Series[i].Raw.End)
 			}
 		}
-		p.copyOriginal(out, prev, len(r.Buf))
-		return out
+		return copyUpTo(out, prev, len(r.Buf))
 	}
 	b := r.Buf
 	series := 0
 	for off := 0; off < len(b); {
+		out = copyUpTo(out, off, off)
 		start := off
 		num, typ, n := protowire.ConsumeTag(b[off:])
 		off += n
@@ -59,7 +70,7 @@ func (p *Patch) rewrite(r *Request, seriesField protowire.Number, out []byte, em
 		}
 		out = emit(i, out)
 	}
-	return out
+	return copyUpTo(out, len(b), len(b))
 }
 
 // seriesFieldStart returns where series i's field, numbered seriesField,

@@ -21,29 +21,37 @@ func (p *Patch) encode(r *Request, out []byte) []byte {
 // field of the original copied in order, the symbols as they are, untouched
 // series byte for byte, touched ones re-emitted as the plan says. The
 // disambiguation label's name and values, when the label action needs
-// them, are appended as extra symbols at the end of the message: repeated
-// fields concatenate, so they get the next indexes.
+// them, are extra symbols written right after the last of the sender's:
+// repeated fields concatenate, so they get the next indexes, and they come
+// before the series that refer to them, as decoders that resolve
+// references while reading the series (Mimir's) need.
 func (p *Patch) encodeRW2(r *Request, out []byte) []byte {
-	maxRank := p.maxRank()
-	base := uint64(len(r.Symbols)) // index of the first appended symbol
-	out = p.rewrite(r, rw2RequestTimeseries, out, func(i int, out []byte) []byte {
+	base := uint64(len(r.Symbols)) // index of the first added symbol
+	var insert func(out []byte) []byte
+	at := 0
+	if maxRank := p.maxRank(); maxRank > 0 {
+		if len(r.Symbols) > 0 {
+			at = int(r.Symbols[len(r.Symbols)-1].End)
+		}
+		insert = func(out []byte) []byte {
+			out = protowire.AppendTag(out, rw2RequestSymbols, protowire.BytesType)
+			out = protowire.AppendString(out, p.labelName())
+			for rank := int32(1); rank <= maxRank; rank++ {
+				p.scratch = strconv.AppendInt(p.scratch[:0], int64(rank), 10)
+				out = protowire.AppendTag(out, rw2RequestSymbols, protowire.BytesType)
+				out = protowire.AppendBytes(out, p.scratch)
+			}
+			return out
+		}
+	}
+	return p.rewrite(r, rw2RequestTimeseries, out, func(i int, out []byte) []byte {
 		first := true
 		for rank, ok := p.nextRank(r, i, -1); ok; rank, ok = p.nextRank(r, i, rank) {
 			out = p.appendSeriesPartRW2(r, i, rank, first, base, out)
 			first = false
 		}
 		return out
-	})
-	if maxRank > 0 {
-		out = protowire.AppendTag(out, rw2RequestSymbols, protowire.BytesType)
-		out = protowire.AppendString(out, p.labelName())
-		for rank := int32(1); rank <= maxRank; rank++ {
-			p.scratch = strconv.AppendInt(p.scratch[:0], int64(rank), 10)
-			out = protowire.AppendTag(out, rw2RequestSymbols, protowire.BytesType)
-			out = protowire.AppendBytes(out, p.scratch)
-		}
-	}
-	return out
+	}, at, insert)
 }
 
 // maxRank returns the largest disambiguation rank of a kept sample.

@@ -8,6 +8,7 @@ import (
 	"github.com/prometheus/prometheus/prompb"
 	writev2 "github.com/prometheus/prometheus/prompb/io/prometheus/write/v2"
 	"github.com/stretchr/testify/require"
+	"google.golang.org/protobuf/encoding/protowire"
 )
 
 // actionsRW2 has float and histogram duplicate groups of three, across
@@ -82,6 +83,28 @@ func TestRW2ActionsMatchRW1(t *testing.T) {
 			fwd := &Request{Buf: out2}
 			require.NoError(t, DecodeRW2(fwd))
 			require.Equal(t, c2.Forwarded(), Counts{Samples: len(fwd.Samples), Histograms: len(fwd.Histograms), Exemplars: fwd.Exemplars})
+			requireSymbolsFirst(t, out2)
 		})
+	}
+}
+
+// requireSymbolsFirst checks that every symbol of a 2.0 request comes
+// before its first series, as Mimir's decoder, which resolves a series'
+// references as it reads it, needs.
+func requireSymbolsFirst(t *testing.T, b []byte) {
+	t.Helper()
+	seenSeries := false
+	for len(b) > 0 {
+		num, typ, n := protowire.ConsumeTag(b)
+		require.Positive(t, n)
+		m := protowire.ConsumeFieldValue(num, typ, b[n:])
+		require.Positive(t, m)
+		b = b[n+m:]
+		switch num {
+		case rw2RequestTimeseries:
+			seenSeries = true
+		case rw2RequestSymbols:
+			require.False(t, seenSeries, "a symbol follows a series")
+		}
 	}
 }
