@@ -24,6 +24,10 @@ func TestLabelAction(t *testing.T) {
 	ksm := func(v float64, extra ...string) prompb.TimeSeries {
 		return withSamples(series(append([]string{"__name__", "kube_job_status_failed", "job_name", "r-1", "namespace", "renovate"}, extra...)...), 1000, v)
 	}
+	// A copy labelled by pushguard, the label in its sorted place.
+	labelled := func(v float64, index string) prompb.TimeSeries {
+		return withSamples(series("__name__", "kube_job_status_failed", "duplicate_index", index, "job_name", "r-1", "namespace", "renovate"), 1000, v)
+	}
 	t.Run("second and third series get 1 and 2, in label order", func(t *testing.T) {
 		other := withSamples(series("__name__", "up"), 1000, 1)
 		p, got := planAndEncode(t, []prompb.TimeSeries{ksm(1), other, ksm(0), ksm(2)}, StaticPolicy(ActionLabel), "")
@@ -66,6 +70,36 @@ func TestLabelAction(t *testing.T) {
 			{Name: "__name__", Value: "kube_job_status_failed"}, {Name: "job_name", Value: "r-1"},
 			{Name: "namespace", Value: "renovate"}, {Name: "duplicate_index", Value: "1"},
 		}, got.Timeseries[1].Labels)
+	})
+	// The value a series already has, or a series the request holds at
+	// the timestamp, is not used: the moved sample would collide with it
+	// and the upstream keep only one of the two.
+	t.Run("a value the request holds at the timestamp is skipped", func(t *testing.T) {
+		own := ksm(3, "duplicate_index", "1")
+		p, got := planAndEncode(t, []prompb.TimeSeries{ksm(1), ksm(2), own}, StaticPolicy(ActionLabel), "")
+		want := []prompb.TimeSeries{ksm(1), labelled(2, "2"), own}
+		requireSameMessages(t, seriesPtrs(want), seriesPtrs(got.Timeseries), "series")
+		require.Equal(t, 1, p.Relabelled)
+		require.Zero(t, p.Dropped)
+	})
+	t.Run("series that already carry the value get the next", func(t *testing.T) {
+		_, got := planAndEncode(t, []prompb.TimeSeries{ksm(1, "duplicate_index", "1"), ksm(2, "duplicate_index", "1")}, StaticPolicy(ActionLabel), "")
+		want := []prompb.TimeSeries{ksm(1, "duplicate_index", "1"), ksm(2, "duplicate_index", "2")}
+		requireSameMessages(t, seriesPtrs(want), seriesPtrs(got.Timeseries), "series")
+	})
+	t.Run("two groups that would meet in one labelled series", func(t *testing.T) {
+		// {a} and {a, duplicate_index="7"} both label their second copy:
+		// the first gets 1, the second, whose 1 is now taken, 2.
+		in := []prompb.TimeSeries{ksm(1), ksm(2), ksm(3, "duplicate_index", "7"), ksm(4, "duplicate_index", "7")}
+		_, got := planAndEncode(t, in, StaticPolicy(ActionLabel), "")
+		want := []prompb.TimeSeries{ksm(1), labelled(2, "1"), ksm(3, "duplicate_index", "7"), ksm(4, "duplicate_index", "2")}
+		requireSameMessages(t, seriesPtrs(want), seriesPtrs(got.Timeseries), "series")
+	})
+	t.Run("a value held at another timestamp only is used", func(t *testing.T) {
+		own := withSamples(series("__name__", "kube_job_status_failed", "job_name", "r-1", "namespace", "renovate", "duplicate_index", "1"), 2000, 3)
+		_, got := planAndEncode(t, []prompb.TimeSeries{ksm(1), ksm(2), own}, StaticPolicy(ActionLabel), "")
+		want := []prompb.TimeSeries{ksm(1), labelled(2, "1"), own}
+		requireSameMessages(t, seriesPtrs(want), seriesPtrs(got.Timeseries), "series")
 	})
 }
 

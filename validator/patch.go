@@ -35,6 +35,9 @@ type Patch struct {
 	// LabelName is the disambiguation label of the label action;
 	// DefaultDisambiguationLabel when empty.
 	LabelName string
+	// Identity is the series identity the request was inspected with; nil
+	// leaves no label out.
+	Identity *Identity
 
 	// Outcomes[k] is what was done with Result.Duplicates[k].
 	Outcomes []Outcome
@@ -70,6 +73,11 @@ type Patch struct {
 	compressed []byte
 	scratch    []byte
 	refs       []uint64 // label references, for the RW2 encoder
+
+	// taken holds the identities and timestamps of the request's series
+	// that carry the disambiguation label, once takenKnown (label_ranks.go).
+	taken      map[string]struct{}
+	takenKnown bool
 }
 
 // samplePlan is the fate of one float sample.
@@ -104,6 +112,7 @@ func (p *Patch) Reset() {
 	p.Outcomes = p.Outcomes[:0]
 	p.Dropped, p.Changed, p.Relabelled = 0, 0, 0
 	p.Rejected = false
+	p.resetTaken()
 }
 
 func (p *Patch) labelName() string {
@@ -248,7 +257,7 @@ func (p *Patch) planGroup(r *Request, res *Result, idx []int32) {
 	case ActionSum:
 		ok = p.sum(r, cands)
 	case ActionLabel:
-		p.label(cands)
+		p.label(r, cands)
 	}
 	if !ok {
 		for _, k := range idx {
@@ -305,14 +314,17 @@ func (p *Patch) keepValueOf(r *Request, cands []member, i int) {
 }
 
 // label moves the 2nd, 3rd, ... candidates to series carrying the
-// disambiguation label "1", "2", ...
-func (p *Patch) label(cands []member) {
+// disambiguation label "1", "2", ..., skipping a value whose series the
+// request already holds at the group's timestamp (freeRank).
+func (p *Patch) label(r *Request, cands []member) {
+	var rank int32
 	for j := 1; j < len(cands); j++ {
 		c := cands[j]
+		rank = p.freeRank(r, c.ref, rank+1)
 		if c.ref.Histogram {
-			p.hists[c.ref.Index].rank = int32(j)
+			p.hists[c.ref.Index].rank = rank
 		} else {
-			p.samples[c.ref.Index].rank = int32(j)
+			p.samples[c.ref.Index].rank = rank
 		}
 		p.touched[c.ref.Series] = true
 		p.Outcomes[c.dup].Relabelled++

@@ -5,9 +5,11 @@
 package validator
 
 import (
+	"cmp"
 	"flag"
 	"fmt"
 	"regexp"
+	"slices"
 	"sync"
 
 	"github.com/go-kit/log"
@@ -70,6 +72,9 @@ func (cfg *Config) Validate() error {
 	// Empty means the default, for configurations built in code.
 	if cfg.DisambiguationLabel != "" && !labelNameRE.MatchString(cfg.DisambiguationLabel) {
 		return fmt.Errorf("invalid -validator.disambiguation-label %q: not a label name", cfg.DisambiguationLabel)
+	}
+	if name := cmp.Or(cfg.DisambiguationLabel, DefaultDisambiguationLabel); slices.Contains(cfg.IgnoreLabels, name) {
+		return fmt.Errorf("-validator.disambiguation-label %q is in -validator.ignore-labels: the series the label action separates would be one series again", name)
 	}
 	if err := ValidateAttributionLabels(cfg.AttributionLabels); err != nil {
 		return fmt.Errorf("invalid -validator.attribution-labels: %w", err)

@@ -78,6 +78,12 @@ func TestConfigValidate(t *testing.T) {
 	cfg = testConfig(ActionReport)
 	cfg.MaxRequestBytes = 0
 	require.Error(t, cfg.Validate())
+	// The label action's label left out of identity would separate nothing.
+	cfg = testConfig(ActionReport)
+	cfg.IgnoreLabels = []string{"__replica__", "duplicate_index"}
+	require.ErrorContains(t, cfg.Validate(), `-validator.disambiguation-label "duplicate_index" is in -validator.ignore-labels`)
+	cfg.DisambiguationLabel = "copy"
+	require.NoError(t, cfg.Validate())
 }
 
 func TestRetryable(t *testing.T) {
