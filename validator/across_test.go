@@ -162,6 +162,22 @@ func TestAcrossRequests(t *testing.T) {
 	}
 }
 
+// A push whose samples all repeat what the upstream has still goes when it
+// carries metric metadata: the metadata alone.
+func TestAllDroppedForwardsMetadata(t *testing.T) {
+	v, _ := newTestValidator(t, "-validator.action=keep-first")
+	meta := Meta{Tenant: "team-a", Time: t0}
+	pushAccepted(t, v, meta, ruleSeries(1000, 1))
+	c, err := v.Check(meta, RW1, marshalRequest(t, testMetadata, ruleSeries(1000, 1)))
+	require.NoError(t, err)
+	defer c.Release()
+	require.Equal(t, c.Samples(), c.Patch.Dropped)
+	require.False(t, c.AllDropped(), "the metadata is left to forward")
+	got := unmarshal(t, c.Patch.Encode(c.Request))
+	require.Empty(t, got.Timeseries)
+	requireSameMessages(t, metadataPtrs(testMetadata), metadataPtrs(got.Metadata), "metadata")
+}
+
 func TestAcrossRequestsOnlyAfterAcceptance(t *testing.T) {
 	v, reg := newTestValidator(t)
 	meta := Meta{Tenant: "team-a", Time: t0}

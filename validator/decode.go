@@ -105,6 +105,7 @@ func DecodeRW1(r *Request) error {
 				return badProtobuf("write request", protowire.ParseError(n))
 			}
 			off += n
+			r.HasMetadata = r.HasMetadata || (num == rw1WriteRequestMetadata && typ == protowire.BytesType)
 		}
 	}
 	return nil

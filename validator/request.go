@@ -83,6 +83,9 @@ type Request struct {
 	Exemplars int
 	// Source is the Mimir/Cortex WriteRequest source (0 API, 1 RULE, 2 OTLP).
 	Source int32
+	// HasMetadata says a remote-write 1.0 request carries metric metadata,
+	// which goes upstream even when every sample is dropped.
+	HasMetadata bool
 
 	limits decodeLimits
 }
@@ -188,6 +191,7 @@ func (r *Request) resetView() {
 	r.Ident = r.Ident[:0]
 	r.Exemplars = 0
 	r.Source = 0
+	r.HasMetadata = false
 }
 
 // maxPooledBufBytes caps the buffers kept in the pools, so that one huge

@@ -268,9 +268,10 @@ func (c *Checked) Body(original []byte) []byte {
 }
 
 // AllDropped reports whether the actions dropped every sample of the
-// request, so that there is nothing left to forward.
+// request, so that there is nothing left to forward: metric metadata, when
+// the request carries some, is still forwarded.
 func (c *Checked) AllDropped() bool {
-	return c.Changed && c.Patch.Dropped == c.Samples()
+	return c.Changed && c.Patch.Dropped == c.Samples() && !c.Request.HasMetadata
 }
 
 // Samples returns the number of float samples and histograms in the request.
