@@ -121,6 +121,11 @@ func (d *Distributor) push(ctx context.Context, in *rawWriteRequest) (*cortexpb.
 		level.Warn(d.logger).Log("msg", "upstream did not answer", "tenant", meta.Tenant, "err", err)
 		return nil, statusError(validator.NewError(validator.ErrIDUpstreamUnavailable, validator.CauseUnavailable, err, "upstream unavailable"))
 	}
+	if err := upstream.RedirectError(resp); err != nil {
+		// Unavailable, retried; not settled until the push comes back.
+		level.Warn(d.logger).Log("msg", "upstream answered with a redirect", "tenant", meta.Tenant, "err", err)
+		return nil, statusError(err)
+	}
 	d.v.Settle(checked, meta, resp.StatusCode)
 	if resp.StatusCode/100 != 2 {
 		return nil, upstreamError(resp.StatusCode, resp.Body)

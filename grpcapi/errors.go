@@ -23,7 +23,7 @@ func codeOf(err error) codes.Code {
 		return codes.InvalidArgument
 	case validator.CauseUnauthorized:
 		return codes.Unauthenticated
-	case validator.CauseUnavailable:
+	case validator.CauseUnavailable, validator.CauseBadGateway:
 		return codes.Unavailable
 	case validator.CauseTooManyRequests:
 		return codes.ResourceExhausted

@@ -21,6 +21,7 @@ func TestStatusError(t *testing.T) {
 		"too large":   {validator.NewError(validator.ErrIDRequestTooLarge, validator.CauseTooLarge, nil, "big"), codes.InvalidArgument, "big (err-pushguard-request-too-large)"},
 		"no tenant":   {validator.NewError(validator.ErrIDMissingTenant, validator.CauseUnauthorized, nil, "who"), codes.Unauthenticated, "who (err-pushguard-missing-tenant)"},
 		"unavailable": {validator.NewError(validator.ErrIDUpstreamUnavailable, validator.CauseUnavailable, errors.New("refused"), "upstream"), codes.Unavailable, "upstream: refused (err-pushguard-upstream-unavailable)"},
+		"bad gateway": {validator.NewError(validator.ErrIDUpstreamRedirect, validator.CauseBadGateway, nil, "redirected"), codes.Unavailable, "redirected (err-pushguard-upstream-redirect)"},
 		"internal":    {errors.New("secret detail"), codes.Internal, "internal error (err-pushguard-internal)"},
 	} {
 		t.Run(name, func(t *testing.T) {

@@ -29,6 +29,8 @@ func statusOf(err error) int {
 		return http.StatusRequestEntityTooLarge
 	case validator.CauseUnavailable:
 		return http.StatusServiceUnavailable
+	case validator.CauseBadGateway:
+		return http.StatusBadGateway
 	case validator.CauseTooManyRequests:
 		return http.StatusTooManyRequests
 	default:

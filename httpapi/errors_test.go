@@ -21,6 +21,8 @@ func TestWriteError(t *testing.T) {
 			http.StatusBadRequest, "bad: field 1 (err-pushguard-bad-protobuf)\n"},
 		"unavailable": {validator.NewError(validator.ErrIDUpstreamUnavailable, validator.CauseUnavailable, nil, "upstream"),
 			http.StatusServiceUnavailable, "upstream (err-pushguard-upstream-unavailable)\n"},
+		"bad gateway": {validator.NewError(validator.ErrIDUpstreamRedirect, validator.CauseBadGateway, nil, "redirected"),
+			http.StatusBadGateway, "redirected (err-pushguard-upstream-redirect)\n"},
 		// An internal failure's cause is for the log, as over gRPC.
 		"internal":         {errors.New("secret detail"), http.StatusInternalServerError, "internal error (err-pushguard-internal)\n"},
 		"internal wrapped": {validator.NewError(validator.ErrIDInternal, validator.CauseInternal, errors.New("secret detail"), "rendering"), http.StatusInternalServerError, "internal error (err-pushguard-internal)\n"},

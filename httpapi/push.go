@@ -149,6 +149,13 @@ func (h *pushHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, validator.NewError(validator.ErrIDUpstreamUnavailable, validator.CauseUnavailable, err, "upstream unavailable"))
 		return
 	}
+	if err := upstream.RedirectError(resp); err != nil {
+		// Not settled: the sender retries the push, which is accounted
+		// for once an upstream took it.
+		level.Warn(h.logger).Log("msg", "upstream answered with a redirect", "tenant", tenant, "err", err)
+		h.fail(w, err)
+		return
+	}
 	h.v.Settle(checked, meta, resp.StatusCode)
 	for _, name := range passedBackHeaders {
 		if v := resp.Header.Values(name); len(v) > 0 {

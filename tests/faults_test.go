@@ -9,14 +9,21 @@ import (
 	"math"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/prometheus/prometheus/prompb"
+	"github.com/prometheus/prometheus/storage/remote"
 	"github.com/stretchr/testify/require"
+	grpccodes "google.golang.org/grpc/codes"
+	grpcstatus "google.golang.org/grpc/status"
+
+	"github.com/pushguard/pushguard/proto/compat/cortexpb"
 )
 
 // fault is what the fault-injecting upstream does with one push.
@@ -368,4 +375,64 @@ func TestSenderDisconnectCancelsUpstream(t *testing.T) {
 	// Far sooner than the 60s upstream timeout, the upstream sees its
 	// caller go away.
 	require.Eventually(t, func() bool { up.mu.Lock(); defer up.mu.Unlock(); return up.cancelled == 1 }, 20*time.Second, 10*time.Millisecond)
+}
+
+// TestUpstreamRedirect: an upstream that answers a push with a redirect
+// has not accepted it. pushguard does not follow the redirect (net/http
+// would re-send the push as a GET without a body, or re-send it elsewhere,
+// and hand back the target's 2xx): the sender gets a retryable 502 and keeps
+// the samples, and nothing is recorded as forwarded until an upstream took
+// them.
+func TestUpstreamRedirect(t *testing.T) {
+	var followed atomic.Int32
+	target := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { followed.Add(1) }))
+	t.Cleanup(target.Close)
+	location := target.URL + "/api/v1/push"
+	var redirect, stored atomic.Int32 // redirect: the status the upstream answers, 0 to accept
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		if code := int(redirect.Load()); code != 0 {
+			http.Redirect(w, r, location, code)
+			return
+		}
+		stored.Add(1)
+	}))
+	t.Cleanup(up.Close)
+	inst := startPushguard(t, "-upstream.url="+up.URL+"/api/v1/push")
+	at := time.Now().Truncate(time.Second)
+	sample := ts(1, at, "__name__", "up", "job", "moved")
+	headers := map[string]string{"X-Scope-OrgID": "team-a", "Content-Type": "application/x-protobuf", "Content-Encoding": "snappy"}
+
+	codes := []int{http.StatusMovedPermanently, http.StatusFound, http.StatusSeeOther, http.StatusTemporaryRedirect, http.StatusPermanentRedirect}
+	for _, code := range codes {
+		t.Run(strconv.Itoa(code), func(t *testing.T) {
+			redirect.Store(int32(code))
+			status, answer := inst.rawPush(t, body(sample), headers)
+			require.Equal(t, http.StatusBadGateway, status, answer)
+			require.Equal(t, fmt.Sprintf("upstream answered %d %s, Location %q: -upstream.url must be the final address, since pushguard does not follow redirects (err-pushguard-upstream-redirect)",
+				code, http.StatusText(code), location), answer)
+		})
+	}
+	// Prometheus keeps the samples and retries.
+	var rerr remote.RecoverableError
+	require.ErrorAs(t, push(t, inst.writeClient(t, "team-a"), sample), &rerr)
+	// So does a gRPC client pushing through the HTTP upstream.
+	_, err := distributorClient(t, inst.GRPCAddr).Push(withTenant("team-a"),
+		&cortexpb.WriteRequest{Timeseries: []*cortexpb.TimeSeries{series(1, at, "__name__", "up", "job", "moved")}})
+	require.Equal(t, grpccodes.Unavailable, grpcstatus.Code(err), "%v", err)
+	require.Contains(t, err.Error(), "(err-pushguard-upstream-redirect)")
+	require.Zero(t, followed.Load(), "the redirect target gets nothing")
+
+	// Counted and logged as pushguard's refusal, like an unavailable upstream.
+	v, ok := inst.metric(t, `pushguard_rejected_requests_total{reason="upstream-redirect"}`)
+	require.True(t, ok)
+	require.Equal(t, strconv.Itoa(len(codes)+1), v)
+	require.Regexp(t, `level=warn .*msg="upstream answered with a redirect" tenant=team-a`, inst.logs.String())
+
+	// The record learnt nothing: the push, accepted at last, is no
+	// duplicate of itself.
+	redirect.Store(0)
+	require.NoError(t, push(t, inst.writeClient(t, "team-a"), sample))
+	require.EqualValues(t, 1, stored.Load())
+	require.Empty(t, inst.offenders(t, "team-a", "").Offenders)
 }

@@ -17,6 +17,8 @@ import (
 	"github.com/go-kit/log"
 	"github.com/go-kit/log/level"
 	dskittls "github.com/grafana/dskit/crypto/tls"
+
+	"github.com/pushguard/pushguard/validator"
 )
 
 // Config selects and configures the upstream.
@@ -38,7 +40,7 @@ type Config struct {
 
 // RegisterFlags registers the upstream flags.
 func (cfg *Config) RegisterFlags(f *flag.FlagSet) {
-	f.StringVar(&cfg.URL, "upstream.url", "", "Remote-write URL accepted pushes are forwarded to, such as Mimir's http://distributor:8080/api/v1/push. Empty means the embedded TSDB receives them.")
+	f.StringVar(&cfg.URL, "upstream.url", "", "Remote-write URL accepted pushes are forwarded to, such as Mimir's http://distributor:8080/api/v1/push. It must be the final address: redirects are not followed. Empty means the embedded TSDB receives them.")
 	f.DurationVar(&cfg.Timeout, "upstream.timeout", 15*time.Second, "Time allowed for the upstream to answer a push. A push that times out is answered 503 so the sender retries.")
 	f.StringVar(&cfg.RemoteWriteVersion, "upstream.remote-write-version", VersionAuto, "Remote-write version -upstream.url receives remote write 2.0 pushes in: 2 forwards them as they are, 1 converts them to remote write 1.0, auto sends 2.0 and, once the upstream refuses it (415, or a 2xx without the 2.0 written-count headers), converts for that upstream from then on. Remote write 1.0 pushes are always forwarded as 1.0.")
 	f.IntVar(&cfg.MaxResponseBytes, "upstream.max-response-bytes", 1<<20, "Maximum size of an upstream answer passed back to the sender, in bytes; longer answers are truncated.")
@@ -143,7 +145,15 @@ func NewHTTP(cfg Config, logger log.Logger) (*HTTP, error) {
 	if logger == nil {
 		logger = log.NewNopLogger()
 	}
-	return &HTTP{cfg: cfg, client: &http.Client{Transport: transport}, logger: logger}, nil
+	client := &http.Client{
+		Transport: transport,
+		// A push is never re-sent elsewhere: net/http would turn a 301,
+		// 302 or 303 into a GET without a body, and hand back the
+		// redirect target's answer, a 2xx for a push nobody stored. The
+		// redirect itself goes back to the caller (see RedirectError).
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
+	return &HTTP{cfg: cfg, client: client, logger: logger}, nil
 }
 
 // Push implements Upstream. A remote write 2.0 request goes as 2.0 or is
@@ -216,6 +226,19 @@ func (u *HTTP) send(ctx context.Context, req *Request) (*Response, error) {
 	// Drain what is left so the connection can be reused.
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20))
 	return &Response{StatusCode: resp.StatusCode, Header: resp.Header, Body: body}, nil
+}
+
+// RedirectError returns the error a push gets when the upstream answered
+// it with a redirect (3xx), nil for any other answer. A redirect is no
+// acceptance, and pushguard does not follow it; the error is retryable, so
+// that the sender keeps the samples until -upstream.url is corrected.
+func RedirectError(resp *Response) error {
+	if resp.StatusCode/100 != 3 {
+		return nil
+	}
+	return validator.NewError(validator.ErrIDUpstreamRedirect, validator.CauseBadGateway, nil,
+		"upstream answered %d %s, Location %q: -upstream.url must be the final address, since pushguard does not follow redirects",
+		resp.StatusCode, http.StatusText(resp.StatusCode), resp.Header.Get("Location"))
 }
 
 // Name returns a short name of the upstream for metrics and logs.

@@ -21,6 +21,7 @@ const (
 	ErrIDRequestTooLarge          ErrorID = "request-too-large"
 	ErrIDSampleDuplicateTimestamp ErrorID = "sample-duplicate-timestamp"
 	ErrIDUpstreamUnavailable      ErrorID = "upstream-unavailable"
+	ErrIDUpstreamRedirect         ErrorID = "upstream-redirect"
 	ErrIDReadBody                 ErrorID = "read-body"
 	ErrIDBadQuery                 ErrorID = "bad-query"
 	ErrIDInternal                 ErrorID = "internal"
@@ -46,6 +47,10 @@ const (
 	// CauseTooManyRequests is a retryable refusal to protect pushguard
 	// itself: HTTP 429, gRPC ResourceExhausted.
 	CauseTooManyRequests
+	// CauseBadGateway is an upstream answer that is no answer to a push,
+	// such as a redirect: HTTP 502, gRPC Unavailable, both retried, so that
+	// the sender keeps the samples until the upstream takes them.
+	CauseBadGateway
 )
 
 // Error is an error a user can see: a message, a stable ID and a cause.
