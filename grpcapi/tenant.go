@@ -15,11 +15,30 @@ import (
 // metaOf resolves the tenant of a call from metadata x-scope-orgid, as
 // Mimir does, and returns what the validator records about the caller.
 func metaOf(ctx context.Context, auth validator.AuthConfig) (validator.Meta, error) {
-	tenant, err := auth.Tenant(first(ctx, upstream.OrgIDMetadataKey))
+	tenant, err := tenantOf(ctx, auth)
 	if err != nil {
 		return validator.Meta{}, err
 	}
 	return validator.Meta{Tenant: tenant, UserAgent: first(ctx, "user-agent"), RemoteAddr: peerHost(ctx), Time: time.Now()}, nil
+}
+
+// tenantOf returns the tenant a call names in metadata x-scope-orgid. With
+// multitenancy on, the metadata must hold exactly one value: Mimir's
+// distributor (dskit's user.ExtractFromGRPCRequest) refuses a call with
+// several, so pushguard must not forward one of them as if it were the
+// tenant. (Over HTTP Mimir takes the first X-Scope-OrgID header, and so
+// does pushguard.)
+func tenantOf(ctx context.Context, auth validator.AuthConfig) (string, error) {
+	orgIDs := metadata.ValueFromIncomingContext(ctx, upstream.OrgIDMetadataKey)
+	if auth.MultitenancyEnabled && len(orgIDs) > 1 {
+		return "", validator.NewError(validator.ErrIDInvalidTenant, validator.CauseUnauthorized, nil,
+			"%d values of metadata %s, want exactly one tenant", len(orgIDs), upstream.OrgIDMetadataKey)
+	}
+	var orgID string
+	if len(orgIDs) == 1 {
+		orgID = orgIDs[0]
+	}
+	return auth.Tenant(orgID)
 }
 
 // peerHost returns the address of the client without its port, as the

@@ -256,6 +256,13 @@ func TestGRPCPushIntoEmbedded(t *testing.T) {
 	require.Equal(t, codes.Unauthenticated, status.Code(err), "%v", err)
 	require.Contains(t, err.Error(), "(err-pushguard-missing-tenant)")
 
+	// Two tenants in the metadata: refused, as Mimir's distributor refuses
+	// it, rather than the push stored for one of them.
+	_, err = client.Push(metadata.AppendToOutgoingContext(context.Background(), "x-scope-orgid", "team-b", "x-scope-orgid", "team-c"), req)
+	require.Equal(t, codes.Unauthenticated, status.Code(err), "%v", err)
+	require.Contains(t, err.Error(), "2 values of metadata x-scope-orgid, want exactly one tenant (err-pushguard-invalid-tenant)")
+	require.Empty(t, inst.query(t, "team-b", "http_requests_total", at))
+
 	// Bytes that are not a write request, sent as Mimir's Push.
 	conn, err := grpc.NewClient(inst.GRPCAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	require.NoError(t, err)
