@@ -271,4 +271,27 @@ func TestRuntimeConfigReload(t *testing.T) {
 	status, msg = pushAs(t, inst, "team-a", dup(at3)...)
 	require.Equal(t, http.StatusOK, status, msg)
 	require.Equal(t, map[string]string{key: "2"}, stored(at3), "keep-last still applies")
+
+	// A file that disappears fails to read: counted as well, and the last
+	// good configuration stays.
+	writeRuntimeFile(t, path, "overrides:\n  team-a:\n    action: keep-last\n")
+	require.Eventually(t, func() bool {
+		v, _ := inst.metric(t, `pushguard_runtime_config_last_reload_successful{config="overrides"}`)
+		return v == "1"
+	}, 30*time.Second, 20*time.Millisecond)
+	failures := func() float64 {
+		v, ok := inst.metric(t, "pushguard_runtime_config_reload_failures_total")
+		require.True(t, ok)
+		n, err := strconv.ParseFloat(v, 64)
+		require.NoError(t, err)
+		return n
+	}
+	counted := failures()
+	require.NoError(t, os.Remove(path))
+	require.Eventually(t, func() bool { return failures() >= counted+2 }, 30*time.Second, 20*time.Millisecond)
+	require.Contains(t, inst.logs.String(), "no such file or directory")
+	at4 := at3.Add(time.Second)
+	status, msg = pushAs(t, inst, "team-a", dup(at4)...)
+	require.Equal(t, http.StatusOK, status, msg)
+	require.Equal(t, map[string]string{key: "2"}, stored(at4), "keep-last still applies")
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/go-kit/log"
+	"github.com/go-kit/log/level"
 	"github.com/grafana/dskit/flagext"
 	"github.com/grafana/dskit/runtimeconfig"
 	"github.com/grafana/dskit/services"
@@ -93,21 +94,42 @@ func NewOverrides(cfg Config, rc RuntimeConfig, logger log.Logger, reg prometheu
 	o.manager, err = runtimeconfig.New(runtimeconfig.Config{
 		ReloadPeriod: rc.ReloadPeriod,
 		LoadPath:     rc.File,
-		// Validate each file as read, so that every bad file is counted,
-		// whatever step of the load it would have failed.
+		// Validate each file as read, so that a file invalid on its own
+		// is refused and named, even where a later one would cover it.
 		Preprocessor: func(b []byte) ([]byte, error) {
 			if _, err := o.load(bytes.NewReader(b)); err != nil {
-				o.failures.Inc()
 				return nil, err
 			}
 			return b, nil
 		},
 		Loader: func(r io.Reader) (any, error) { return o.load(r) },
-	}, "overrides", prometheus.WrapRegistererWithPrefix("pushguard_", reg), logger)
+	}, "overrides", prometheus.WrapRegistererWithPrefix("pushguard_", reg), failureLogger{next: logger, failures: o.failures})
 	if err != nil {
 		return nil, err
 	}
 	return o, nil
+}
+
+// failureLogger passes the runtime configuration manager's log lines on,
+// counting every reload it logs as failed. Logging is the only way the
+// manager tells of a failed reload, whatever step failed: reading a file
+// (one removed or unreadable fails before the Preprocessor and the Loader
+// run), validating, merging or loading it. A failure at start-up is
+// returned instead, and stops pushguard.
+type failureLogger struct {
+	next     log.Logger
+	failures prometheus.Counter
+}
+
+// Log implements log.Logger.
+func (l failureLogger) Log(keyvals ...any) error {
+	for i := 0; i+1 < len(keyvals); i += 2 {
+		if keyvals[i] == level.Key() && keyvals[i+1] == level.ErrorValue() {
+			l.failures.Inc()
+			break
+		}
+	}
+	return l.next.Log(keyvals...)
 }
 
 func defaultTenantConfig(cfg Config) (*TenantConfig, error) {

@@ -81,6 +81,15 @@ overrides:
 # TYPE pushguard_runtime_config_last_reload_successful gauge
 pushguard_runtime_config_last_reload_successful{config="overrides"} 0
 `), "pushguard_runtime_config_last_reload_successful"))
+
+	// A file that is gone fails to read, before any validation: that
+	// failure is counted too, every time, and changes nothing.
+	writeRuntimeFile(t, path, "overrides:\n  strict:\n    action: keep-last\n")
+	require.Eventually(t, func() bool { return o.For("strict").Rules.Default() == ActionKeepLast }, 10*time.Second, 10*time.Millisecond)
+	before := testutil.ToFloat64(o.failures)
+	require.NoError(t, os.Remove(path))
+	require.Eventually(t, func() bool { return testutil.ToFloat64(o.failures) >= before+2 }, 10*time.Second, 10*time.Millisecond)
+	require.Equal(t, ActionKeepLast, o.For("strict").Rules.Default())
 }
 
 func TestOverridesInvalidAtStartup(t *testing.T) {
