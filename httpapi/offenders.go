@@ -28,7 +28,8 @@ type offendersHandler struct {
 }
 
 // NewOffendersHandler serves the caller's tenant's offender report as JSON,
-// most conflicting first, filtered by the metric, kind and limit parameters.
+// most conflicting first, filtered by the metric, kind, origin and limit
+// parameters (see parseFilter).
 // instance names this replica in the answer.
 func NewOffendersHandler(auth validator.AuthConfig, store *report.Store, instance string) http.Handler {
 	return &offendersHandler{auth: auth, store: store, instance: instance}
@@ -81,25 +82,29 @@ func (h *adminOffendersHandler) ServeHTTP(w http.ResponseWriter, r *http.Request
 	writeOffenders(w, offenders, evicted, h.instance)
 }
 
-// parseFilter reads the metric, kind, origin (name=value, repeatable or
-// space-separated) and
-// limit query parameters.
+// parseFilter reads the metric, kind, origin and limit query parameters.
+// Each origin parameter is one origin label, name=value: the name is what
+// comes before the first "=" (spaces around it ignored), the value
+// everything after it, verbatim, so that a value may hold spaces or "=".
+// An offender matches when it has every origin label given (for a name
+// given twice, the last value). An empty origin parameter is ignored: the
+// HTML report's form sends one for its empty box.
 func parseFilter(r *http.Request) (report.Filter, error) {
 	q := r.URL.Query()
 	f := report.Filter{Metric: q.Get("metric"), Kind: q.Get("kind")}
-	var origins []string
 	for _, o := range q["origin"] {
-		origins = append(origins, strings.Fields(o)...)
-	}
-	for _, o := range origins {
+		if strings.TrimSpace(o) == "" {
+			continue
+		}
 		name, value, ok := strings.Cut(o, "=")
-		if !ok || strings.TrimSpace(name) == "" {
-			return f, validator.NewError(validator.ErrIDBadQuery, validator.CauseBadData, nil, "origin must be name=value, got %q", o)
+		name = strings.TrimSpace(name)
+		if !ok || name == "" {
+			return f, validator.NewError(validator.ErrIDBadQuery, validator.CauseBadData, nil, "origin must be name=value, one label a parameter, got %q", o)
 		}
 		if f.Origin == nil {
 			f.Origin = map[string]string{}
 		}
-		f.Origin[strings.TrimSpace(name)] = strings.Trim(strings.TrimSpace(value), `"`)
+		f.Origin[name] = value
 	}
 	if err := validator.CheckKindFilter(f.Kind); err != nil {
 		return f, err

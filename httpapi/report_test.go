@@ -1,9 +1,12 @@
 package httpapi
 
 import (
+	"html"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -142,4 +145,46 @@ func TestUIShowsWhatTheActionDid(t *testing.T) {
 	for _, want := range []string{"rules chose", ">sum<", "2 dropped", "1 given a new value", "4 relabelled"} {
 		require.Contains(t, body, want)
 	}
+}
+
+// TestUIOriginFilter filters the HTML report by origin label values with
+// spaces in them: each filter is a box of the form, and every link the
+// page makes keeps them.
+func TestUIOriginFilter(t *testing.T) {
+	s := report.NewStore(10, prometheus.NewRegistry())
+	now := time.Now()
+	s.Record([]*report.Offender{
+		{Tenant: "t", Metric: "wanted", Kind: "across_series", Origin: map[string]string{"job": "my job", "namespace": "shop"},
+			ConflictingSamples: 1, FirstSeen: now, LastSeen: now, Action: "report"},
+		{Tenant: "t", Metric: "other_job", Kind: "across_series", Origin: map[string]string{"job": "my", "namespace": "shop"},
+			ConflictingSamples: 2, FirstSeen: now, LastSeen: now, Action: "report"},
+	})
+	ui := NewUIHandler(validator.AuthConfig{MultitenancyEnabled: true}, s, true, "pushguard-0", log.NewNopLogger())
+	shows := func(t *testing.T, target string) {
+		t.Helper()
+		code, body := get(t, ui, target, nil)
+		require.Equal(t, http.StatusOK, code, body)
+		require.Contains(t, body, `data-metric="wanted"`, target)
+		require.NotContains(t, body, `data-metric="other_job"`, target)
+	}
+
+	// As the form sends it, its empty box included.
+	form := url.Values{"origin": {"job=my job", "namespace=shop", ""}}
+	shows(t, "/?"+form.Encode())
+	_, page := get(t, ui, "/?"+form.Encode(), nil)
+	require.Contains(t, page, `name="origin" value="job=my job"`)
+	require.Contains(t, page, `name="origin" value="namespace=shop"`)
+	require.Contains(t, page, `name="origin" value=""`, "an empty box for another filter")
+
+	links := regexp.MustCompile(`href="(\?[^"]*)"`).FindAllStringSubmatch(page, -1)
+	require.NotEmpty(t, links)
+	for _, l := range links {
+		shows(t, "/"+html.UnescapeString(l[1]))
+	}
+
+	// The JSON reports take the same filter.
+	code, body := get(t, NewAdminOffendersHandler(s, "pushguard-0"), "/admin/api/v1/offenders?origin=job%3Dmy%20job", nil)
+	require.Equal(t, http.StatusOK, code, body)
+	require.Contains(t, body, `"metric":"wanted"`)
+	require.NotContains(t, body, `"metric":"other_job"`)
 }

@@ -123,8 +123,10 @@ type listPage struct {
 	Sort      string
 	Desc      bool
 	Kinds     []string
-	Origin    string
-	Now       time.Time
+	// Origins are the origin filters, one name=value each, as given: the
+	// form shows each in a box of its own, and an empty box for another.
+	Origins []string
+	Now     time.Time
 }
 
 const maxRows = 500
@@ -143,10 +145,10 @@ func (h *uiHandler) list(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	page := listPage{
 		Frame: h.frame(), Scope: scope, Stats: h.store.Stats(), Query: q, Now: h.now(),
-		Kinds:  validator.KindNames(),
-		Origin: strings.Join(q["origin"], " "),
-		Sort:   q.Get("sort"),
-		Desc:   q.Get("order") != "asc",
+		Kinds:   validator.KindNames(),
+		Origins: nonEmpty(q["origin"]),
+		Sort:    q.Get("sort"),
+		Desc:    q.Get("order") != "asc",
 	}
 	limit := f.Limit
 	f.Limit = 0
@@ -291,6 +293,17 @@ func sortLink(q url.Values, column string) string {
 	n.Set("sort", column)
 	n.Set("order", order)
 	return "?" + n.Encode()
+}
+
+// nonEmpty returns the values that are not blank.
+func nonEmpty(values []string) []string {
+	var out []string
+	for _, v := range values {
+		if strings.TrimSpace(v) != "" {
+			out = append(out, v)
+		}
+	}
+	return out
 }
 
 func originString(origin map[string]string) string {
