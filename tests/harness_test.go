@@ -7,7 +7,6 @@ import (
 	"context"
 	"io"
 	"net/http"
-	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -18,8 +17,7 @@ import (
 	"time"
 
 	"github.com/klauspost/compress/snappy"
-	config_util "github.com/prometheus/common/config"
-	"github.com/prometheus/common/model"
+	remoteapi "github.com/prometheus/client_golang/exp/api/remote"
 	"github.com/prometheus/prometheus/prompb"
 	"github.com/prometheus/prometheus/storage/remote"
 	"github.com/stretchr/testify/require"
@@ -178,20 +176,7 @@ func (inst *instance) url(path string) string { return inst.scheme + "://" + ins
 // writeClient returns Prometheus' own remote-write client pointed at inst.
 func (inst *instance) writeClient(t testing.TB, tenant string) remote.WriteClient {
 	t.Helper()
-	u, err := url.Parse(inst.url("/api/v1/push"))
-	require.NoError(t, err)
-	headers := map[string]string{}
-	if tenant != "" {
-		headers["X-Scope-OrgID"] = tenant
-	}
-	c, err := remote.NewWriteClient("e2e", &remote.ClientConfig{
-		URL:              &config_util.URL{URL: u},
-		Timeout:          model.Duration(30 * time.Second),
-		HTTPClientConfig: config_util.DefaultHTTPClientConfig,
-		Headers:          headers,
-	})
-	require.NoError(t, err)
-	return c
+	return e2e.WriteClient(t, inst.url("/api/v1/push"), tenant, remoteapi.WriteV1MessageType)
 }
 
 // push sends series with Prometheus' remote-write client.

@@ -7,15 +7,12 @@ import (
 	"mime"
 	"net/http"
 	"net/http/httptest"
-	"net/url"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/klauspost/compress/snappy"
 	remoteapi "github.com/prometheus/client_golang/exp/api/remote"
-	config_util "github.com/prometheus/common/config"
-	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/model/histogram"
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/prompb"
@@ -29,22 +26,13 @@ import (
 	grpcstatus "google.golang.org/grpc/status"
 
 	pushguardv1 "github.com/pushguard/pushguard/proto/pushguard/v1"
+	"github.com/pushguard/pushguard/tests/e2e"
 )
 
 // writeClientV2 returns Prometheus' own remote-write client in 2.0 mode.
 func (inst *instance) writeClientV2(t testing.TB, tenant string) remote.WriteClient {
 	t.Helper()
-	u, err := url.Parse(inst.url("/api/v1/push"))
-	require.NoError(t, err)
-	c, err := remote.NewWriteClient("e2e-v2", &remote.ClientConfig{
-		URL:              &config_util.URL{URL: u},
-		Timeout:          model.Duration(30 * time.Second),
-		HTTPClientConfig: config_util.DefaultHTTPClientConfig,
-		Headers:          map[string]string{"X-Scope-OrgID": tenant},
-		WriteProtoMsg:    remoteapi.WriteV2MessageType,
-	})
-	require.NoError(t, err)
-	return c
+	return e2e.WriteClient(t, inst.url("/api/v1/push"), tenant, remoteapi.WriteV2MessageType)
 }
 
 // rw2Push is a remote write 2.0 request as Prometheus builds it, with

@@ -14,7 +14,10 @@ import (
 	"testing"
 	"time"
 
+	remoteapi "github.com/prometheus/client_golang/exp/api/remote"
+	config_util "github.com/prometheus/common/config"
 	"github.com/prometheus/common/model"
+	"github.com/prometheus/prometheus/storage/remote"
 	"github.com/stretchr/testify/require"
 )
 
@@ -120,4 +123,26 @@ func InstantQueryWith(t testing.TB, client *http.Client, queryURL, tenant, expr 
 		}
 	}
 	return res
+}
+
+// WriteClient returns Prometheus' own remote-write client for pushURL, as
+// tenant (no X-Scope-OrgID when empty), sending msg (remote write 1.0 or
+// 2.0).
+func WriteClient(t testing.TB, pushURL, tenant string, msg remoteapi.WriteMessageType) remote.WriteClient {
+	t.Helper()
+	u, err := url.Parse(pushURL)
+	require.NoError(t, err)
+	headers := map[string]string{}
+	if tenant != "" {
+		headers["X-Scope-OrgID"] = tenant
+	}
+	c, err := remote.NewWriteClient("e2e-"+string(msg), &remote.ClientConfig{
+		URL:              &config_util.URL{URL: u},
+		Timeout:          model.Duration(30 * time.Second),
+		HTTPClientConfig: config_util.DefaultHTTPClientConfig,
+		Headers:          headers,
+		WriteProtoMsg:    msg,
+	})
+	require.NoError(t, err)
+	return c
 }

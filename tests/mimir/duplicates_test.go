@@ -76,6 +76,29 @@ var keptFirst = map[string]string{
 	ruleSeries:    "5",
 }
 
+// keptLast is what Mimir holds after keep-last: across requests, where
+// the first sample has gone upstream, it keeps the first too.
+var keptLast = map[string]string{
+	upSeries:      "1",
+	ksmSeries:     "0",
+	relabelSeries: "30",
+	cadvisorSerie: "50000",
+	ruleSeries:    "5",
+}
+
+// labelled is what Mimir holds after the label action.
+var labelled = map[string]string{
+	upSeries:  "1",
+	ksmSeries: "1",
+	`kube_job_status_failed{duplicate_index="1", instance="10.0.0.7:8080", job="kube-state-metrics", job_name="renovate-28883520", namespace="renovate", reason="BackoffLimitExceeded"}`: "0",
+	relabelSeries: "10",
+	`http_requests_total{code="200", duplicate_index="1", job="api", namespace="shop"}`: "20",
+	`http_requests_total{code="200", duplicate_index="2", job="api", namespace="shop"}`: "30",
+	cadvisorSerie: "100000",
+	`container_spec_cpu_period{duplicate_index="1", id="/kubepods/burstable/pod1", instance="node-1", job="cadvisor"}`: "50000",
+	ruleSeries: "5",
+}
+
 func TestStraightIntoMimir(t *testing.T) {
 	straightIntoMimir(t, startMimir(t), "direct")
 }
@@ -185,29 +208,13 @@ func TestThroughPushguardRepairs(t *testing.T) {
 			dropped: map[string]int64{"kube_job_status_failed/across_series": 1, "http_requests_total/across_series": 2, "container_spec_cpu_period/within_series": 1},
 		},
 		{
-			action: "keep-last",
-			stored: map[string]string{
-				upSeries:      "1",
-				ksmSeries:     "0",
-				relabelSeries: "30",
-				cadvisorSerie: "50000",
-				ruleSeries:    "5", // across requests the first has gone upstream: keep-first
-			},
+			action:  "keep-last",
+			stored:  keptLast,
 			dropped: map[string]int64{"kube_job_status_failed/across_series": 1, "http_requests_total/across_series": 2, "container_spec_cpu_period/within_series": 1},
 		},
 		{
-			action: "label",
-			stored: map[string]string{
-				upSeries:  "1",
-				ksmSeries: "1",
-				`kube_job_status_failed{duplicate_index="1", instance="10.0.0.7:8080", job="kube-state-metrics", job_name="renovate-28883520", namespace="renovate", reason="BackoffLimitExceeded"}`: "0",
-				relabelSeries: "10",
-				`http_requests_total{code="200", duplicate_index="1", job="api", namespace="shop"}`: "20",
-				`http_requests_total{code="200", duplicate_index="2", job="api", namespace="shop"}`: "30",
-				cadvisorSerie: "100000",
-				`container_spec_cpu_period{duplicate_index="1", id="/kubepods/burstable/pod1", instance="node-1", job="cadvisor"}`: "50000",
-				ruleSeries: "5",
-			},
+			action:  "label",
+			stored:  labelled,
 			dropped: map[string]int64{},
 		},
 	} {

@@ -2,19 +2,17 @@ package mimir
 
 import (
 	"context"
-	"net/url"
 	"testing"
 	"time"
 
 	"github.com/klauspost/compress/snappy"
 	remoteapi "github.com/prometheus/client_golang/exp/api/remote"
-	config_util "github.com/prometheus/common/config"
-	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/prompb"
 	writev2 "github.com/prometheus/prometheus/prompb/io/prometheus/write/v2"
-	"github.com/prometheus/prometheus/storage/remote"
 	"github.com/stretchr/testify/require"
+
+	"github.com/pushguard/pushguard/tests/e2e"
 )
 
 // toRW2 builds the remote write 2.0 request of series, as Prometheus
@@ -49,34 +47,15 @@ func TestRW2ThroughPushguardRepairs(t *testing.T) {
 		action string
 		stored map[string]string
 	}{
-		{action: "keep-first", stored: map[string]string{upSeries: "1", ksmSeries: "1", relabelSeries: "10", cadvisorSerie: "100000", ruleSeries: "5"}},
-		{action: "keep-last", stored: map[string]string{upSeries: "1", ksmSeries: "0", relabelSeries: "30", cadvisorSerie: "50000", ruleSeries: "5"}},
+		{action: "keep-first", stored: keptFirst},
+		{action: "keep-last", stored: keptLast},
 		{action: "sum", stored: map[string]string{upSeries: "1", ksmSeries: "1", relabelSeries: "60", cadvisorSerie: "150000", ruleSeries: "5"}},
-		{action: "label", stored: map[string]string{
-			upSeries:  "1",
-			ksmSeries: "1",
-			`kube_job_status_failed{duplicate_index="1", instance="10.0.0.7:8080", job="kube-state-metrics", job_name="renovate-28883520", namespace="renovate", reason="BackoffLimitExceeded"}`: "0",
-			relabelSeries: "10",
-			`http_requests_total{code="200", duplicate_index="1", job="api", namespace="shop"}`: "20",
-			`http_requests_total{code="200", duplicate_index="2", job="api", namespace="shop"}`: "30",
-			cadvisorSerie: "100000",
-			`container_spec_cpu_period{duplicate_index="1", id="/kubepods/burstable/pod1", instance="node-1", job="cadvisor"}`: "50000",
-			ruleSeries: "5",
-		}},
+		{action: "label", stored: labelled},
 	} {
 		t.Run(tc.action, func(t *testing.T) {
 			pg := startPushguard(t, m.pushURL(), tc.action, "-upstream.remote-write-version=2")
-			u, err := url.Parse("http://" + pg.addr + "/api/v1/push")
-			require.NoError(t, err)
 			tenant := "pg-rw2-" + tc.action
-			c, err := remote.NewWriteClient("mimir-rw2", &remote.ClientConfig{
-				URL:              &config_util.URL{URL: u},
-				Timeout:          model.Duration(30 * time.Second),
-				HTTPClientConfig: config_util.DefaultHTTPClientConfig,
-				Headers:          map[string]string{"X-Scope-OrgID": tenant},
-				WriteProtoMsg:    remoteapi.WriteV2MessageType,
-			})
-			require.NoError(t, err)
+			c := e2e.WriteClient(t, "http://"+pg.addr+"/api/v1/push", tenant, remoteapi.WriteV2MessageType)
 			at := time.Now().Truncate(time.Second)
 			raw, err := toRW2(firstRequest(at)).Marshal()
 			require.NoError(t, err)
