@@ -82,7 +82,7 @@ func (d *Distributor) push(ctx context.Context, in *rawWriteRequest) (*cortexpb.
 	meta, err := metaOf(ctx, d.auth)
 	if err != nil {
 		validator.PutRequest(in.r)
-		return nil, statusError(err)
+		return nil, d.refuse(err)
 	}
 	forwardReq := func(protobuf []byte) *upstream.Request {
 		header := rw1Header.Clone()
@@ -100,7 +100,7 @@ func (d *Distributor) push(ctx context.Context, in *rawWriteRequest) (*cortexpb.
 	if err != nil {
 		// early is nil: once it started, the check fails open.
 		level.Debug(d.logger).Log("msg", "refused push", "tenant", meta.Tenant, "err", err)
-		return nil, statusError(err)
+		return nil, d.refuse(err)
 	}
 	defer checked.Release()
 
@@ -119,16 +119,23 @@ func (d *Distributor) push(ctx context.Context, in *rawWriteRequest) (*cortexpb.
 	}
 	if err != nil {
 		level.Warn(d.logger).Log("msg", "upstream did not answer", "tenant", meta.Tenant, "err", err)
-		return nil, statusError(validator.NewError(validator.ErrIDUpstreamUnavailable, validator.CauseUnavailable, err, "upstream unavailable"))
+		return nil, d.refuse(validator.NewError(validator.ErrIDUpstreamUnavailable, validator.CauseUnavailable, err, "upstream unavailable"))
 	}
 	if err := upstream.RedirectError(resp); err != nil {
 		// Unavailable, retried; not settled until the push comes back.
 		level.Warn(d.logger).Log("msg", "upstream answered with a redirect", "tenant", meta.Tenant, "err", err)
-		return nil, statusError(err)
+		return nil, d.refuse(err)
 	}
 	d.v.Settle(checked, meta, resp.StatusCode)
 	if resp.StatusCode/100 != 2 {
 		return nil, upstreamError(resp.StatusCode, resp.Body)
 	}
 	return &cortexpb.WriteResponse{}, nil
+}
+
+// refuse counts a push pushguard refused, as the HTTP receiver does, and
+// returns its gRPC status.
+func (d *Distributor) refuse(err error) error {
+	d.v.Refused(err)
+	return statusError(err)
 }

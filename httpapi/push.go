@@ -9,8 +9,6 @@ import (
 
 	"github.com/go-kit/log"
 	"github.com/go-kit/log/level"
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promauto"
 
 	"github.com/pushguard/pushguard/upstream"
 	"github.com/pushguard/pushguard/validator"
@@ -26,13 +24,12 @@ var passedBackHeaders = []string{
 }
 
 type pushHandler struct {
-	auth     validator.AuthConfig
-	v        *validator.Validator
-	up       upstream.Upstream
-	logger   log.Logger
-	rejected *prometheus.CounterVec
-	bodies   sync.Pool
-	sender   func(*http.Request) string
+	auth   validator.AuthConfig
+	v      *validator.Validator
+	up     upstream.Upstream
+	logger log.Logger
+	bodies sync.Pool
+	sender func(*http.Request) string
 }
 
 // PushOption configures the remote-write receiver.
@@ -47,17 +44,12 @@ func WithSenderAddress(f func(*http.Request) string) PushOption {
 // NewPushHandler returns the remote-write receiver: it inspects every push,
 // applies the configured actions and forwards what it accepts upstream,
 // handing the upstream's answer back to the sender.
-func NewPushHandler(auth validator.AuthConfig, v *validator.Validator, up upstream.Upstream, logger log.Logger, reg prometheus.Registerer, opts ...PushOption) http.Handler {
+func NewPushHandler(auth validator.AuthConfig, v *validator.Validator, up upstream.Upstream, logger log.Logger, opts ...PushOption) http.Handler {
 	h := &pushHandler{
 		auth:   auth,
 		v:      v,
 		up:     up,
 		logger: logger,
-		rejected: promauto.With(reg).NewCounterVec(prometheus.CounterOpts{
-			Namespace: "pushguard",
-			Name:      "rejected_requests_total",
-			Help:      "Pushes refused by pushguard itself, by reason (the stable error ID).",
-		}, []string{"reason"}),
 		bodies: sync.Pool{New: func() any { return new(bytes.Buffer) }},
 		sender: (&ReportConfig{}).SenderAddress,
 	}
@@ -176,7 +168,7 @@ func (h *pushHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *pushHandler) fail(w http.ResponseWriter, err error) {
-	h.rejected.WithLabelValues(string(validator.IDOf(err))).Inc()
+	h.v.Refused(err)
 	writeError(w, err)
 }
 

@@ -423,10 +423,11 @@ func TestUpstreamRedirect(t *testing.T) {
 	require.Contains(t, err.Error(), "(err-pushguard-upstream-redirect)")
 	require.Zero(t, followed.Load(), "the redirect target gets nothing")
 
-	// Counted and logged as pushguard's refusal, like an unavailable upstream.
+	// Counted and logged as pushguard's refusal, like an unavailable
+	// upstream: each code's push, Prometheus' and the gRPC one.
 	v, ok := inst.metric(t, `pushguard_rejected_requests_total{reason="upstream-redirect"}`)
 	require.True(t, ok)
-	require.Equal(t, strconv.Itoa(len(codes)+1), v)
+	require.Equal(t, strconv.Itoa(len(codes)+2), v)
 	require.Regexp(t, `level=warn .*msg="upstream answered with a redirect" tenant=team-a`, inst.logs.String())
 
 	// The record learnt nothing: the push, accepted at last, is no

@@ -270,6 +270,13 @@ func TestGRPCPushIntoEmbedded(t *testing.T) {
 	err = conn.Invoke(withTenant("team-a"), distributor.Distributor_Push_FullMethodName, &cortexpb.Sample{Value: 1, TimestampMs: -1}, &cortexpb.WriteResponse{})
 	require.Equal(t, codes.InvalidArgument, status.Code(err), "%v", err)
 	require.Contains(t, err.Error(), "(err-pushguard-bad-protobuf)")
+
+	// Refusals over gRPC are counted as those over HTTP are.
+	for reason, want := range map[string]string{"missing-tenant": "1", "invalid-tenant": "1", "bad-protobuf": "1"} {
+		v, ok := inst.metric(t, `pushguard_rejected_requests_total{reason="`+reason+`"}`)
+		require.True(t, ok, reason)
+		require.Equal(t, want, v, reason)
+	}
 }
 
 // fakeDistributor is a gRPC server implementing Mimir's

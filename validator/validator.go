@@ -122,6 +122,7 @@ type Validator struct {
 	changed         *prometheus.CounterVec
 	relabelled      *prometheus.CounterVec
 	failures        *prometheus.CounterVec
+	refused         *prometheus.CounterVec
 }
 
 // New returns a Validator applying cfg's defaults to every tenant.
@@ -176,6 +177,11 @@ func NewWithOverrides(cfg Config, o *Overrides, logger log.Logger, reg prometheu
 			Help:      "Samples moved to a series carrying the disambiguation label by the label action.",
 		}, []string{"tenant"}),
 		failures: newFailuresCounter(reg),
+		refused: promauto.With(reg).NewCounterVec(prometheus.CounterOpts{
+			Namespace: "pushguard",
+			Name:      "rejected_requests_total",
+			Help:      "Pushes refused by pushguard itself, over HTTP or gRPC, by reason (the stable error ID).",
+		}, []string{"reason"}),
 	}
 	if cfg.CrossRequest.Enabled {
 		v.record = NewSeriesRecord(cfg.CrossRequest.MaxSeries, cfg.CrossRequest.TTL, reg)
@@ -329,6 +335,12 @@ func (v *Validator) Record(c *Checked, meta Meta) {
 // when it has one, -validator.origin-labels otherwise.
 func (v *Validator) OriginLabels(tenant string) []string {
 	return v.overrides.For(tenant).OriginLabels
+}
+
+// Refused counts a push pushguard itself refused with err, whichever
+// interface received it.
+func (v *Validator) Refused(err error) {
+	v.refused.WithLabelValues(string(IDOf(err))).Inc()
 }
 
 // Retryable reports whether a sender retries a push answered with this

@@ -139,7 +139,7 @@ func run(args []string) error {
 		return err
 	}
 	tenantOf := func(r *http.Request) (string, error) { return cfg.Auth.Tenant(r.Header.Get("X-Scope-OrgID")) }
-	srv.HTTP.Path("/api/v1/push").Methods(http.MethodPost).Handler(httpapi.Admit(adm, httpapi.NewPushHandler(cfg.Auth, v, ups.ForHTTP, logger, reg, httpapi.WithSenderAddress(cfg.Report.SenderAddress))))
+	srv.HTTP.Path("/api/v1/push").Methods(http.MethodPost).Handler(httpapi.Admit(adm, httpapi.NewPushHandler(cfg.Auth, v, ups.ForHTTP, logger, httpapi.WithSenderAddress(cfg.Report.SenderAddress))))
 	srv.HTTP.Path("/api/v1/offenders").Methods(http.MethodGet).Handler(httpapi.NewOffendersHandler(cfg.Auth, v.Store(), cfg.Report.InstanceID))
 	if cfg.Report.AdminEnabled {
 		srv.HTTP.Path("/admin/api/v1/offenders").Methods(http.MethodGet).Handler(httpapi.NewAdminOffendersHandler(v.Store(), cfg.Report.InstanceID))
