@@ -131,7 +131,12 @@ func httpStatusOf(c codes.Code) int {
 	switch c {
 	case codes.OK:
 		return http.StatusOK
-	case codes.InvalidArgument, codes.FailedPrecondition, codes.OutOfRange, codes.AlreadyExists:
+	case codes.AlreadyExists:
+		// The HA tracker's "replicas did not match": the push came from a
+		// replica that is not the elected one, and its samples were
+		// deduplicated away, which Mimir's HTTP push answers 202.
+		return http.StatusAccepted
+	case codes.InvalidArgument, codes.FailedPrecondition, codes.OutOfRange:
 		return http.StatusBadRequest
 	case codes.Unauthenticated:
 		return http.StatusUnauthorized

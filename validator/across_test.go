@@ -178,6 +178,36 @@ func TestAllDroppedForwardsMetadata(t *testing.T) {
 	requireSameMessages(t, metadataPtrs(testMetadata), metadataPtrs(got.Metadata), "metadata")
 }
 
+// Mimir's HA tracker answers 202 to a push from a replica that is not the
+// elected one, and drops its samples: with __replica__ left out of
+// identity, the elected replica's samples at the same timestamps are no
+// repeats, and keep-first must not drop them.
+func TestSettledByTheHATracker(t *testing.T) {
+	require.True(t, Stored(200))
+	require.True(t, Stored(204))
+	require.False(t, Stored(202))
+	for _, action := range []string{"report", "keep-first"} {
+		t.Run(action, func(t *testing.T) {
+			v, _ := newTestValidator(t, "-validator.action="+action, "-validator.ignore-labels=__replica__")
+			meta := Meta{Tenant: "team-a", Time: t0}
+			replica := func(r string, v float64) prompb.TimeSeries {
+				return withSamples(series("__name__", "up", "cluster", "c1", "__replica__", r), 1000, v)
+			}
+			c, err := v.Check(meta, RW1, marshal(t, replica("b", 0)))
+			require.NoError(t, err)
+			v.Settle(c, meta, 202)
+			c.Release()
+
+			c, err = v.Check(meta, RW1, marshal(t, replica("a", 1)))
+			require.NoError(t, err)
+			defer c.Release()
+			v.Settle(c, meta, 200)
+			require.Empty(t, c.Result.Duplicates)
+			require.False(t, c.Changed)
+		})
+	}
+}
+
 func TestAcrossRequestsOnlyAfterAcceptance(t *testing.T) {
 	v, reg := newTestValidator(t)
 	meta := Meta{Tenant: "team-a", Time: t0}

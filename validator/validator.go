@@ -343,6 +343,15 @@ func (v *Validator) Refused(err error) {
 	v.refused.WithLabelValues(string(IDOf(err))).Inc()
 }
 
+// Stored reports whether an upstream answering a push with this HTTP
+// status stored it: a 2xx but 202, with which Mimir's HA tracker answers a
+// push from a replica that is not the elected one, whose samples it drops.
+// Such a push teaches the cross-request record nothing; recorded, its
+// samples would make the elected replica's, at the same timestamps and with
+// -validator.ignore-labels=__replica__ the same series, repeats of samples
+// the upstream never took.
+func Stored(status int) bool { return status/100 == 2 && status != 202 }
+
 // Retryable reports whether a sender retries a push answered with this
 // HTTP status (5xx, 429): such a push comes back and is settled then.
 func Retryable(status int) bool { return status >= 500 || status == 429 }
@@ -351,8 +360,9 @@ func Retryable(status int) bool { return status >= 500 || status == 429 }
 // upstream's HTTP status, or 200 when nothing was left to forward. A push
 // the sender will retry is left alone, so that it is counted once, when it
 // comes back; any other is recorded in the report; and only one the
-// upstream accepted teaches the record what was forwarded (after a 4xx,
-// Mimir's partial write, it is unknown which samples were kept).
+// upstream stored teaches the record what was forwarded (after a 4xx,
+// Mimir's partial write, it is unknown which samples were kept; after a
+// 202, see Stored, none were).
 //
 // A push that went upstream as it came, its tenant only reporting, is
 // looked up in the record here, after the upstream answered, and the
@@ -364,7 +374,7 @@ func (v *Validator) Settle(c *Checked, meta Meta, status int) {
 		return
 	}
 	// Before Record, which reports what a settled lookup finds.
-	if status/100 == 2 {
+	if Stored(status) {
 		v.Accepted(c, meta)
 	} else if c.acrossAtSettle {
 		v.inspectSettled(c, meta, false)

@@ -56,26 +56,26 @@ func MimirArgs(bin, dir string, httpPort, grpcPort, gossipPort int) ([]string, e
 
 // StartMimir starts the Mimir binary bin as MimirArgs has it, with its
 // state under dir and the extra flags, on free loopback ports, and returns
-// it once /ready answers, with its HTTP address. client is nil for a Mimir
-// serving plain HTTP; for one given -server.http-tls-* in extra it is a
-// client that Mimir's TLS takes, and /ready is asked over https.
-func StartMimir(bin, dir string, client *http.Client, extra ...string) (*Process, string, error) {
+// it once /ready answers, with its HTTP and gRPC addresses. client is nil
+// for a Mimir serving plain HTTP; for one given -server.http-tls-* in extra
+// it is a client that Mimir's TLS takes, and /ready is asked over https.
+func StartMimir(bin, dir string, client *http.Client, extra ...string) (p *Process, addr, grpcAddr string, err error) {
 	var ports [3]int
 	for i := range ports {
-		var err error
 		if ports[i], err = ListenablePort(); err != nil {
-			return nil, "", err
+			return nil, "", "", err
 		}
 	}
 	args, err := MimirArgs(bin, dir, ports[0], ports[1], ports[2])
 	if err != nil {
-		return nil, "", err
+		return nil, "", "", err
 	}
-	addr := fmt.Sprintf("127.0.0.1:%d", ports[0])
+	addr = fmt.Sprintf("127.0.0.1:%d", ports[0])
+	grpcAddr = fmt.Sprintf("127.0.0.1:%d", ports[1])
 	scheme := "https"
 	if client == nil {
 		client, scheme = http.DefaultClient, "http"
 	}
-	p, err := StartProcessWith(client, "mimir", bin, scheme+"://"+addr+"/ready", 3*time.Minute, append(args, extra...)...)
-	return p, addr, err
+	p, err = StartProcessWith(client, "mimir", bin, scheme+"://"+addr+"/ready", 3*time.Minute, append(args, extra...)...)
+	return p, addr, grpcAddr, err
 }

@@ -33,7 +33,7 @@ func startMimir(bin string) (helper, func(), error) {
 	if err != nil {
 		return helper{}, nil, err
 	}
-	p, addr, err := e2e.StartMimir(bin, dir, nil, mimirLimits...)
+	p, addr, _, err := e2e.StartMimir(bin, dir, nil, mimirLimits...)
 	if err != nil {
 		os.RemoveAll(dir)
 		return helper{}, nil, err

@@ -20,7 +20,7 @@ import (
 // mimir is a running single-process Mimir.
 type mimir struct {
 	*e2e.Process
-	addr string
+	addr, grpcAddr string
 }
 
 var (
@@ -47,12 +47,15 @@ func startMimir(t *testing.T) *mimir {
 		}
 		// Started with the first test's cleanup would stop it after that
 		// test; the process lives for the whole run and TestMain stops it.
-		p, addr, err := e2e.StartMimir(bin, dir, nil)
+		// The HA tracker acts on pushes whose series carry both cluster
+		// and __replica__, which only TestHAPairThroughPushguard sends.
+		p, addr, grpcAddr, err := e2e.StartMimir(bin, dir, nil,
+			"-distributor.ha-tracker.enable=true", "-distributor.ha-tracker.enable-for-all-users=true", "-distributor.ha-tracker.store=inmemory")
 		if err != nil {
 			mimirErr = err
 			return
 		}
-		shared = &mimir{Process: p, addr: addr}
+		shared = &mimir{Process: p, addr: addr, grpcAddr: grpcAddr}
 		cleanups = append(cleanups, func() { p.Stop(); os.RemoveAll(dir) })
 	})
 	require.NoError(t, mimirErr, "starting Mimir")

@@ -27,7 +27,7 @@ func TestThroughPushguardToMimirOverMutualTLS(t *testing.T) {
 	clientCert, clientCertPath, clientKeyPath := pki.Issue(t, "pushguard", 3, false)
 
 	client := pki.Client(clientCert)
-	p, addr, err := e2e.StartMimir(bin, t.TempDir(), client,
+	p, addr, _, err := e2e.StartMimir(bin, t.TempDir(), client,
 		"-server.http-tls-cert-path="+serverCertPath,
 		"-server.http-tls-key-path="+serverKeyPath,
 		"-server.http-tls-ca-path="+pki.CAPath,
