@@ -120,6 +120,31 @@ func TestGRPCurl(t *testing.T) {
 		require.Empty(t, inst.offenders(t, "team-a", "").Offenders)
 	})
 
+	// A dry run looks up what pushes forwarded, as a push would, and
+	// teaches the record nothing.
+	t.Run("Validate sees across_requests", func(t *testing.T) {
+		at := time.Now().Truncate(time.Second)
+		require.NoError(t, push(t, inst.writeClient(t, "team-c"), ts(1, at, "__name__", "up", "job", "a")))
+		validate := func(at time.Time) *pushguardv1.ValidateResponse {
+			t.Helper()
+			req := fmt.Sprintf(`{"action": "keep-first", "write_request": {"timeseries": [
+			  {"labels": [{"name": "__name__", "value": "up"}, {"name": "job", "value": "a"}], "samples": [{"value": 1, "timestamp_ms": "%d"}]}]}}`, at.UnixMilli())
+			out, err := inst.grpcurl(t, "-H", "x-scope-orgid: team-c", "-d", req, "pushguard.v1.ValidatorService/Validate")
+			require.NoError(t, err)
+			var resp pushguardv1.ValidateResponse
+			require.NoError(t, protojson.Unmarshal([]byte(out), &resp), out)
+			return &resp
+		}
+		resp := validate(at)
+		require.EqualValues(t, 1, resp.Counts.AcrossRequests.Identical)
+		require.True(t, resp.Changed)
+		require.Empty(t, resp.PatchedRequest.Timeseries, "keep-first drops what the upstream has")
+
+		later := at.Add(time.Second)
+		require.Zero(t, validate(later).Counts.AcrossRequests.GetIdentical())
+		require.Zero(t, validate(later).Counts.AcrossRequests.GetIdentical(), "the first dry run recorded nothing")
+	})
+
 	t.Run("ListOffenders equals the HTTP report", func(t *testing.T) {
 		at := time.Now().Truncate(time.Second)
 		require.NoError(t, push(t, inst.writeClient(t, "team-b"), ksmJobFailed(1, at), ksmJobFailed(0, at),

@@ -1,6 +1,8 @@
 package validator
 
 import (
+	"time"
+
 	"github.com/go-kit/log/level"
 
 	"github.com/pushguard/pushguard/validator/report"
@@ -22,10 +24,12 @@ func (v *Validator) CheckDecodedForwarding(meta Meta, r *Request, forward func()
 }
 
 // DryRun inspects r and plans action (the tenant's rules when action is
-// empty) without counting or recording anything. A dry run finds no
-// across_requests duplicates: it records nothing to compare against. Like
-// CheckDecoded it takes ownership of r. A request the reject action would refuse comes back
-// unchanged, with Patch.Rejected set.
+// empty) without counting or recording anything. It looks r up in the
+// cross-request record, as a push of the tenant would be, so that its
+// across_requests duplicates and patched request are what a push would get
+// now; the record does not learn r. Like CheckDecoded it takes ownership of
+// r. A request the reject action would refuse comes back unchanged, with
+// Patch.Rejected set.
 func (v *Validator) DryRun(tenant string, r *Request, action Action) (*Checked, error) {
 	var policy Policy = v.overrides.For(tenant).Rules
 	if action != "" {
@@ -34,7 +38,7 @@ func (v *Validator) DryRun(tenant string, r *Request, action Action) (*Checked, 
 	var c *Checked
 	err := guard(func() error {
 		var err error
-		c, err = v.inspect(r, policy, nil, nil)
+		c, err = v.inspect(r, policy, &Meta{Tenant: tenant, Time: time.Now(), dryRun: true}, nil)
 		return err
 	})
 	if p, ok := err.(*panicError); ok {
@@ -92,7 +96,9 @@ func (v *Validator) inspect(r *Request, policy Policy, meta *Meta, forwarded fun
 			c.acrossAtSettle = true
 		} else {
 			lookups, hits := v.record.InspectAcross(TenantHash(meta.Tenant), c.Request, &c.Result, meta.Time)
-			v.countLookups(meta.Tenant, lookups, hits)
+			if !meta.dryRun {
+				v.countLookups(meta.Tenant, lookups, hits)
+			}
 		}
 	}
 	c.Patch.LabelName = v.cfg.DisambiguationLabel

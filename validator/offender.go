@@ -19,6 +19,9 @@ type Meta struct {
 	// by the receiver already resolved.
 	RemoteAddr string
 	Time       time.Time
+	// dryRun marks a request inspected for ValidatorService/Validate: its
+	// lookups in the cross-request record are not counted as a push's.
+	dryRun bool
 }
 
 // sourceNames are the Mimir/Cortex WriteRequest sources worth reporting.
