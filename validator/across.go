@@ -39,6 +39,39 @@ func groupChains(res *Result) {
 // differently (other spans for the same buckets) is seen as conflicting.
 func histogramHash(r *Request, h Histogram) uint64 { return xxhash.Sum64(r.Bytes(h.Raw)) }
 
+// forwardedSample returns the value float sample k of r goes upstream
+// with in its own series as p planned it: the sender's, or the one an
+// action wrote there (the group's sum, the kept maximum...). It is false
+// for a sample that does not go, or goes to a series carrying the
+// disambiguation label.
+func (p *Patch) forwardedSample(r *Request, k int32) (float64, bool) {
+	if int(k) >= len(p.samples) {
+		return r.Samples[k].Value, true
+	}
+	switch sp := &p.samples[k]; {
+	case sp.drop || sp.rank > 0:
+		return 0, false
+	case sp.set:
+		return sp.value, true
+	}
+	return r.Samples[k].Value, true
+}
+
+// forwardedHistogram is forwardedSample for histogram k, returning the
+// hash of what goes upstream.
+func (p *Patch) forwardedHistogram(r *Request, k int32) (uint64, bool) {
+	if int(k) >= len(p.hists) {
+		return histogramHash(r, r.Histograms[k]), true
+	}
+	switch hp := &p.hists[k]; {
+	case hp.drop || hp.rank > 0:
+		return 0, false
+	case hp.raw != nil:
+		return xxhash.Sum64(hp.raw), true
+	}
+	return histogramHash(r, r.Histograms[k]), true
+}
+
 // batchOf readies res's record batch for tenantHash: the identity groups
 // chained, their keys built and grouped by shard, once a request.
 func (sr *SeriesRecord) batchOf(tenantHash uint64, res *Result) *recordBatch {
@@ -149,20 +182,22 @@ func forwardedLatest(r *Request, res *Result, p *Patch, b *recordBatch) {
 		for i := g; i >= 0; i = res.next[i] {
 			s := &r.Series[i]
 			for k := s.SamplesStart; k < s.SamplesEnd; k++ {
-				if p.droppedSample(k) {
+				v, ok := p.forwardedSample(r, k)
+				if !ok {
 					continue
 				}
-				if smp := r.Samples[k]; !found || smp.TimestampMs > latest.TimestampMs {
-					latest = Latest{TimestampMs: smp.TimestampMs, Value: math.Float64bits(smp.Value)}
+				if ts := r.Samples[k].TimestampMs; !found || ts > latest.TimestampMs {
+					latest = Latest{TimestampMs: ts, Value: math.Float64bits(v)}
 					found = true
 				}
 			}
 			for k := s.HistogramsStart; k < s.HistogramsEnd; k++ {
-				if p.droppedHistogram(k) {
+				hash, ok := p.forwardedHistogram(r, k)
+				if !ok {
 					continue
 				}
-				if h := r.Histograms[k]; !found || h.TimestampMs > latest.TimestampMs {
-					latest = Latest{TimestampMs: h.TimestampMs, Value: histogramHash(r, h), Histogram: true}
+				if ts := r.Histograms[k].TimestampMs; !found || ts > latest.TimestampMs {
+					latest = Latest{TimestampMs: ts, Value: hash, Histogram: true}
 					found = true
 				}
 			}

@@ -208,6 +208,28 @@ func TestSettledByTheHATracker(t *testing.T) {
 	}
 }
 
+// The record holds what went upstream: a value an action wrote (the
+// group's maximum, its sum) rather than the sender's first value.
+func TestRecordHoldsThePatchedValue(t *testing.T) {
+	for action, kept := range map[string]float64{"keep-max": 7, "sum": 12, "keep-last": 7, "keep-first": 5} {
+		t.Run(action, func(t *testing.T) {
+			v, _ := newTestValidator(t, "-validator.action="+action)
+			meta := Meta{Tenant: "team-a", Time: t0}
+			km := func(v float64) prompb.TimeSeries { return withSamples(series("__name__", "km", "job", "j"), 1000, v) }
+			c, err := v.Check(meta, RW1, marshal(t, km(5), km(7)))
+			require.NoError(t, err)
+			v.Settle(c, meta, 200)
+			c.Release()
+
+			c, err = v.Check(meta, RW1, marshal(t, km(kept)))
+			require.NoError(t, err)
+			defer c.Release()
+			require.Equal(t, []dupWant{{AcrossRequests, false, 1000, 0, 0}}, dupsOf(c), "a resend of what went upstream is identical")
+			require.Equal(t, math.Float64bits(kept), c.Result.Duplicates[0].RecordedValue)
+		})
+	}
+}
+
 func TestAcrossRequestsOnlyAfterAcceptance(t *testing.T) {
 	v, reg := newTestValidator(t)
 	meta := Meta{Tenant: "team-a", Time: t0}
