@@ -86,7 +86,7 @@ func FuzzActions(f *testing.F) {
 			if action == ActionReport || string(action) == "reject" {
 				continue // nothing to patch
 			}
-			cfg := Config{Action: string(action), MaxRequestBytes: 1 << 30}
+			cfg := Config{Action: string(action), MaxRequestBytes: 1 << 30, MaxOffendersPerTenant: 100}
 			v, err := New(cfg, log.NewNopLogger(), prometheus.NewRegistry())
 			if err != nil {
 				t.Fatal(err)
@@ -149,7 +149,7 @@ func FuzzCheck(f *testing.F) {
 	f.Add(snappy.Encode(nil, []byte{0x0a, 0x04, 0x12, 0x02, 0x08, 0x01}))
 	f.Add([]byte{0xff, 0xff, 0xff, 0xff, 0x0f, 0x00})
 	f.Add([]byte{})
-	cfg := Config{Action: string(ActionKeepFirst), MaxRequestBytes: 1 << 20,
+	cfg := Config{Action: string(ActionKeepFirst), MaxRequestBytes: 1 << 20, MaxOffendersPerTenant: 100,
 		Limits: Limits{MaxSeriesPerRequest: 100, MaxLabelNamesPerSeries: 30, MaxLabelNameLength: 8, MaxLabelValueLength: 8}}
 	v, err := New(cfg, log.NewNopLogger(), prometheus.NewRegistry())
 	if err != nil {

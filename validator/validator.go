@@ -85,6 +85,12 @@ func (cfg *Config) Validate() error {
 	if cfg.WarnLogRate < 0 {
 		return fmt.Errorf("-validator.warn-log-rate must not be negative")
 	}
+	if cfg.MaxOffendersPerTenant < 1 {
+		return fmt.Errorf("-validator.max-offenders-per-tenant must be at least 1: the report would keep nothing")
+	}
+	if slices.Contains(cfg.IgnoreLabels, "__name__") {
+		return fmt.Errorf("-validator.ignore-labels must not hold __name__: series of different metrics would be one series")
+	}
 	if cfg.MaxOffenders < 0 {
 		return fmt.Errorf("-validator.max-offenders must not be negative")
 	}

@@ -84,6 +84,13 @@ func TestConfigValidate(t *testing.T) {
 	require.ErrorContains(t, cfg.Validate(), `-validator.disambiguation-label "duplicate_index" is in -validator.ignore-labels`)
 	cfg.DisambiguationLabel = "copy"
 	require.NoError(t, cfg.Validate())
+	cfg.IgnoreLabels = []string{"__name__"}
+	require.ErrorContains(t, cfg.Validate(), "-validator.ignore-labels must not hold __name__")
+	for _, n := range []int{0, -1} {
+		cfg = testConfig(ActionReport)
+		cfg.MaxOffendersPerTenant = n
+		require.ErrorContains(t, cfg.Validate(), "-validator.max-offenders-per-tenant must be at least 1")
+	}
 }
 
 func TestRetryable(t *testing.T) {
