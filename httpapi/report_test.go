@@ -112,6 +112,7 @@ func TestUIEscapesAndScopes(t *testing.T) {
 	require.Equal(t, http.StatusOK, code)
 	require.Contains(t, body, "kube_job_status_failed")
 	require.NotContains(t, body, "secret_metric_of_b", "a tenant never sees another tenant's offenders")
+	require.Contains(t, body, "<strong>1</strong> offenders of tenant <strong>team-a</strong>", "nor how many the others have")
 }
 
 func TestAdminOffendersJSON(t *testing.T) {

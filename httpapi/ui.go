@@ -157,7 +157,9 @@ func (h *uiHandler) list(w http.ResponseWriter, r *http.Request) {
 		page.Offenders, page.Evicted = h.store.ListAll(f)
 	} else {
 		page.Offenders, page.Evicted = h.store.List(scope, f)
+		// The scoped page says nothing of other tenants' reports.
 		page.Stats.Tenants = []string{scope}
+		page.Stats.Offenders = h.store.Count(scope)
 	}
 	sortOffenders(page.Offenders, page.Sort, page.Desc)
 	page.Matching = len(page.Offenders)

@@ -403,6 +403,16 @@ func (s *Store) Stats() StoreStats {
 	return st
 }
 
+// Count returns how many offenders the report holds for tenant.
+func (s *Store) Count(tenant string) int {
+	s.mtx.Lock()
+	defer s.mtx.Unlock()
+	if t, ok := s.tenants[tenant]; ok {
+		return len(t.byKey)
+	}
+	return 0
+}
+
 func appendMatching(out []Offender, byKey map[string]*stored, f *Filter, now time.Time) []Offender {
 	for _, e := range byKey {
 		if !f.matches(&e.o) {
