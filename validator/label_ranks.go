@@ -22,17 +22,16 @@ func (p *Patch) resetTaken() {
 }
 
 // freeRank returns the smallest disambiguation value from from on under
-// which the series of ref does not collide, at ref's timestamp, with a
-// series of the request. Each value it skips is a distinct identity the
-// request holds, so it ends.
-func (p *Patch) freeRank(r *Request, ref SampleRef, from int32) int32 {
+// which series i does not collide, at timestamp ts, with a series of the
+// request. Each value it skips is a distinct identity the request holds,
+// so it ends.
+func (p *Patch) freeRank(r *Request, i int, ts int64, from int32) int32 {
 	p.collectTaken(r)
 	if len(p.taken) == 0 {
 		return from
 	}
-	ts := p.timestampOf(r, ref)
 	for rank := from; ; rank++ {
-		key := p.identityKey(r, int(ref.Series), strconv.Itoa(int(rank)))
+		key := p.identityKey(r, i, strconv.Itoa(int(rank)))
 		if _, ok := p.taken[takenKey(key, ts)]; !ok {
 			// Taken from now on: another group's series may get here too
 			// (one with the label and one without, otherwise alike).
@@ -65,13 +64,6 @@ func (p *Patch) collectTaken(r *Request) {
 			p.taken[takenKey(key, h.TimestampMs)] = struct{}{}
 		}
 	}
-}
-
-func (p *Patch) timestampOf(r *Request, ref SampleRef) int64 {
-	if ref.Histogram {
-		return r.Histograms[ref.Index].TimestampMs
-	}
-	return r.Samples[ref.Index].TimestampMs
 }
 
 // identityKey spells the identity of series i, with the disambiguation

@@ -257,7 +257,7 @@ func (p *Patch) planGroup(r *Request, res *Result, idx []int32) {
 	case ActionSum:
 		ok = p.sum(r, cands)
 	case ActionLabel:
-		p.label(r, cands)
+		p.label(r, cands, res.Duplicates[idx[0]].TimestampMs)
 	}
 	if !ok {
 		for _, k := range idx {
@@ -291,10 +291,6 @@ func (p *Patch) keep(cands []member, i int) {
 // timestamp. The group counts as having lost its other samples: its first
 // is not counted as changed.
 func (p *Patch) keepValueOf(r *Request, cands []member, i int) {
-	if i == 0 {
-		p.keep(cands, 0)
-		return
-	}
 	first, kept := cands[0].ref, cands[i].ref
 	if kept.Histogram {
 		raw := r.Bytes(r.Histograms[kept.Index].Raw)
@@ -306,21 +302,17 @@ func (p *Patch) keepValueOf(r *Request, cands []member, i int) {
 		p.samples[first.Index] = samplePlan{set: true, value: v}
 		p.touched[first.Series] = true
 	}
-	for _, c := range cands[1:] {
-		if p.drop(c.ref) {
-			p.Outcomes[c.dup].Dropped++
-		}
-	}
+	p.keep(cands, 0)
 }
 
 // label moves the 2nd, 3rd, ... candidates to series carrying the
 // disambiguation label "1", "2", ..., skipping a value whose series the
-// request already holds at the group's timestamp (freeRank).
-func (p *Patch) label(r *Request, cands []member) {
+// request already holds at the group's timestamp ts (freeRank).
+func (p *Patch) label(r *Request, cands []member, ts int64) {
 	var rank int32
 	for j := 1; j < len(cands); j++ {
 		c := cands[j]
-		rank = p.freeRank(r, c.ref, rank+1)
+		rank = p.freeRank(r, int(c.ref.Series), ts, rank+1)
 		if c.ref.Histogram {
 			p.hists[c.ref.Index].rank = rank
 		} else {
