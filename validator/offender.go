@@ -209,6 +209,9 @@ func exampleOf(r *Request, d *Duplicate) report.Example {
 	ex := report.Example{
 		Labels:      r.LabelMap(int(d.Sample.Series)),
 		TimestampMs: d.TimestampMs,
+		// A list even when every value is a histogram's: readers of the
+		// JSON take its length.
+		Values: []report.Value{},
 	}
 	if d.First.Series != d.Sample.Series {
 		ex.FirstLabels = ex.Labels

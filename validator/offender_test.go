@@ -137,7 +137,7 @@ func TestOffendersExample(t *testing.T) {
 				withHistogram(a, 1000, testHistogram(5)),
 				withHistogram(a, 1000, testHistogram(6)),
 			},
-			want: report.Example{Labels: aMap, FirstLabels: aMap, TimestampMs: 1000, Histograms: []string{hist(5), hist(6)}},
+			want: report.Example{Labels: aMap, FirstLabels: aMap, TimestampMs: 1000, Values: []report.Value{}, Histograms: []string{hist(5), hist(6)}},
 		},
 		"float first, then a histogram": {
 			in:   []prompb.TimeSeries{withHistogram(withSamples(a, 1000, 3), 1000, testHistogram(5))},
