@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/prometheus/prometheus/model/value"
 	"github.com/prometheus/prometheus/prompb"
 	"github.com/stretchr/testify/require"
 )
@@ -158,6 +159,17 @@ func TestRejectMessage(t *testing.T) {
 	require.True(t, strings.HasPrefix(msg, `push refused: 12 samples repeat the series and timestamp of another sample: {__name__="m00"} at 1000: values 1, 2; `), msg)
 	require.True(t, strings.HasSuffix(msg, "; and 2 more (err-pushguard-sample-duplicate-timestamp)"), msg)
 	require.Equal(t, 10, strings.Count(msg, " at 1000: "))
+}
+
+func TestRejectMessageNamesStaleMarkers(t *testing.T) {
+	stale := math.Float64frombits(value.StaleNaN)
+	r := decodeBody(t, marshal(t, withSamples(series("__name__", "m"), 1000, math.NaN(), 1000, stale)))
+	var res Result
+	NewInspector(NewIdentity(nil)).Inspect(r, &res)
+	var p Patch
+	p.Plan(r, &res, StaticPolicy(ActionReject))
+	require.True(t, p.Rejected)
+	require.ErrorContains(t, p.RejectError(r, &res), `{__name__="m"} at 1000: values NaN, stale marker`)
 }
 
 func TestSumAndExtremesOfHistograms(t *testing.T) {

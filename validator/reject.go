@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/prometheus/prometheus/model/labels"
+	"github.com/prometheus/prometheus/model/value"
 )
 
 // maxRejectedExamples caps the duplicates a reject message names.
@@ -54,5 +55,11 @@ func sampleString(r *Request, ref SampleRef) string {
 	if ref.Histogram {
 		return HistogramString(r, r.Histograms[ref.Index])
 	}
-	return strconv.FormatFloat(r.Samples[ref.Index].Value, 'g', -1, 64)
+	v := r.Samples[ref.Index].Value
+	if value.IsStaleNaN(v) {
+		// Printed as a number it would read NaN, the same as an ordinary
+		// NaN it conflicts with.
+		return "stale marker"
+	}
+	return strconv.FormatFloat(v, 'g', -1, 64)
 }
