@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/prometheus/model/histogram"
 	"github.com/prometheus/prometheus/prompb"
 	"github.com/stretchr/testify/require"
 	"google.golang.org/grpc"
@@ -143,6 +144,29 @@ func TestGRPCurl(t *testing.T) {
 		later := at.Add(time.Second)
 		require.Zero(t, validate(later).Counts.AcrossRequests.GetIdentical())
 		require.Zero(t, validate(later).Counts.AcrossRequests.GetIdentical(), "the first dry run recorded nothing")
+	})
+
+	// Validate re-encodes its write_request message with protobuf-go,
+	// which writes a histogram's fields in another order than Prometheus.
+	t.Run("Validate sees a histogram Prometheus pushed as identical", func(t *testing.T) {
+		at := time.Now().Truncate(time.Second)
+		h := prompb.FromIntHistogram(at.UnixMilli(), &histogram.Histogram{
+			Count: 5, Sum: 7.5, ZeroThreshold: 0.001,
+			PositiveSpans: []histogram.Span{{Offset: 0, Length: 1}}, PositiveBuckets: []int64{5},
+		})
+		require.NoError(t, push(t, inst.writeClient(t, "team-h"), prompb.TimeSeries{
+			Labels:     []prompb.Label{{Name: "__name__", Value: "latency_seconds"}, {Name: "job", Value: "a"}},
+			Histograms: []prompb.Histogram{h},
+		}))
+		req := fmt.Sprintf(`{"write_request": {"timeseries": [{"labels": [{"name": "__name__", "value": "latency_seconds"}, {"name": "job", "value": "a"}],
+		  "histograms": [{"count_int": "5", "sum": 7.5, "zero_threshold": 0.001, "zero_count_int": "0",
+		    "positive_spans": [{"offset": 0, "length": 1}], "positive_deltas": ["5"], "timestamp": "%d"}]}]}}`, at.UnixMilli())
+		out, err := inst.grpcurl(t, "-H", "x-scope-orgid: team-h", "-d", req, "pushguard.v1.ValidatorService/Validate")
+		require.NoError(t, err)
+		var resp pushguardv1.ValidateResponse
+		require.NoError(t, protojson.Unmarshal([]byte(out), &resp), out)
+		require.EqualValues(t, 1, resp.Counts.AcrossRequests.GetIdentical(), out)
+		require.Zero(t, resp.Counts.AcrossRequests.GetConflicting(), out)
 	})
 
 	t.Run("ListOffenders equals the HTTP report", func(t *testing.T) {

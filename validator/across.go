@@ -35,9 +35,10 @@ func groupChains(res *Result) {
 }
 
 // histogramHash is the value the record keeps for a native histogram: the
-// hash of its encoded message. A sender that re-encodes one histogram
-// differently (other spans for the same buckets) is seen as conflicting.
-func histogramHash(r *Request, h Histogram) uint64 { return xxhash.Sum64(r.Bytes(h.Raw)) }
+// hash of its encoded message in field order (encodingHash). A sender that
+// re-encodes one histogram differently (other spans for the same buckets)
+// is seen as conflicting.
+func histogramHash(r *Request, h Histogram) uint64 { return encodingHash(r.Bytes(h.Raw)) }
 
 // forwardedSample returns the value float sample k of r goes upstream
 // with in its own series as p planned it: the sender's, or the one an
@@ -67,7 +68,7 @@ func (p *Patch) forwardedHistogram(r *Request, k int32) (uint64, bool) {
 	case hp.drop || hp.rank > 0:
 		return 0, false
 	case hp.raw != nil:
-		return xxhash.Sum64(hp.raw), true
+		return encodingHash(hp.raw), true
 	}
 	return histogramHash(r, r.Histograms[k]), true
 }

@@ -3,7 +3,9 @@ package validator
 import (
 	"math"
 
+	"github.com/cespare/xxhash/v2"
 	"github.com/prometheus/prometheus/prompb"
+	"google.golang.org/protobuf/encoding/protowire"
 )
 
 // AddableZeroThreshold reports whether a native histogram's zero threshold
@@ -48,4 +50,44 @@ func HistogramString(r *Request, h Histogram) string {
 	}
 	fh := ph.ToFloatHistogram()
 	return fh.String()
+}
+
+// encodingHash hashes an encoded histogram message as written in field
+// order, as Prometheus' (gogo) encoder writes it. protobuf-go writes the
+// oneof fields (the counts) after the others, so the same histogram sent
+// by such a client, or re-encoded from a Validate call's message, would
+// otherwise hash differently from what Prometheus sent.
+func encodingHash(raw []byte) uint64 {
+	if fieldsInOrder(raw) {
+		return xxhash.Sum64(raw)
+	}
+	var ph prompb.Histogram
+	if ph.Unmarshal(raw) != nil {
+		return xxhash.Sum64(raw)
+	}
+	b, err := ph.Marshal()
+	if err != nil {
+		return xxhash.Sum64(raw)
+	}
+	return xxhash.Sum64(b)
+}
+
+// fieldsInOrder reports whether the message b is well formed with its
+// field numbers never decreasing (a repeated field's elements follow one
+// another).
+func fieldsInOrder(b []byte) bool {
+	var last protowire.Number
+	for len(b) > 0 {
+		num, typ, n := consumeTag(b)
+		if n < 0 || num < last {
+			return false
+		}
+		last = num
+		b = b[n:]
+		if n = protowire.ConsumeFieldValue(num, typ, b); n < 0 {
+			return false
+		}
+		b = b[n:]
+	}
+	return true
 }
