@@ -148,6 +148,44 @@ func TestUIShowsWhatTheActionDid(t *testing.T) {
 	}
 }
 
+func TestUIExplainsEachKind(t *testing.T) {
+	s := report.NewStore(10, prometheus.NewRegistry())
+	now := time.Now()
+	lbls := map[string]string{"__name__": "up", "job": "api"}
+	other := map[string]string{"__name__": "up", "job": "api", "pod": ""}
+	for _, o := range []*report.Offender{
+		{Metric: "m_within", Kind: "within_series", Example: report.Example{Labels: lbls, Values: []report.Value{1, 2}}},
+		{Metric: "m_across", Kind: "across_series", Example: report.Example{Labels: lbls, FirstLabels: other, Values: []report.Value{1, 2}}},
+		{Metric: "m_earlier", Kind: "across_requests", Example: report.Example{Labels: lbls, Values: []report.Value{1, 2}}},
+	} {
+		o.Tenant, o.Origin, o.ConflictingSamples, o.FirstSeen, o.LastSeen, o.Action = "t", map[string]string{"job": "api"}, 1, now, now, "report"
+		s.Record([]*report.Offender{o})
+	}
+	all, _ := s.ListAll(report.Filter{})
+	require.Len(t, all, 3)
+	ui := NewUIHandler(validator.AuthConfig{MultitenancyEnabled: true}, s, true, "pushguard-0", log.NewNopLogger())
+	want := map[string]string{
+		"within_series":   "The same TimeSeries entry carries this timestamp twice.",
+		"across_series":   "The first sample and the repeating one, side by side",
+		"across_requests": "The first sample went upstream in an earlier request",
+	}
+	for _, o := range all {
+		code, body := get(t, ui, "/offender?tenant=t&id="+o.ID, nil)
+		require.Equal(t, http.StatusOK, code)
+		require.Contains(t, body, want[o.Kind], o.Kind)
+		for kind, sentence := range want {
+			if kind != o.Kind {
+				require.NotContains(t, body, sentence, o.Kind)
+			}
+		}
+		if o.Kind == "across_requests" {
+			require.Contains(t, body, "first sample (earlier request)")
+			require.Equal(t, 2, strings.Count(body, "not kept"), "the earlier series' labels are not known")
+			require.NotContains(t, body, `class="differs"`)
+		}
+	}
+}
+
 // TestUIOriginFilter filters the HTML report by origin label values with
 // spaces in them: each filter is a box of the form, and every link the
 // page makes keeps them.

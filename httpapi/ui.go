@@ -175,9 +175,12 @@ func (h *uiHandler) list(w http.ResponseWriter, r *http.Request) {
 
 type detailPage struct {
 	Frame
-	O        report.Offender
-	Rows     []labelRow
-	Same     bool
+	O    report.Offender
+	Rows []labelRow
+	Same bool
+	// Earlier is set for across_requests: the first sample went upstream
+	// in an earlier request, and only its value was kept.
+	Earlier  bool
 	Now      time.Time
 	Conflict bool
 }
@@ -208,6 +211,11 @@ func (h *uiHandler) offender(w http.ResponseWriter, r *http.Request) {
 	}
 	page := detailPage{Frame: h.frame(), O: o, Now: h.now(), Conflict: o.ConflictingSamples > 0}
 	page.Rows, page.Same = labelRows(o.Example)
+	if page.Earlier = o.Kind == validator.AcrossRequests.String(); page.Earlier {
+		for i := range page.Rows {
+			page.Rows[i].First, page.Rows[i].Differs = "", false
+		}
+	}
 	h.render(w, "offender.html", page)
 }
 
