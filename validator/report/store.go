@@ -28,6 +28,10 @@ type Store struct {
 	tenants map[string]*tenantOffenders
 	all     lru // every entry, across tenants
 	evicted int64
+	// forgotten holds the eviction counts of tenants left with no
+	// offenders, which are forgotten: the tenant's report still says how
+	// many it lost. It grows as the offenders_evicted_total series do.
+	forgotten map[string]int64
 
 	evictions *prometheus.CounterVec
 	size      *prometheus.GaugeVec
@@ -115,6 +119,7 @@ func NewStore(maxPerTenant int, reg prometheus.Registerer, opts ...StoreOption) 
 		maxPerTenant: maxPerTenant,
 		now:          time.Now,
 		tenants:      map[string]*tenantOffenders{},
+		forgotten:    map[string]int64{},
 		all:          lru{which: globalList},
 		evictions: promauto.With(reg).NewCounterVec(prometheus.CounterOpts{
 			Namespace: "pushguard",
@@ -215,7 +220,9 @@ func (s *Store) RecordWith(offenders []*Offender, lazy Lazy) {
 				byKey: map[string]*stored{}, lru: lru{which: tenantList},
 				evictions: s.evictions.WithLabelValues(o.Tenant),
 				size:      s.size.WithLabelValues(o.Tenant),
+				evicted:   s.forgotten[o.Tenant],
 			}
+			delete(s.forgotten, o.Tenant)
 			s.tenants[o.Tenant] = t
 		}
 		var (
@@ -279,6 +286,7 @@ func (s *Store) evict(t *tenantOffenders, e *stored) {
 	s.evicted++
 	t.evictions.Inc()
 	if t.lru.n == 0 {
+		s.forgotten[e.o.Tenant] = t.evicted
 		delete(s.tenants, e.o.Tenant)
 		s.size.DeleteLabelValues(e.o.Tenant)
 		return
@@ -339,7 +347,7 @@ func (s *Store) List(tenant string, f Filter) ([]Offender, int64) {
 	s.mtx.Lock()
 	t := s.tenants[tenant]
 	var out []Offender
-	var evicted int64
+	evicted := s.forgotten[tenant]
 	if t != nil {
 		evicted = t.evicted
 		out = appendMatching(out, t.byKey, &f, now)

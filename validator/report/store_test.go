@@ -286,8 +286,9 @@ func TestStoreGlobalBound(t *testing.T) {
 	all, evicted := s.ListAll(Filter{})
 	require.Equal(t, []string{"c", "b"}, metricsOf(all), "t1's offender was the least recently seen of all")
 	require.EqualValues(t, 1, evicted)
-	got, _ := s.List("t1", Filter{})
+	got, t1Evicted := s.List("t1", Filter{})
 	require.Empty(t, got)
+	require.EqualValues(t, 1, t1Evicted, "a forgotten tenant's report still says what it lost")
 	st := s.Stats()
 	require.Equal(t, []string{"t2"}, st.Tenants, "an emptied tenant is forgotten")
 
@@ -310,6 +311,16 @@ pushguard_offenders{tenant="t2"} 2
 pushguard_offenders_evicted_total{tenant="t1"} 1
 pushguard_offenders_evicted_total{tenant="t2"} 0
 `), "pushguard_offenders", "pushguard_offenders_evicted_total"))
+
+	// Back, t1 counts on from what it lost before.
+	s.Record([]*Offender{forTenant(testOffender("d", "across_series", origin, 1, 0, 3*time.Second), "t1")})
+	got, t1Evicted = s.List("t1", Filter{})
+	require.Equal(t, []string{"d"}, metricsOf(got))
+	require.EqualValues(t, 1, t1Evicted)
+	s.Record([]*Offender{forTenant(testOffender("e", "across_series", origin, 1, 0, 4*time.Second), "t2")})
+	s.Record([]*Offender{forTenant(testOffender("f", "across_series", origin, 1, 0, 5*time.Second), "t2")})
+	_, t1Evicted = s.List("t1", Filter{})
+	require.EqualValues(t, 2, t1Evicted)
 }
 
 func TestStoreFilterByOrigin(t *testing.T) {
