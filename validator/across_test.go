@@ -178,6 +178,24 @@ func TestAllDroppedForwardsMetadata(t *testing.T) {
 	requireSameMessages(t, metadataPtrs(testMetadata), metadataPtrs(got.Metadata), "metadata")
 }
 
+// So does a push whose samples all repeat what the upstream has but whose
+// series carry exemplars: the exemplars, in series of their own.
+func TestAllDroppedForwardsExemplars(t *testing.T) {
+	v, _ := newTestValidator(t, "-validator.action=keep-first")
+	meta := Meta{Tenant: "team-a", Time: t0}
+	pushAccepted(t, v, meta, ruleSeries(1000, 1))
+	again := withExemplar(ruleSeries(1000, 1), 900, 1, "cafe")
+	c, err := v.Check(meta, RW1, marshalRequest(t, nil, again))
+	require.NoError(t, err)
+	defer c.Release()
+	require.Equal(t, c.Samples(), c.Patch.Dropped)
+	require.False(t, c.AllDropped(), "the exemplar is left to forward")
+	got := unmarshal(t, c.Patch.Encode(c.Request))
+	require.Len(t, got.Timeseries, 1)
+	require.Empty(t, got.Timeseries[0].Samples)
+	require.Equal(t, again.Exemplars, got.Timeseries[0].Exemplars)
+}
+
 // Mimir's HA tracker answers 202 to a push from a replica that is not the
 // elected one, and drops its samples: with __replica__ left out of
 // identity, the elected replica's samples at the same timestamps are no

@@ -143,6 +143,29 @@ func TestAcrossRequestsFallback(t *testing.T) {
 	}
 }
 
+// TestExemplarsOfASeriesLeftWithoutSamples: a TimeSeries entry whose
+// every sample an action removes still takes its exemplars upstream, as an
+// entry of exemplars only; they repeat nothing.
+func TestExemplarsOfASeriesLeftWithoutSamples(t *testing.T) {
+	first := withSamples(series("__name__", "m", "job", "a"), 1000, 1)
+	second := withExemplar(withSamples(series("__name__", "m", "job", "a"), 1000, 2), 999, 2, "cafe")
+	for _, action := range []Action{ActionKeepFirst, ActionKeepLast, ActionKeepMax, ActionKeepMin, ActionSum} {
+		t.Run(string(action), func(t *testing.T) {
+			p, got := planAndEncode(t, []prompb.TimeSeries{first, second}, StaticPolicy(action), "")
+			require.Equal(t, 1, p.Dropped)
+			require.Len(t, got.Timeseries, 2)
+			require.Len(t, got.Timeseries[0].Samples, 1)
+			require.Empty(t, got.Timeseries[1].Samples)
+			require.Equal(t, second.Labels, got.Timeseries[1].Labels)
+			require.Equal(t, second.Exemplars, got.Timeseries[1].Exemplars)
+		})
+	}
+	t.Run("without exemplars the entry goes", func(t *testing.T) {
+		_, got := planAndEncode(t, []prompb.TimeSeries{first, withSamples(series("__name__", "m", "job", "a"), 1000, 2)}, StaticPolicy(ActionKeepFirst), "")
+		require.Len(t, got.Timeseries, 1)
+	})
+}
+
 func TestRejectMessage(t *testing.T) {
 	var in []prompb.TimeSeries
 	for i := range 12 {

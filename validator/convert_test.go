@@ -201,6 +201,30 @@ func TestRW2RoundTrip(t *testing.T) {
 	}
 }
 
+// TestRW2ExemplarsOfASeriesLeftWithoutSamples: the series that loses its
+// only sample keeps its exemplar, and the written counts say so.
+func TestRW2ExemplarsOfASeriesLeftWithoutSamples(t *testing.T) {
+	req := richRW2()
+	last := &req.Timeseries[len(req.Timeseries)-1]
+	last.Exemplars = append(last.Exemplars, req.Timeseries[0].Exemplars[0])
+	raw, err := req.Marshal()
+	require.NoError(t, err)
+	r := &Request{Buf: raw}
+	require.NoError(t, DecodeRW2(r))
+	c := &Checked{Request: r}
+	NewInspector(NewIdentity(nil)).Inspect(r, &c.Result)
+	c.Changed = c.Patch.Plan(r, &c.Result, StaticPolicy(ActionKeepFirst))
+	require.True(t, c.Changed)
+	require.Equal(t, Counts{Samples: 4, Histograms: 3, Exemplars: 3}, c.Forwarded())
+
+	var got writev2.Request
+	require.NoError(t, got.Unmarshal(c.Protobuf()))
+	require.Len(t, got.Timeseries, 5)
+	require.Empty(t, got.Timeseries[4].Samples)
+	require.Equal(t, last.LabelsRefs, got.Timeseries[4].LabelsRefs)
+	require.Equal(t, last.Exemplars, got.Timeseries[4].Exemplars)
+}
+
 // TestRW2KeepFirst patches a 2.0 request: the duplicate sample goes, the
 // rest reaches the upstream in 2.0 and, converted, in 1.0.
 func TestRW2KeepFirst(t *testing.T) {

@@ -104,15 +104,23 @@ func (p *Patch) fieldsKnown(r *Request, seriesField protowire.Number) bool {
 // dropped samples, with new values, and split into one timeseries per
 // disambiguation rank its samples carry (rank 0 keeps the original labels).
 // Exemplars and other fields go with the first part. A series left with no
-// sample at all is left out.
+// sample at all is left out, unless it has exemplars (keptAlone).
 func (p *Patch) appendPatchedSeries(r *Request, i int, out []byte) []byte {
 	first := true
 	for rank, ok := p.nextRank(r, i, -1); ok; rank, ok = p.nextRank(r, i, rank) {
 		out = p.appendSeriesPart(r, i, rank, first, out)
 		first = false
 	}
+	if first && keptAlone(r, i) {
+		out = p.appendSeriesPart(r, i, 0, true, out)
+	}
 	return out
 }
+
+// keptAlone reports whether series i goes upstream even when it keeps no
+// sample: its exemplars repeat nothing, and a receiver takes a series
+// with exemplars only (Prometheus sends its exemplars so).
+func keptAlone(r *Request, i int) bool { return r.Series[i].Exemplars > 0 }
 
 // nextRank returns the smallest rank above after among the kept samples of
 // series i.

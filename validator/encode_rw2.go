@@ -50,6 +50,9 @@ func (p *Patch) encodeRW2(r *Request, out []byte) []byte {
 			out = p.appendSeriesPartRW2(r, i, rank, first, base, out)
 			first = false
 		}
+		if first && keptAlone(r, i) {
+			out = p.appendSeriesPartRW2(r, i, 0, true, base, out)
+		}
 		return out
 	}, at, insert)
 }
@@ -187,8 +190,8 @@ func (c Counts) Add(o Counts) Counts {
 	return Counts{Samples: c.Samples + o.Samples, Histograms: c.Histograms + o.Histograms, Exemplars: c.Exemplars + o.Exemplars}
 }
 
-// keptOf counts what series i keeps under the plan; its exemplars go when
-// it keeps no sample at all.
+// keptOf counts what series i keeps under the plan; its exemplars always
+// go (keptAlone).
 func (p *Patch) keptOf(r *Request, i int) Counts {
 	s := &r.Series[i]
 	var c Counts
@@ -202,9 +205,7 @@ func (p *Patch) keptOf(r *Request, i int) Counts {
 			c.Histograms++
 		}
 	}
-	if c.Samples+c.Histograms > 0 {
-		c.Exemplars = int(s.Exemplars)
-	}
+	c.Exemplars = int(s.Exemplars)
 	return c
 }
 

@@ -76,6 +76,7 @@ func FuzzActions(f *testing.F) {
 	f.Add(marshalRaw(f, withSamples(series("job", "a", "__name__", "m"), 5, 1), withSamples(series("__name__", "m", "job", "a", "empty", ""), 5, 2)))
 	f.Add(marshalRaw(f, withHistogram(series("__name__", "h"), 5, testHistogram(3)), withHistogram(series("__name__", "h"), 5, testHistogram(4))))
 	f.Add(marshalRaw(f, withSamples(series("__name__", "m"), 1, math.NaN(), 1, math.NaN(), 1, math.Inf(1))))
+	f.Add(marshalRaw(f, withSamples(series("__name__", "m"), 1, 1), withExemplar(withSamples(series("__name__", "m"), 1, 2), 1, 2, "cafe")))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		in := &Request{Buf: b}
 		if DecodeRW1(in) != nil {
@@ -106,6 +107,9 @@ func FuzzActions(f *testing.F) {
 			}
 			if !c.Changed && !bytes.Equal(body, original) {
 				t.Fatalf("%s: an unchanged request must be forwarded as it came", action)
+			}
+			if out.Exemplars != in.Exemplars {
+				t.Fatalf("%s: %d exemplars forwarded of %d", action, out.Exemplars, in.Exemplars)
 			}
 			outSet, dupes, _ := samplesOf(out)
 			switch string(action) {

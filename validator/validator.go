@@ -280,10 +280,10 @@ func (c *Checked) Body(original []byte) []byte {
 }
 
 // AllDropped reports whether the actions dropped every sample of the
-// request, so that there is nothing left to forward: metric metadata, when
-// the request carries some, is still forwarded.
+// request, so that there is nothing left to forward: metric metadata and
+// exemplars, when the request carries some, are still forwarded.
 func (c *Checked) AllDropped() bool {
-	return c.Changed && c.Patch.Dropped == c.Samples() && !c.Request.HasMetadata
+	return c.Changed && c.Patch.Dropped == c.Samples() && !c.Request.HasMetadata && c.Request.Exemplars == 0
 }
 
 // Samples returns the number of float samples and histograms in the request.
