@@ -28,6 +28,19 @@ func newTestValidator(t testing.TB, args ...string) (*Validator, *prometheus.Reg
 	return v, reg
 }
 
+// A list written with spaces, "a, b", names the labels a and b.
+func TestLabelListsWithSpaces(t *testing.T) {
+	v, _ := newTestValidator(t, "-validator.action=keep-first", "-validator.ignore-labels=pod, __replica__", "-validator.origin-labels=job, team")
+	require.Equal(t, []string{"job", "team"}, v.OriginLabels("t"))
+	meta := Meta{Tenant: "t", Time: t0}
+	c, err := v.Check(meta, RW1, marshalRequest(t, nil,
+		withSamples(series("__name__", "m", "team", "a", "__replica__", "r1"), 1000, 1),
+		withSamples(series("__name__", "m", "team", "a", "__replica__", "r2"), 1000, 2)))
+	require.NoError(t, err)
+	defer c.Release()
+	require.Len(t, c.Result.Duplicates, 1, "__replica__ is left out of identity")
+}
+
 // pushAccepted checks a push and records it as accepted upstream, as the
 // push path does after a 2xx.
 func pushAccepted(t testing.TB, v *Validator, meta Meta, in ...prompb.TimeSeries) {

@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"strings"
 	"time"
 
 	"github.com/go-kit/log"
@@ -141,7 +142,20 @@ func defaultTenantConfig(cfg Config) (*TenantConfig, error) {
 	if err != nil {
 		return nil, fmt.Errorf("invalid validator rules: %w", err)
 	}
-	return &TenantConfig{Rules: rules, OriginLabels: cfg.OriginLabels}, nil
+	return &TenantConfig{Rules: rules, OriginLabels: trimmedNames(cfg.OriginLabels)}, nil
+}
+
+// trimmedNames returns a comma-separated list of label names as written
+// for people, "job, team": without the spaces around each name, which no
+// series' label name has, and without empty entries.
+func trimmedNames(names []string) []string {
+	out := make([]string, 0, len(names))
+	for _, n := range names {
+		if n = strings.TrimSpace(n); n != "" {
+			out = append(out, n)
+		}
+	}
+	return out
 }
 
 // load parses and compiles a runtime file, strictly: an unknown key, a bad

@@ -37,7 +37,7 @@ overrides:
       - match: '{job="kube-state-metrics"}'
         kinds: [across_series]
         action: label
-    origin_labels: job,pod
+    origin_labels: "job, pod,"
 `)
 	reg := prometheus.NewRegistry()
 	o, err := NewOverrides(defaultsConfig(), RuntimeConfig{File: []string{path}, ReloadPeriod: 20 * time.Millisecond}, log.NewNopLogger(), reg)

@@ -73,7 +73,7 @@ func (cfg *Config) Validate() error {
 	if cfg.DisambiguationLabel != "" && !labelNameRE.MatchString(cfg.DisambiguationLabel) {
 		return fmt.Errorf("invalid -validator.disambiguation-label %q: not a label name", cfg.DisambiguationLabel)
 	}
-	if name := cmp.Or(cfg.DisambiguationLabel, DefaultDisambiguationLabel); slices.Contains(cfg.IgnoreLabels, name) {
+	if name := cmp.Or(cfg.DisambiguationLabel, DefaultDisambiguationLabel); slices.Contains(trimmedNames(cfg.IgnoreLabels), name) {
 		return fmt.Errorf("-validator.disambiguation-label %q is in -validator.ignore-labels: the series the label action separates would be one series again", name)
 	}
 	if err := ValidateAttributionLabels(cfg.AttributionLabels); err != nil {
@@ -88,7 +88,7 @@ func (cfg *Config) Validate() error {
 	if cfg.MaxOffendersPerTenant < 1 {
 		return fmt.Errorf("-validator.max-offenders-per-tenant must be at least 1: the report would keep nothing")
 	}
-	if slices.Contains(cfg.IgnoreLabels, "__name__") {
+	if slices.Contains(trimmedNames(cfg.IgnoreLabels), "__name__") {
 		return fmt.Errorf("-validator.ignore-labels must not hold __name__: series of different metrics would be one series")
 	}
 	if cfg.MaxOffenders < 0 {
@@ -151,7 +151,7 @@ func NewWithOverrides(cfg Config, o *Overrides, logger log.Logger, reg prometheu
 	}
 	v := &Validator{
 		cfg:       cfg,
-		inspector: NewInspector(NewIdentity(cfg.IgnoreLabels)),
+		inspector: NewInspector(NewIdentity(trimmedNames(cfg.IgnoreLabels))),
 		overrides: o,
 		store:     report.NewStore(cfg.MaxOffendersPerTenant, reg, report.WithMaxOffenders(cfg.MaxOffenders)),
 		logger:    logger,
