@@ -3,6 +3,7 @@ package grpcapi
 import (
 	"bytes"
 	"context"
+	"strings"
 
 	"google.golang.org/protobuf/proto"
 
@@ -96,6 +97,11 @@ func (s *ValidatorService) ListOffenders(ctx context.Context, req *pushguardv1.L
 	f := report.Filter{Metric: req.GetMetric(), Kind: req.GetKind(), Origin: req.GetOrigin(), Limit: int(req.GetLimit())}
 	if err := validator.CheckKindFilter(f.Kind); err != nil {
 		return nil, statusError(err)
+	}
+	for name := range f.Origin {
+		if strings.TrimSpace(name) == "" {
+			return nil, statusError(validator.NewError(validator.ErrIDBadQuery, validator.CauseBadData, nil, "origin label names must not be empty"))
+		}
 	}
 	if f.Limit < 0 {
 		return nil, statusError(validator.NewError(validator.ErrIDBadQuery, validator.CauseBadData, nil, "limit must be non-negative, got %d", f.Limit))

@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"encoding/json"
+	"math"
 	"net/http"
 	"strconv"
 	"strings"
@@ -91,6 +92,11 @@ func (h *adminOffendersHandler) ServeHTTP(w http.ResponseWriter, r *http.Request
 // HTML report's form sends one for its empty box.
 func parseFilter(r *http.Request) (report.Filter, error) {
 	q := r.URL.Query()
+	for _, name := range []string{"metric", "kind", "limit"} {
+		if len(q[name]) > 1 {
+			return report.Filter{}, validator.NewError(validator.ErrIDBadQuery, validator.CauseBadData, nil, "%s given %d times: give it once", name, len(q[name]))
+		}
+	}
 	f := report.Filter{Metric: q.Get("metric"), Kind: q.Get("kind")}
 	for _, o := range q["origin"] {
 		if strings.TrimSpace(o) == "" {
@@ -110,11 +116,11 @@ func parseFilter(r *http.Request) (report.Filter, error) {
 		return f, err
 	}
 	if l := q.Get("limit"); l != "" {
-		n, err := strconv.Atoi(l)
+		n, err := strconv.ParseInt(l, 10, 32)
 		if err != nil || n < 0 {
-			return f, validator.NewError(validator.ErrIDBadQuery, validator.CauseBadData, nil, "limit must be a non-negative integer, got %q", l)
+			return f, validator.NewError(validator.ErrIDBadQuery, validator.CauseBadData, nil, "limit must be an integer from 0 to %d, got %q", math.MaxInt32, l)
 		}
-		f.Limit = n
+		f.Limit = int(n)
 	}
 	return f, nil
 }

@@ -39,3 +39,23 @@ func TestParseFilterOrigin(t *testing.T) {
 		})
 	}
 }
+
+func TestParseFilterLimitAndRepeats(t *testing.T) {
+	for query, want := range map[string]string{
+		"limit=-1":                              "limit must be an integer from 0 to 2147483647",
+		"limit=99999999999999999999":            "limit must be an integer from 0 to 2147483647",
+		"limit=2147483648":                      "limit must be an integer from 0 to 2147483647",
+		"kind=within_series&kind=foo":           "kind given 2 times",
+		"metric=a&metric=b":                     "metric given 2 times",
+		"limit=1&limit=2":                       "limit given 2 times",
+		"limit=2147483647&kind=across_requests": "",
+	} {
+		_, err := parseFilter(httptest.NewRequest(http.MethodGet, "/api/v1/offenders?"+query, nil))
+		if want == "" {
+			require.NoError(t, err, query)
+			continue
+		}
+		require.Equal(t, validator.ErrIDBadQuery, validator.IDOf(err), "%s: %v", query, err)
+		require.ErrorContains(t, err, want, query)
+	}
+}

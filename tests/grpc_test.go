@@ -211,6 +211,11 @@ func TestGRPCurl(t *testing.T) {
 		require.NoError(t, protojson.Unmarshal([]byte(out), &resp), out)
 		require.Equal(t, withoutPerMinute(inst.offenders(t, "team-b", "kind=within_series")), withoutPerMinute(offendersBodyOf(&resp)))
 
+		out, err = inst.grpcurl(t, "-H", "x-scope-orgid: team-b", "-d", `{"origin": {"": "cadvisor"}}`, "pushguard.v1.ValidatorService/ListOffenders")
+		require.Error(t, err, "an origin label without a name, as HTTP refuses it")
+		require.Contains(t, out, "InvalidArgument")
+		require.Contains(t, out, "(err-pushguard-bad-query)")
+
 		out, err = inst.grpcurl(t, "pushguard.v1.ValidatorService/ListOffenders")
 		require.Error(t, err)
 		require.Contains(t, out, "Unauthenticated")
