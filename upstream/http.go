@@ -41,7 +41,7 @@ type Config struct {
 // RegisterFlags registers the upstream flags.
 func (cfg *Config) RegisterFlags(f *flag.FlagSet) {
 	f.StringVar(&cfg.URL, "upstream.url", "", "Remote-write URL accepted pushes are forwarded to, such as Mimir's http://distributor:8080/api/v1/push. It must be the final address: redirects are not followed. Empty means the embedded TSDB receives them.")
-	f.DurationVar(&cfg.Timeout, "upstream.timeout", 15*time.Second, "Time allowed for the upstream to answer a push. A push that times out is answered 503 so the sender retries.")
+	f.DurationVar(&cfg.Timeout, "upstream.timeout", 15*time.Second, "Time allowed for the upstream to answer a push. A push that times out is answered 503 so the sender retries. Must be shorter than -server.http-write-timeout (2m by default), the time the HTTP server gives a whole push.")
 	f.StringVar(&cfg.RemoteWriteVersion, "upstream.remote-write-version", VersionAuto, "Remote-write version -upstream.url receives remote write 2.0 pushes in: 2 forwards them as they are, 1 converts them to remote write 1.0, auto sends 2.0 and, once the upstream refuses it (415, or a 2xx without the 2.0 written-count headers), converts for that upstream from then on. Remote write 1.0 pushes are always forwarded as 1.0.")
 	f.IntVar(&cfg.MaxResponseBytes, "upstream.max-response-bytes", 1<<20, "Maximum size of an upstream answer passed back to the sender, in bytes; longer answers are truncated.")
 	cfg.TLS.RegisterFlagsWithPrefix("upstream", f)

@@ -60,6 +60,9 @@ func (c *Config) RegisterFlags(f *flag.FlagSet) {
 	setDefault(f, "server.grpc-listen-port", "9095")
 	// Pushes are up to 100 MiB, as Mimir's distributor takes them.
 	setDefault(f, "server.grpc-max-recv-msg-size-bytes", "104857600")
+	// Room for a push's upstream call (-upstream.timeout) within the time
+	// the HTTP server gives a request, as Mimir's own default.
+	setDefault(f, "server.http-write-timeout", "2m")
 }
 
 func setDefault(f *flag.FlagSet, name, value string) {
@@ -81,6 +84,12 @@ func (c *Config) Validate() error {
 	}
 	if c.ShutdownDelay < 0 {
 		return fmt.Errorf("-shutdown-delay must not be negative")
+	}
+	if w := c.Server.HTTPServerWriteTimeout; w > 0 && c.Upstream.Timeout >= w {
+		// The server would cut the connection before the upstream's
+		// answer, or pushguard's 503, reached the sender: it would get an
+		// empty reply for a push the upstream may have stored.
+		return fmt.Errorf("-upstream.timeout (%s) must be shorter than -server.http-write-timeout (%s), the time the HTTP server gives a push, body and answer included: raise -server.http-write-timeout", c.Upstream.Timeout, w)
 	}
 	return c.Upstream.Validate()
 }

@@ -128,6 +128,24 @@ upstream:
 			require.Error(t, cfg.Validate(), args)
 		}
 	})
+	t.Run("the HTTP server gives a push more time than the upstream call", func(t *testing.T) {
+		for args, want := range map[string]string{
+			"-upstream.timeout=60s":                                  "",
+			"-upstream.timeout=300s":                                 "-upstream.timeout (5m0s) must be shorter than -server.http-write-timeout (2m0s)",
+			"-upstream.timeout=300s -server.http-write-timeout=330s": "",
+			"-upstream.timeout=20s -server.http-write-timeout=20s":   "must be shorter than -server.http-write-timeout",
+			"-upstream.timeout=20s -server.http-write-timeout=0s":    "",
+		} {
+			var cfg Config
+			_, err := parseConfig(strings.Fields(args), &cfg)
+			require.NoError(t, err)
+			if want == "" {
+				require.NoError(t, cfg.Validate(), args)
+			} else {
+				require.ErrorContains(t, cfg.Validate(), want, args)
+			}
+		}
+	})
 }
 
 const (
