@@ -82,6 +82,36 @@ func TestHelmChartDefaultValues(t *testing.T) {
 	require.Contains(t, cm.Data["config.yaml"], "url: http://mimir-distributor.mimir.svc.cluster.local:8080/api/v1/push")
 	require.NotEmpty(t, dep.Spec.Template.Annotations["checksum/config"], "config changes roll the pods")
 	require.Contains(t, notes, "http://pushguard.mimir.svc:8080/api/v1/push")
+	require.Contains(t, notes, "Accepted pushes are forwarded to http://mimir-distributor.mimir.svc.cluster.local:8080/api/v1/push.")
+}
+
+// TestHelmChartNotesNameTheUpstream: the notes name the upstream the pods
+// forward to; a gRPC one is no embedded TSDB.
+func TestHelmChartNotesNameTheUpstream(t *testing.T) {
+	for want, upstream := range map[string]map[string]any{
+		"forwarded over gRPC to dns:///mimir-distributor-headless.mimir.svc:9095": {"url": "", "grpc_address": "dns:///mimir-distributor-headless.mimir.svc:9095"},
+		"land in the embedded TSDB of each pod":                                   {"url": ""},
+	} {
+		_, notes := renderChart(t, chartutil.Values{"config": map[string]any{"upstream": upstream}})
+		require.Contains(t, notes, want)
+	}
+}
+
+// TestHelmChartRuntimeConfigDoesNotRoll: the runtime file is reloaded in
+// place, so a change to it keeps the pods (and their reports and records);
+// a change to the configuration rolls them.
+func TestHelmChartRuntimeConfigDoesNotRoll(t *testing.T) {
+	checksum := func(vals chartutil.Values) string {
+		stream, _ := renderChart(t, vals)
+		dep, _ := checkWorkload(t, decodeManifests(t, stream))
+		return dep.Spec.Template.Annotations["checksum/config"]
+	}
+	runtime := func(action string) map[string]any {
+		return map[string]any{"overrides": map[string]any{"team-a": map[string]any{"action": action}}}
+	}
+	base := checksum(chartutil.Values{"runtimeConfig": runtime("keep-first")})
+	require.Equal(t, base, checksum(chartutil.Values{"runtimeConfig": runtime("sum")}))
+	require.NotEqual(t, base, checksum(chartutil.Values{"runtimeConfig": runtime("keep-first"), "config": map[string]any{"validator": map[string]any{"action": "keep-first"}}}))
 }
 
 func TestHelmChartExampleValues(t *testing.T) {
