@@ -78,6 +78,9 @@ func (d *Distributor) handlePush(_ any, ctx context.Context, dec func(any) error
 	})
 }
 
+// emptySnappyBlock is the snappy block of nothing: its length, 0.
+var emptySnappyBlock = []byte{0}
+
 func (d *Distributor) push(ctx context.Context, in *rawWriteRequest) (*cortexpb.WriteResponse, error) {
 	meta, err := metaOf(ctx, d.auth)
 	if err != nil {
@@ -89,7 +92,13 @@ func (d *Distributor) push(ctx context.Context, in *rawWriteRequest) (*cortexpb.
 		if meta.UserAgent != "" {
 			header.Set("User-Agent", meta.UserAgent)
 		}
-		return &upstream.Request{Tenant: meta.Tenant, Header: header, Protobuf: protobuf}
+		req := &upstream.Request{Tenant: meta.Tenant, Header: header, Protobuf: protobuf}
+		if len(protobuf) == 0 {
+			// A write request with nothing in it: an empty body is no
+			// snappy block, which an HTTP upstream would refuse.
+			req.Body = emptySnappyBlock
+		}
+		return req
 	}
 	// When the tenant's actions only report, the request goes upstream as
 	// it came: it is sent while inspection goes on.

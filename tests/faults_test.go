@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/klauspost/compress/snappy"
 	"github.com/prometheus/prometheus/prompb"
 	"github.com/prometheus/prometheus/storage/remote"
 	"github.com/stretchr/testify/require"
@@ -436,4 +437,22 @@ func TestUpstreamRedirect(t *testing.T) {
 	require.NoError(t, push(t, inst.writeClient(t, "team-a"), sample))
 	require.EqualValues(t, 1, stored.Load())
 	require.Empty(t, inst.offenders(t, "team-a", "").Offenders)
+}
+
+// TestGRPCEmptyPushThroughHTTP: a gRPC push with nothing in it reaches an
+// HTTP upstream as a snappy block it decodes, not as an empty body, which
+// Mimir refuses with 400.
+func TestGRPCEmptyPushThroughHTTP(t *testing.T) {
+	bodies := make(chan []byte, 1)
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		bodies <- b
+	}))
+	t.Cleanup(up.Close)
+	inst := startPushguard(t, "-upstream.url="+up.URL+"/api/v1/push")
+	_, err := distributorClient(t, inst.GRPCAddr).Push(withTenant("team-a"), &cortexpb.WriteRequest{})
+	require.NoError(t, err)
+	decoded, err := snappy.Decode(nil, <-bodies)
+	require.NoError(t, err)
+	require.Empty(t, decoded)
 }

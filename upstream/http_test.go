@@ -10,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/klauspost/compress/snappy"
 	"github.com/stretchr/testify/require"
 
 	"github.com/pushguard/pushguard/upstream"
@@ -55,26 +54,4 @@ func TestHTTPRedirectIsNotFollowed(t *testing.T) {
 	for _, code := range []int{http.StatusOK, http.StatusNoContent, http.StatusBadRequest, http.StatusServiceUnavailable} {
 		require.NoError(t, upstream.RedirectError(&upstream.Response{StatusCode: code, Header: http.Header{}}), "HTTP %d", code)
 	}
-}
-
-// TestHTTPEmptyRequestIsValidSnappy: a write request with nothing in it,
-// as a gRPC push may carry, goes as a valid snappy block, which an
-// upstream decodes to an empty request, not as an empty body it refuses.
-func TestHTTPEmptyRequestIsValidSnappy(t *testing.T) {
-	var got atomic.Pointer[[]byte]
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		b, _ := io.ReadAll(r.Body)
-		got.Store(&b)
-	}))
-	defer srv.Close()
-	u, err := upstream.NewHTTP(upstream.Config{URL: srv.URL, Timeout: 5 * time.Second, MaxResponseBytes: 1 << 20}, nil)
-	require.NoError(t, err)
-	resp, err := u.Push(context.Background(), &upstream.Request{Tenant: "t", Header: http.Header{}, Protobuf: []byte{}})
-	require.NoError(t, err)
-	require.Equal(t, http.StatusOK, resp.StatusCode)
-	body := *got.Load()
-	require.NotEmpty(t, body)
-	decoded, err := snappy.Decode(nil, body)
-	require.NoError(t, err)
-	require.Empty(t, decoded)
 }

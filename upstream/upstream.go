@@ -29,10 +29,9 @@ type Request struct {
 }
 
 // SnappyBody returns the snappy-compressed body, compressing Protobuf
-// when Body is empty. An empty write request (a gRPC push with nothing in
-// it) compresses to one byte: an empty body is no snappy block.
+// when Body is empty.
 func (r *Request) SnappyBody() []byte {
-	if len(r.Body) == 0 {
+	if len(r.Body) == 0 && len(r.Protobuf) > 0 {
 		r.Body = s2.EncodeSnappy(nil, r.Protobuf)
 	}
 	return r.Body
