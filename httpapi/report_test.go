@@ -3,6 +3,7 @@ package httpapi
 import (
 	"html"
 	"io"
+	"math"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -14,6 +15,7 @@ import (
 	"github.com/go-kit/log"
 	"github.com/grafana/dskit/flagext"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/prometheus/model/value"
 	"github.com/stretchr/testify/require"
 
 	"github.com/pushguard/pushguard/validator"
@@ -156,7 +158,7 @@ func TestUIExplainsEachKind(t *testing.T) {
 	for _, o := range []*report.Offender{
 		{Metric: "m_within", Kind: "within_series", Example: report.Example{Labels: lbls, Values: []report.Value{1, 2}}},
 		{Metric: "m_across", Kind: "across_series", Example: report.Example{Labels: lbls, FirstLabels: other, Values: []report.Value{1, 2}}},
-		{Metric: "m_earlier", Kind: "across_requests", Example: report.Example{Labels: lbls, Values: []report.Value{1, 2}}},
+		{Metric: "m_earlier", Kind: "across_requests", Example: report.Example{Labels: lbls, Values: []report.Value{report.Value(math.NaN()), report.Value(math.Float64frombits(value.StaleNaN))}}},
 	} {
 		o.Tenant, o.Origin, o.ConflictingSamples, o.FirstSeen, o.LastSeen, o.Action = "t", map[string]string{"job": "api"}, 1, now, now, "report"
 		s.Record([]*report.Offender{o})
@@ -182,6 +184,7 @@ func TestUIExplainsEachKind(t *testing.T) {
 			require.Contains(t, body, "first sample (earlier request)")
 			require.Equal(t, 2, strings.Count(body, "not kept"), "the earlier series' labels are not known")
 			require.NotContains(t, body, `class="differs"`)
+			require.Contains(t, body, `<td class="lv">NaN</td><td class="lv">stale marker</td>`, "a stale marker is told apart from NaN")
 		}
 	}
 }

@@ -193,6 +193,14 @@ func TestRejectMessageNamesStaleMarkers(t *testing.T) {
 	p.Plan(r, &res, StaticPolicy(ActionReject))
 	require.True(t, p.Rejected)
 	require.ErrorContains(t, p.RejectError(r, &res), `{__name__="m"} at 1000: values NaN, stale marker`)
+
+	staleHist := testHistogram(0)
+	staleHist.Sum = stale
+	r = decodeBody(t, marshal(t, withHistogram(withHistogram(series("__name__", "h"), 1000, testHistogram(2)), 1000, staleHist)))
+	res = Result{}
+	NewInspector(NewIdentity(nil)).Inspect(r, &res)
+	p.Plan(r, &res, StaticPolicy(ActionReject))
+	require.ErrorContains(t, p.RejectError(r, &res), `, stale marker (native histogram)`)
 }
 
 func TestSumAndExtremesOfHistograms(t *testing.T) {

@@ -4,6 +4,7 @@ import (
 	"math"
 
 	"github.com/cespare/xxhash/v2"
+	"github.com/prometheus/prometheus/model/value"
 	"github.com/prometheus/prometheus/prompb"
 	"google.golang.org/protobuf/encoding/protowire"
 )
@@ -49,6 +50,9 @@ func HistogramString(r *Request, h Histogram) string {
 		return "<undecodable histogram>"
 	}
 	fh := ph.ToFloatHistogram()
+	if value.IsStaleNaN(fh.Sum) {
+		return "stale marker (native histogram)"
+	}
 	return fh.String()
 }
 

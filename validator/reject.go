@@ -55,10 +55,14 @@ func sampleString(r *Request, ref SampleRef) string {
 	if ref.Histogram {
 		return HistogramString(r, r.Histograms[ref.Index])
 	}
-	v := r.Samples[ref.Index].Value
+	return FormatValue(r.Samples[ref.Index].Value)
+}
+
+// FormatValue renders a sample's value for people: a number, or "stale
+// marker", which printed as a number would read NaN, the same as an
+// ordinary NaN it conflicts with.
+func FormatValue(v float64) string {
 	if value.IsStaleNaN(v) {
-		// Printed as a number it would read NaN, the same as an ordinary
-		// NaN it conflicts with.
 		return "stale marker"
 	}
 	return strconv.FormatFloat(v, 'g', -1, 64)
