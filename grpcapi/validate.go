@@ -94,14 +94,20 @@ func (s *ValidatorService) ListOffenders(ctx context.Context, req *pushguardv1.L
 	if err != nil {
 		return nil, statusError(err)
 	}
-	f := report.Filter{Metric: req.GetMetric(), Kind: req.GetKind(), Origin: req.GetOrigin(), Limit: int(req.GetLimit())}
+	f := report.Filter{Metric: req.GetMetric(), Kind: req.GetKind(), Limit: int(req.GetLimit())}
 	if err := validator.CheckKindFilter(f.Kind); err != nil {
 		return nil, statusError(err)
 	}
-	for name := range f.Origin {
-		if strings.TrimSpace(name) == "" {
+	// Origin label names as GET /api/v1/offenders reads them: spaces
+	// around a name are not part of it, and a name is needed.
+	for name, value := range req.GetOrigin() {
+		if name = strings.TrimSpace(name); name == "" {
 			return nil, statusError(validator.NewError(validator.ErrIDBadQuery, validator.CauseBadData, nil, "origin label names must not be empty"))
 		}
+		if f.Origin == nil {
+			f.Origin = map[string]string{}
+		}
+		f.Origin[name] = value
 	}
 	if f.Limit < 0 {
 		return nil, statusError(validator.NewError(validator.ErrIDBadQuery, validator.CauseBadData, nil, "limit must be non-negative, got %d", f.Limit))

@@ -211,6 +211,12 @@ func TestGRPCurl(t *testing.T) {
 		require.NoError(t, protojson.Unmarshal([]byte(out), &resp), out)
 		require.Equal(t, withoutPerMinute(inst.offenders(t, "team-b", "kind=within_series")), withoutPerMinute(offendersBodyOf(&resp)))
 
+		out, err = inst.grpcurl(t, "-H", "x-scope-orgid: team-b", "-d", `{"origin": {" job ": "cadvisor"}}`, "pushguard.v1.ValidatorService/ListOffenders")
+		require.NoError(t, err)
+		resp.Reset()
+		require.NoError(t, protojson.Unmarshal([]byte(out), &resp), out)
+		require.Len(t, resp.Offenders, 1, "spaces around a name are not part of it, as over HTTP")
+
 		out, err = inst.grpcurl(t, "-H", "x-scope-orgid: team-b", "-d", `{"origin": {"": "cadvisor"}}`, "pushguard.v1.ValidatorService/ListOffenders")
 		require.Error(t, err, "an origin label without a name, as HTTP refuses it")
 		require.Contains(t, out, "InvalidArgument")

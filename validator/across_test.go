@@ -30,7 +30,7 @@ func newTestValidator(t testing.TB, args ...string) (*Validator, *prometheus.Reg
 
 // A list written with spaces, "a, b", names the labels a and b.
 func TestLabelListsWithSpaces(t *testing.T) {
-	v, _ := newTestValidator(t, "-validator.action=keep-first", "-validator.ignore-labels=pod, __replica__", "-validator.origin-labels=job, team")
+	v, reg := newTestValidator(t, "-validator.action=report", "-validator.ignore-labels=pod, __replica__", "-validator.origin-labels=job, team", "-validator.attribution-labels=job, team")
 	require.Equal(t, []string{"job", "team"}, v.OriginLabels("t"))
 	meta := Meta{Tenant: "t", Time: t0}
 	c, err := v.Check(meta, RW1, marshalRequest(t, nil,
@@ -39,6 +39,23 @@ func TestLabelListsWithSpaces(t *testing.T) {
 	require.NoError(t, err)
 	defer c.Release()
 	require.Len(t, c.Result.Duplicates, 1, "__replica__ is left out of identity")
+	v.Record(c, meta)
+	families, err := reg.Gather()
+	require.NoError(t, err)
+	var teams []string
+	for _, mf := range families {
+		if mf.GetName() != "pushguard_attributed_duplicate_samples_total" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "team" {
+					teams = append(teams, l.GetValue())
+				}
+			}
+		}
+	}
+	require.Equal(t, []string{"a"}, teams, "attributed by team")
 }
 
 // pushAccepted checks a push and records it as accepted upstream, as the

@@ -76,10 +76,10 @@ func (cfg *Config) Validate() error {
 	if name := cmp.Or(cfg.DisambiguationLabel, DefaultDisambiguationLabel); slices.Contains(trimmedNames(cfg.IgnoreLabels), name) {
 		return fmt.Errorf("-validator.disambiguation-label %q is in -validator.ignore-labels: the series the label action separates would be one series again", name)
 	}
-	if err := ValidateAttributionLabels(cfg.AttributionLabels); err != nil {
+	if err := ValidateAttributionLabels(trimmedNames(cfg.AttributionLabels)); err != nil {
 		return fmt.Errorf("invalid -validator.attribution-labels: %w", err)
 	}
-	if cfg.MaxAttributionCardinality < 1 && len(cfg.AttributionLabels) > 0 {
+	if cfg.MaxAttributionCardinality < 1 && len(trimmedNames(cfg.AttributionLabels)) > 0 {
 		return fmt.Errorf("-validator.max-attribution-cardinality must be at least 1")
 	}
 	if cfg.WarnLogRate < 0 {
@@ -156,7 +156,7 @@ func NewWithOverrides(cfg Config, o *Overrides, logger log.Logger, reg prometheu
 		store:     report.NewStore(cfg.MaxOffendersPerTenant, reg, report.WithMaxOffenders(cfg.MaxOffenders)),
 		logger:    logger,
 		dupLog:    newDuplicateLog(logger, cfg.WarnLogRate, cfg.DebugLog, reg),
-		attrib:    NewAttribution(cfg.AttributionLabels, cfg.MaxAttributionCardinality, reg),
+		attrib:    NewAttribution(trimmedNames(cfg.AttributionLabels), cfg.MaxAttributionCardinality, reg),
 		receivedSamples: promauto.With(reg).NewCounterVec(prometheus.CounterOpts{
 			Namespace: "pushguard",
 			Name:      "received_samples_total",
