@@ -89,8 +89,9 @@ func TestHelmChartDefaultValues(t *testing.T) {
 // forward to; a gRPC one is no embedded TSDB.
 func TestHelmChartNotesNameTheUpstream(t *testing.T) {
 	for want, upstream := range map[string]map[string]any{
-		"forwarded over gRPC to dns:///mimir-distributor-headless.mimir.svc:9095": {"url": "", "grpc_address": "dns:///mimir-distributor-headless.mimir.svc:9095"},
-		"land in the embedded TSDB of each pod":                                   {"url": ""},
+		"forwarded over gRPC to dns:///mimir-distributor-headless.mimir.svc:9095":          {"url": "", "grpc_address": "dns:///mimir-distributor-headless.mimir.svc:9095"},
+		"land in the embedded TSDB of each pod":                                            {"url": ""},
+		"to http://d:8080/api/v1/push (HTTP pushes) and over gRPC to d:9095 (gRPC pushes)": {"url": "http://d:8080/api/v1/push", "grpc_address": "d:9095"},
 	} {
 		_, notes := renderChart(t, chartutil.Values{"config": map[string]any{"upstream": upstream}})
 		require.Contains(t, notes, want)

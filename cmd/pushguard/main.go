@@ -89,7 +89,7 @@ func (c *Config) Validate() error {
 		// The server would cut the connection before the upstream's
 		// answer, or pushguard's 503, reached the sender: it would get an
 		// empty reply for a push the upstream may have stored.
-		return fmt.Errorf("-upstream.timeout (%s) must be shorter than -server.http-write-timeout (%s), the time the HTTP server gives a push, body and answer included: raise -server.http-write-timeout", c.Upstream.Timeout, w)
+		return fmt.Errorf("-upstream.timeout (%s) must be shorter than -server.http-write-timeout (%s), the time the HTTP server gives a push, body and answer included: raise -server.http-write-timeout (server.http_server_write_timeout in YAML)", c.Upstream.Timeout, w)
 	}
 	return c.Upstream.Validate()
 }

@@ -277,7 +277,8 @@ func (s *Store) RecordWith(offenders []*Offender, lazy Lazy) {
 }
 
 // evict removes e from t and from the store; a tenant left with no
-// offenders is forgotten, so that a storm of tenants does not pile up.
+// offenders is forgotten but for its eviction count (forgotten), so that a
+// storm of tenants does not pile up their offender tables.
 func (s *Store) evict(t *tenantOffenders, e *stored) {
 	t.lru.remove(e)
 	s.all.remove(e)
