@@ -49,8 +49,10 @@ func startMimir(t *testing.T) *mimir {
 		// test; the process lives for the whole run and TestMain stops it.
 		// The HA tracker acts on pushes whose series carry both cluster
 		// and __replica__, which only TestHAPairThroughPushguard sends.
+		// Exemplars are stored only with a per-tenant allowance.
 		p, addr, grpcAddr, err := e2e.StartMimir(bin, dir, nil,
-			"-distributor.ha-tracker.enable=true", "-distributor.ha-tracker.enable-for-all-users=true", "-distributor.ha-tracker.store=inmemory")
+			"-distributor.ha-tracker.enable=true", "-distributor.ha-tracker.enable-for-all-users=true", "-distributor.ha-tracker.store=inmemory",
+			"-ingester.max-global-exemplars-per-user=10000")
 		if err != nil {
 			mimirErr = err
 			return
