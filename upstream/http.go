@@ -1,16 +1,17 @@
 package upstream
 
 import (
-	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"net/url"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -206,9 +207,21 @@ func (u *HTTP) sendRW1(ctx context.Context, req *Request) (*Response, error) {
 func (u *HTTP) send(ctx context.Context, req *Request) (*Response, error) {
 	ctx, cancel := context.WithTimeout(ctx, u.cfg.Timeout)
 	defer cancel()
-	hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, u.cfg.URL, bytes.NewReader(req.SnappyBody()))
+	hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, u.cfg.URL, http.NoBody)
 	if err != nil {
 		return nil, err
+	}
+	if b := req.SnappyBody(); len(b) > 0 {
+		// The body is the caller's, often a pooled buffer it reuses once
+		// the push returns, while net/http may go on writing it after the
+		// answer came (an upstream may answer before reading the whole
+		// body). Once the push returns, what the transport still reads
+		// of it is an error instead.
+		gate := &bodyGate{b: b}
+		defer gate.close()
+		hreq.GetBody = func() (io.ReadCloser, error) { return &gatedBody{gate: gate}, nil }
+		hreq.Body, _ = hreq.GetBody()
+		hreq.ContentLength = int64(len(b))
 	}
 	for name, v := range req.Header {
 		hreq.Header[name] = v
@@ -227,6 +240,47 @@ func (u *HTTP) send(ctx context.Context, req *Request) (*Response, error) {
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20))
 	return &Response{StatusCode: resp.StatusCode, Header: resp.Header, Body: body}, nil
 }
+
+// bodyGate hands a push's body to the readers of one request until it is
+// closed, after which they read errClosedBody.
+type bodyGate struct {
+	mu sync.Mutex
+	b  []byte // nil once closed
+}
+
+func (g *bodyGate) close() {
+	g.mu.Lock()
+	g.b = nil
+	g.mu.Unlock()
+}
+
+var errClosedBody = errors.New("push body read after the push returned")
+
+// gatedBody is one reading of a bodyGate's body: the request's first, or
+// one GetBody gives for a retry or a redirect. It has no WriteTo, so that
+// a copy goes through Read.
+type gatedBody struct {
+	gate *bodyGate
+	off  int
+}
+
+// Read implements io.Reader.
+func (r *gatedBody) Read(p []byte) (int, error) {
+	r.gate.mu.Lock()
+	defer r.gate.mu.Unlock()
+	if r.gate.b == nil {
+		return 0, errClosedBody
+	}
+	if r.off >= len(r.gate.b) {
+		return 0, io.EOF
+	}
+	n := copy(p, r.gate.b[r.off:])
+	r.off += n
+	return n, nil
+}
+
+// Close implements io.Closer.
+func (r *gatedBody) Close() error { return nil }
 
 // RedirectError returns the error a push gets when the upstream answered
 // it with a redirect (3xx), nil for any other answer. A redirect is no

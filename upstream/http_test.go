@@ -55,3 +55,29 @@ func TestHTTPRedirectIsNotFollowed(t *testing.T) {
 		require.NoError(t, upstream.RedirectError(&upstream.Response{StatusCode: code, Header: http.Header{}}), "HTTP %d", code)
 	}
 }
+
+// TestHTTPBodyIsTheCallersOnceThePushReturns: an upstream that answers
+// before it read the whole body leaves net/http writing the rest after the
+// push returned, while the caller reuses the buffer (a pooled one for the
+// next push). The race detector sees the transport read the buffer after
+// the caller's writes unless the push stops those reads before returning.
+func TestHTTPBodyIsTheCallersOnceThePushReturns(t *testing.T) {
+	if !raceEnabled {
+		t.Skip("a race only the race detector sees")
+	}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusInternalServerError) // before reading anything
+	}))
+	defer srv.Close()
+	u, err := upstream.NewHTTP(upstream.Config{URL: srv.URL, Timeout: 5 * time.Second, MaxResponseBytes: 1 << 20}, nil)
+	require.NoError(t, err)
+	for range 3 {
+		body := make([]byte, 8<<20)
+		resp, err := u.Push(context.Background(), &upstream.Request{Tenant: "t", Header: http.Header{}, Body: body})
+		require.NoError(t, err)
+		require.Equal(t, http.StatusInternalServerError, resp.StatusCode)
+		for i := range body {
+			body[i] = 1 // the caller's next push
+		}
+	}
+}
