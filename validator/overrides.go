@@ -6,7 +6,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"strings"
 	"time"
 
 	"github.com/go-kit/log"
@@ -43,9 +42,9 @@ func (cfg *RuntimeConfig) Validate() error {
 // TenantOverrides is one tenant's entry of the runtime file. A field left
 // out keeps the default of the YAML validator block and flags.
 type TenantOverrides struct {
-	Action       *string                 `yaml:"action"`
-	Rules        *[]RuleConfig           `yaml:"rules"`
-	OriginLabels *flagext.StringSliceCSV `yaml:"origin_labels"`
+	Action       *string       `yaml:"action"`
+	Rules        *[]RuleConfig `yaml:"rules"`
+	OriginLabels *LabelNames   `yaml:"origin_labels"`
 }
 
 // RuntimeFile is the runtime configuration file.
@@ -142,20 +141,7 @@ func defaultTenantConfig(cfg Config) (*TenantConfig, error) {
 	if err != nil {
 		return nil, fmt.Errorf("invalid validator rules: %w", err)
 	}
-	return &TenantConfig{Rules: rules, OriginLabels: trimmedNames(cfg.OriginLabels)}, nil
-}
-
-// trimmedNames returns a comma-separated list of label names as written
-// for people, "job, team": without the spaces around each name, which no
-// series' label name has, and without empty entries.
-func trimmedNames(names []string) []string {
-	out := make([]string, 0, len(names))
-	for _, n := range names {
-		if n = strings.TrimSpace(n); n != "" {
-			out = append(out, n)
-		}
-	}
-	return out
+	return &TenantConfig{Rules: rules, OriginLabels: cfg.OriginLabels}, nil
 }
 
 // load parses and compiles a runtime file, strictly: an unknown key, a bad

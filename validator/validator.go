@@ -13,7 +13,6 @@ import (
 	"sync"
 
 	"github.com/go-kit/log"
-	"github.com/grafana/dskit/flagext"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promauto"
 
@@ -26,19 +25,19 @@ var DefaultOriginLabels = []string{"job", "instance", "namespace", "pod", "conta
 
 // Config configures inspection, actions and the report.
 type Config struct {
-	Action                    string                 `yaml:"action"`
-	Rules                     []RuleConfig           `yaml:"rules"`
-	DisambiguationLabel       string                 `yaml:"disambiguation_label"`
-	IgnoreLabels              flagext.StringSliceCSV `yaml:"ignore_labels"`
-	OriginLabels              flagext.StringSliceCSV `yaml:"origin_labels"`
-	MaxOffendersPerTenant     int                    `yaml:"max_offenders_per_tenant"`
-	MaxOffenders              int                    `yaml:"max_offenders"`
-	MaxRequestBytes           int                    `yaml:"max_request_bytes"`
-	CrossRequest              CrossRequestConfig     `yaml:"cross_request"`
-	AttributionLabels         flagext.StringSliceCSV `yaml:"attribution_labels"`
-	MaxAttributionCardinality int                    `yaml:"max_attribution_cardinality"`
-	WarnLogRate               float64                `yaml:"warn_log_rate"`
-	Limits                    Limits                 `yaml:",inline"`
+	Action                    string             `yaml:"action"`
+	Rules                     []RuleConfig       `yaml:"rules"`
+	DisambiguationLabel       string             `yaml:"disambiguation_label"`
+	IgnoreLabels              LabelNames         `yaml:"ignore_labels"`
+	OriginLabels              LabelNames         `yaml:"origin_labels"`
+	MaxOffendersPerTenant     int                `yaml:"max_offenders_per_tenant"`
+	MaxOffenders              int                `yaml:"max_offenders"`
+	MaxRequestBytes           int                `yaml:"max_request_bytes"`
+	CrossRequest              CrossRequestConfig `yaml:"cross_request"`
+	AttributionLabels         LabelNames         `yaml:"attribution_labels"`
+	MaxAttributionCardinality int                `yaml:"max_attribution_cardinality"`
+	WarnLogRate               float64            `yaml:"warn_log_rate"`
+	Limits                    Limits             `yaml:",inline"`
 	// DebugLog turns on per-sample duplicate logging; set from -log.level.
 	DebugLog bool `yaml:"-"`
 }
@@ -51,11 +50,11 @@ func (cfg *Config) RegisterFlags(f *flag.FlagSet) {
 	f.StringVar(&cfg.Action, "validator.action", string(ActionReport), "What to do with duplicate samples no rule matches: report, keep-first, keep-last, keep-max, keep-min, sum, label or reject. Rules, in YAML only, choose per series selector and kind.")
 	f.StringVar(&cfg.DisambiguationLabel, "validator.disambiguation-label", DefaultDisambiguationLabel, "Label the label action adds to the second, third, ... colliding series, with value 1, 2, ...")
 	f.Var(&cfg.IgnoreLabels, "validator.ignore-labels", "Comma-separated label names left out of series identity, mirroring labels the upstream drops (Mimir's drop_labels, the HA tracker's __replica__).")
-	cfg.OriginLabels = append(flagext.StringSliceCSV(nil), DefaultOriginLabels...)
+	cfg.OriginLabels = append(LabelNames(nil), DefaultOriginLabels...)
 	f.Var(&cfg.OriginLabels, "validator.origin-labels", "Comma-separated label names that identify where a duplicate comes from; reports group offenders by their values.")
 	f.IntVar(&cfg.MaxOffendersPerTenant, "validator.max-offenders-per-tenant", 1000, "Maximum offenders kept in the report per tenant; the least recently seen are evicted first.")
 	f.IntVar(&cfg.MaxOffenders, "validator.max-offenders", 10000, "Maximum offenders kept in the report across all tenants; the least recently seen are evicted first. Bounds the report's memory (a few KiB an offender). 0 means only the per-tenant bound applies.")
-	cfg.AttributionLabels = append(flagext.StringSliceCSV(nil), DefaultAttributionLabels...)
+	cfg.AttributionLabels = append(LabelNames(nil), DefaultAttributionLabels...)
 	f.Var(&cfg.AttributionLabels, "validator.attribution-labels", "Comma-separated labels of the offending series that pushguard_attributed_duplicate_samples_total counts duplicates by. Empty disables the metric.")
 	f.IntVar(&cfg.MaxAttributionCardinality, "validator.max-attribution-cardinality", 100, "Maximum attribution label value combinations per tenant; further combinations are counted with every attribution label set to __overflow__.")
 	f.Float64Var(&cfg.WarnLogRate, "validator.warn-log-rate", 1, "Aggregated duplicate-sample warnings (one per push and kind) logged per second at most; the others are counted in pushguard_duplicate_warnings_suppressed_total.")
@@ -73,13 +72,13 @@ func (cfg *Config) Validate() error {
 	if cfg.DisambiguationLabel != "" && !labelNameRE.MatchString(cfg.DisambiguationLabel) {
 		return fmt.Errorf("invalid -validator.disambiguation-label %q: not a label name", cfg.DisambiguationLabel)
 	}
-	if name := cmp.Or(cfg.DisambiguationLabel, DefaultDisambiguationLabel); slices.Contains(trimmedNames(cfg.IgnoreLabels), name) {
+	if name := cmp.Or(cfg.DisambiguationLabel, DefaultDisambiguationLabel); slices.Contains(cfg.IgnoreLabels, name) {
 		return fmt.Errorf("-validator.disambiguation-label %q is in -validator.ignore-labels: the series the label action separates would be one series again", name)
 	}
-	if err := ValidateAttributionLabels(trimmedNames(cfg.AttributionLabels)); err != nil {
+	if err := ValidateAttributionLabels(cfg.AttributionLabels); err != nil {
 		return fmt.Errorf("invalid -validator.attribution-labels: %w", err)
 	}
-	if cfg.MaxAttributionCardinality < 1 && len(trimmedNames(cfg.AttributionLabels)) > 0 {
+	if cfg.MaxAttributionCardinality < 1 && len(cfg.AttributionLabels) > 0 {
 		return fmt.Errorf("-validator.max-attribution-cardinality must be at least 1")
 	}
 	if cfg.WarnLogRate < 0 {
@@ -88,7 +87,7 @@ func (cfg *Config) Validate() error {
 	if cfg.MaxOffendersPerTenant < 1 {
 		return fmt.Errorf("-validator.max-offenders-per-tenant must be at least 1: the report would keep nothing")
 	}
-	if slices.Contains(trimmedNames(cfg.IgnoreLabels), "__name__") {
+	if slices.Contains(cfg.IgnoreLabels, "__name__") {
 		return fmt.Errorf("-validator.ignore-labels must not hold __name__: series of different metrics would be one series")
 	}
 	if cfg.MaxOffenders < 0 {
@@ -151,12 +150,12 @@ func NewWithOverrides(cfg Config, o *Overrides, logger log.Logger, reg prometheu
 	}
 	v := &Validator{
 		cfg:       cfg,
-		inspector: NewInspector(NewIdentity(trimmedNames(cfg.IgnoreLabels))),
+		inspector: NewInspector(NewIdentity(cfg.IgnoreLabels)),
 		overrides: o,
 		store:     report.NewStore(cfg.MaxOffendersPerTenant, reg, report.WithMaxOffenders(cfg.MaxOffenders)),
 		logger:    logger,
 		dupLog:    newDuplicateLog(logger, cfg.WarnLogRate, cfg.DebugLog, reg),
-		attrib:    NewAttribution(trimmedNames(cfg.AttributionLabels), cfg.MaxAttributionCardinality, reg),
+		attrib:    NewAttribution(cfg.AttributionLabels, cfg.MaxAttributionCardinality, reg),
 		receivedSamples: promauto.With(reg).NewCounterVec(prometheus.CounterOpts{
 			Namespace: "pushguard",
 			Name:      "received_samples_total",
