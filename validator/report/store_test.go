@@ -292,8 +292,11 @@ func TestStoreGlobalBound(t *testing.T) {
 	st := s.Stats()
 	require.Equal(t, []string{"t2"}, st.Tenants, "an emptied tenant is forgotten")
 
-	only, _ := s.ListAll(Filter{Tenant: "t2", Metric: "b"})
+	only, t2Evicted := s.ListAll(Filter{Tenant: "t2", Metric: "b"})
 	require.Len(t, only, 1)
+	require.Zero(t, t2Evicted, "filtered to a tenant, the count is that tenant's evictions, not the store's")
+	_, t1Evicted = s.ListAll(Filter{Tenant: "t1"})
+	require.EqualValues(t, 1, t1Evicted, "and a forgotten tenant's too")
 	o, ok := s.Get("t2", only[0].ID)
 	require.True(t, ok)
 	require.Equal(t, "b", o.Metric)
