@@ -136,6 +136,11 @@ func (d *Distributor) push(ctx context.Context, in *rawWriteRequest) (*cortexpb.
 		return nil, d.refuse(err)
 	}
 	d.v.Settle(checked, meta, resp.StatusCode)
+	if resp.GRPCStatus != nil {
+		// A gRPC upstream's answer goes back as it came, details and all,
+		// the HA tracker's AlreadyExists included.
+		return nil, resp.GRPCStatus.Err()
+	}
 	if resp.StatusCode/100 != 2 {
 		return nil, upstreamError(resp.StatusCode, resp.Body)
 	}

@@ -88,9 +88,10 @@ func (h *pushHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	meta := validator.Meta{Tenant: tenant, UserAgent: r.UserAgent(), RemoteAddr: h.sender(r), Time: time.Now()}
 	forwardReq := func(body []byte) *upstream.Request {
 		return &upstream.Request{
-			Tenant: tenant,
-			Header: upstream.ForwardedHeaders(r.Header, version == validator.RW2),
-			Body:   body,
+			Tenant:   tenant,
+			Header:   upstream.ForwardedHeaders(r.Header, version == validator.RW2),
+			Body:     body,
+			OverHTTP: true,
 		}
 	}
 	// When the tenant's actions only report, the body goes upstream as it

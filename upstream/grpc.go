@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"mime"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/go-kit/log"
@@ -17,6 +18,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/encoding/protowire"
 
 	"github.com/pushguard/pushguard/grpcapi/rawproto"
 	"github.com/pushguard/pushguard/proto/compat/cortexpb"
@@ -87,6 +89,11 @@ func (g *GRPC) Name() string { return "grpc" }
 // both receivers pass it back the same way; no answer at all (refused
 // connection, timeout) is an error, which senders retry.
 func (g *GRPC) Push(ctx context.Context, req *Request) (*Response, error) {
+	if len(req.Body) == 0 && len(req.Protobuf) == 0 {
+		// As Mimir's HTTP push answers it: an empty body is no snappy
+		// block (a gRPC push of nothing comes as the block of nothing).
+		return textResponse(http.StatusBadRequest, "empty body: not a snappy block (err-pushguard-bad-snappy)"), nil
+	}
 	if IsRW2(req.Header) {
 		// Mimir's gRPC Push takes remote write 1.0 only.
 		conv, err := req.ToRW1()
@@ -103,6 +110,16 @@ func (g *GRPC) Push(ctx context.Context, req *Request) (*Response, error) {
 	if err != nil {
 		return textResponse(http.StatusBadRequest, err.Error()+" (err-pushguard-bad-snappy)"), nil
 	}
+	if req.OverHTTP {
+		body = withoutSkipValidation(body)
+	}
+	if limit := g.cfg.Client.MaxSendMsgSize; limit > 0 && len(body) > limit {
+		// gRPC would refuse to send it with ResourceExhausted, which is not
+		// the sender's to retry.
+		return textResponse(http.StatusRequestEntityTooLarge, fmt.Sprintf(
+			"the request is %d bytes uncompressed, over -upstream.grpc-client.grpc-max-send-msg-size (%d) (err-pushguard-request-too-large)",
+			len(body), limit)), nil
+	}
 	ctx, cancel := context.WithTimeout(ctx, g.timeout)
 	defer cancel()
 	ctx = metadata.AppendToOutgoingContext(ctx, OrgIDMetadataKey, req.Tenant)
@@ -112,23 +129,45 @@ func (g *GRPC) Push(ctx context.Context, req *Request) (*Response, error) {
 	if err == nil {
 		return &Response{StatusCode: http.StatusOK, Header: http.Header{}}, nil
 	}
+	st, _ := status.FromError(err)
 	// Mimir wraps its HTTP answer in the gRPC status; prefer it.
 	if hr, ok := httpgrpc.HTTPResponseFromError(err); ok {
-		return textResponse(int(hr.Code), string(hr.Body)), nil
+		r := textResponse(int(hr.Code), string(hr.Body))
+		r.GRPCStatus = st
+		return r, nil
 	}
-	st, _ := status.FromError(err)
 	switch st.Code() {
 	case codes.Unavailable, codes.DeadlineExceeded, codes.Canceled:
 		level.Debug(g.logger).Log("msg", "gRPC upstream did not answer", "code", st.Code(), "err", st.Message())
 		return nil, fmt.Errorf("forwarding to %s: %w", g.cfg.Address, err)
 	}
-	return textResponse(httpStatusOf(st.Code()), st.Message()), nil
+	r := textResponse(httpStatusOf(st), st.Message())
+	r.GRPCStatus = st
+	return r, nil
 }
 
-// httpStatusOf maps a gRPC code the distributor answered to the HTTP status
-// Mimir's HTTP push would have answered.
-func httpStatusOf(c codes.Code) int {
-	switch c {
+// Messages of grpc-go's own statuses, which say the request was at fault
+// rather than the server.
+const (
+	grpcUnmarshalFailed  = "grpc: error unmarshalling request"
+	grpcReceivedTooLarge = "grpc: received message larger than max"
+	grpcSendTooLarge     = "grpc: trying to send message larger than max"
+)
+
+// httpStatusOf maps the status the distributor answered to the HTTP status
+// Mimir's HTTP push would have answered. grpc-go's own answers to a request
+// it could not take are told apart from the distributor's by their
+// message: a request that does not unmarshal is Internal, one over the
+// size limit ResourceExhausted, and neither is for the sender to retry.
+func httpStatusOf(st *status.Status) int {
+	switch {
+	case st.Code() == codes.Internal && strings.HasPrefix(st.Message(), grpcUnmarshalFailed):
+		return http.StatusBadRequest
+	case st.Code() == codes.ResourceExhausted &&
+		(strings.HasPrefix(st.Message(), grpcReceivedTooLarge) || strings.HasPrefix(st.Message(), grpcSendTooLarge)):
+		return http.StatusRequestEntityTooLarge
+	}
+	switch st.Code() {
 	case codes.OK:
 		return http.StatusOK
 	case codes.AlreadyExists:
@@ -165,4 +204,40 @@ func isRW1(ct string) bool {
 	}
 	p, ok := params["proto"]
 	return !ok || p == RW1Message
+}
+
+// Fields of Mimir's WriteRequest that turn validation off for the request.
+const (
+	skipLabelValidationField      = 1000
+	skipLabelCountValidationField = 1001
+)
+
+// withoutSkipValidation returns the remote write 1.0 request b without its
+// skip_label_validation and skip_label_count_validation fields: b itself
+// when it has none, as a sender's request has. A b that does not parse is
+// returned as it is, for the distributor to refuse.
+func withoutSkipValidation(b []byte) []byte {
+	var out []byte
+	kept := 0 // b[kept:] is not copied to out yet
+	for off := 0; off < len(b); {
+		start := off
+		num, typ, n := protowire.ConsumeTag(b[off:])
+		if n < 0 {
+			return b
+		}
+		off += n
+		n = protowire.ConsumeFieldValue(num, typ, b[off:])
+		if n < 0 {
+			return b
+		}
+		off += n
+		if num == skipLabelValidationField || num == skipLabelCountValidationField {
+			out = append(out, b[kept:start]...)
+			kept = off
+		}
+	}
+	if kept == 0 {
+		return b
+	}
+	return append(out, b[kept:]...)
 }

@@ -83,6 +83,10 @@ var forwardedHeaders = []string{
 	"Content-Type",
 	"Content-Encoding",
 	"X-Prometheus-Remote-Write-Version",
+	// Mimir takes a request's skip-validation fields only with these, and
+	// only when its flags allow them.
+	"X-Mimir-SkipLabelNameValidation",
+	"X-Mimir-SkipLabelCountValidation",
 }
 
 // ForwardedHeaders returns the subset of h that is passed on upstream,
@@ -92,7 +96,7 @@ func ForwardedHeaders(h http.Header, rw2 bool) http.Header {
 	out := make(http.Header, len(forwardedHeaders))
 	for _, name := range forwardedHeaders {
 		if v := h.Values(name); len(v) > 0 {
-			out[name] = v
+			out[http.CanonicalHeaderKey(name)] = v
 		}
 	}
 	setVersionHeaders(out, rw2)

@@ -9,6 +9,7 @@ import (
 
 	"github.com/klauspost/compress/s2"
 	"github.com/klauspost/compress/snappy"
+	"google.golang.org/grpc/status"
 )
 
 // Request is one accepted push on its way upstream.
@@ -26,6 +27,12 @@ type Request struct {
 	// Protobuf may be empty; SnappyBody and DecodedBody give each upstream
 	// the form it needs, converting at most once.
 	Protobuf []byte
+	// OverHTTP says the push came over HTTP. Mimir's HTTP push ignores a
+	// request's skip_label_validation and skip_label_count_validation
+	// fields unless a header and a flag allow them, while its gRPC Push
+	// takes them from anyone: the gRPC upstream clears them for such a
+	// push.
+	OverHTTP bool
 }
 
 // SnappyBody returns the snappy-compressed body, compressing Protobuf
@@ -55,6 +62,10 @@ type Response struct {
 	StatusCode int
 	Header     http.Header
 	Body       []byte
+	// GRPCStatus is the gRPC upstream's own answer when it was not OK:
+	// what a gRPC sender gets back as it is, details included. StatusCode
+	// and Body are its HTTP equivalent.
+	GRPCStatus *status.Status
 }
 
 // Upstream receives accepted pushes. An error means there was no answer at

@@ -71,5 +71,5 @@ func (r *Request) ToRW1() (*Request, error) {
 		h = http.Header{}
 	}
 	setVersionHeaders(h, false)
-	return &Request{Tenant: r.Tenant, Header: h, Protobuf: rw1, Body: s2.EncodeSnappy(nil, rw1)}, nil
+	return &Request{Tenant: r.Tenant, Header: h, Protobuf: rw1, Body: s2.EncodeSnappy(nil, rw1), OverHTTP: r.OverHTTP}, nil
 }

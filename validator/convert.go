@@ -2,6 +2,7 @@ package validator
 
 import (
 	"bytes"
+	"errors"
 	"math"
 
 	"google.golang.org/protobuf/encoding/protowire"
@@ -82,7 +83,10 @@ func ConvertRW2(r *Request, out []byte) []byte {
 }
 
 // RW2ToRW1 converts the remote-write 2.0 protobuf b to remote write 1.0,
-// appending to out. It fails only when b is not a valid 2.0 request.
+// appending to out. It fails when b is not a valid 2.0 request, and, as
+// Mimir's HTTP push refuses them, when b carries a remote write 1.0 field
+// or its symbols do not start with the empty string: an upstream that
+// takes the converted request must not accept what Mimir refuses.
 func RW2ToRW1(b, out []byte) ([]byte, error) {
 	r := GetRequest()
 	defer func() {
@@ -93,7 +97,37 @@ func RW2ToRW1(b, out []byte) ([]byte, error) {
 	if err := DecodeRW2(r); err != nil {
 		return nil, err
 	}
+	if len(r.Symbols) > 0 && r.Symbols[0].Len() != 0 {
+		return nil, badProtobuf("write request", errors.New("the symbols do not start with the empty string"))
+	}
+	if err := noRW1Fields(b); err != nil {
+		return nil, err
+	}
 	return ConvertRW2(r, out), nil
+}
+
+// noRW1Fields refuses a remote write 2.0 request b, already decoded, that
+// carries remote write 1.0's timeseries or metadata field.
+func noRW1Fields(b []byte) error {
+	for off := 0; off < len(b); {
+		num, typ, n := protowire.ConsumeTag(b[off:])
+		if n < 0 {
+			return badProtobuf("write request", protowire.ParseError(n))
+		}
+		off += n
+		switch num {
+		case rw1WriteRequestTimeseries:
+			return badProtobuf("write request", errors.New("remote write 1.0 field timeseries (1) in a remote write 2.0 request"))
+		case rw1WriteRequestMetadata:
+			return badProtobuf("write request", errors.New("remote write 1.0 field metadata (3) in a remote write 2.0 request"))
+		}
+		n = protowire.ConsumeFieldValue(num, typ, b[off:])
+		if n < 0 {
+			return badProtobuf("write request", protowire.ParseError(n))
+		}
+		off += n
+	}
+	return nil
 }
 
 // familyName returns the metric family of a series name: the name itself,

@@ -1,6 +1,7 @@
 package validator
 
 import (
+	"bytes"
 	"math"
 	"testing"
 
@@ -9,6 +10,7 @@ import (
 	"github.com/prometheus/prometheus/prompb"
 	writev2 "github.com/prometheus/prometheus/prompb/io/prometheus/write/v2"
 	"github.com/stretchr/testify/require"
+	"google.golang.org/protobuf/encoding/protowire"
 )
 
 // richRW2 is a remote-write 2.0 request with every kind of data: float
@@ -163,6 +165,31 @@ func TestConvertRW2ToRW1(t *testing.T) {
 	var sc Scratch
 	for i := range r2.Series {
 		require.Equal(t, id.Hash(r2, i, &sc), id.Hash(r1, i, &sc))
+	}
+}
+
+// TestConvertRW2RefusesWhatMimirRefuses: a request an upstream gets
+// converted must not pass where Mimir's HTTP push refuses it.
+func TestConvertRW2RefusesWhatMimirRefuses(t *testing.T) {
+	valid, err := richRW2().Marshal()
+	require.NoError(t, err)
+	badFirst := richRW2()
+	badFirst.Symbols[0] = "x"
+	badFirstRaw, err := badFirst.Marshal()
+	require.NoError(t, err)
+	rw1Field := func(num protowire.Number) []byte {
+		return protowire.AppendBytes(protowire.AppendTag(bytes.Clone(valid), num, protowire.BytesType), nil)
+	}
+	for name, b := range map[string][]byte{
+		"symbols not starting with the empty string": badFirstRaw,
+		"remote write 1.0 timeseries":                rw1Field(rw1WriteRequestTimeseries),
+		"remote write 1.0 metadata":                  rw1Field(rw1WriteRequestMetadata),
+	} {
+		t.Run(name, func(t *testing.T) {
+			_, err := RW2ToRW1(b, nil)
+			require.Error(t, err)
+			require.Equal(t, ErrIDBadProtobuf, IDOf(err))
+		})
 	}
 }
 

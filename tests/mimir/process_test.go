@@ -83,7 +83,7 @@ func hasFlag(t testing.TB, name string) bool {
 // pushguard is a running pushguard.
 type pushguard struct {
 	*e2e.Process
-	addr string
+	addr, grpcAddr string
 }
 
 // startPushguard starts pushguard on loopback in front of upstreamURL. It
@@ -110,5 +110,5 @@ func startPushguard(t testing.TB, upstreamURL, action string, extra ...string) *
 		}
 		t.Fatal(err)
 	}
-	return &pushguard{Process: p, addr: addr}
+	return &pushguard{Process: p, addr: addr, grpcAddr: fmt.Sprintf("127.0.0.1:%d", grpcPort)}
 }

@@ -1,0 +1,139 @@
+package mimir
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/klauspost/compress/snappy"
+	"github.com/prometheus/prometheus/prompb"
+	"github.com/stretchr/testify/require"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
+
+	"github.com/pushguard/pushguard/proto/compat/cortexpb"
+	"github.com/pushguard/pushguard/proto/compat/distributor"
+)
+
+// postBody posts a snappy-compressed body as it is, with Content-Type ct,
+// and returns the status code and body of the answer.
+func postBody(t *testing.T, pushURL, tenant, ct string, body []byte) (int, string) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPost, pushURL, bytes.NewReader(body))
+	require.NoError(t, err)
+	req.Header.Set("Content-Type", ct)
+	req.Header.Set("Content-Encoding", "snappy")
+	req.Header.Set("X-Scope-OrgID", tenant)
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+const (
+	rw1Type = "application/x-protobuf"
+	rw2Type = "application/x-protobuf;proto=io.prometheus.write.v2.Request"
+)
+
+// TestGRPCUpstreamAnswersAsMimirsHTTPPush sends HTTP pushes Mimir's HTTP
+// push refuses through pushguard's gRPC upstream: they must be refused
+// with Mimir's status, not taken by the gRPC Push (which honours the
+// skip-validation fields from anyone and knows nothing of HTTP) nor
+// answered with a status senders retry forever.
+func TestGRPCUpstreamAnswersAsMimirsHTTPPush(t *testing.T) {
+	m := startMimir(t)
+	pg := startPushguard(t, "", "report", "-upstream.grpc-address="+m.grpcAddr)
+	at := time.Now().Truncate(time.Second)
+	rw1 := func(extra []byte, series ...prompb.TimeSeries) []byte {
+		raw, err := (&prompb.WriteRequest{Timeseries: series}).Marshal()
+		require.NoError(t, err)
+		return snappy.Encode(nil, append(raw, extra...))
+	}
+	manyLabels := []string{"__name__", "pg_grpc_many_labels"}
+	for i := range 40 {
+		manyLabels = append(manyLabels, fmt.Sprintf("l%02d", i), "v")
+	}
+	rw2 := func(symbols ...string) []byte {
+		req := toRW2([]prompb.TimeSeries{series(at, []string{"__name__", "pg_grpc_rw2"}, 1)})
+		if symbols != nil {
+			req.Symbols = symbols
+		}
+		raw, err := req.Marshal()
+		require.NoError(t, err)
+		return snappy.Encode(nil, raw)
+	}
+	for name, tc := range map[string]struct {
+		ct   string
+		body []byte
+		want string
+	}{
+		"skip_label_validation set by the sender": {
+			ct:   rw1Type,
+			body: rw1([]byte{0xc0, 0x3e, 0x01}, series(at, []string{"__name__", "pg_grpc_skip", "a-b", "1"}, 1)),
+			want: "err-mimir-label-invalid",
+		},
+		"skip_label_count_validation set by the sender": {
+			ct:   rw1Type,
+			body: rw1([]byte{0xc8, 0x3e, 0x01}, series(at, manyLabels, 1)),
+			want: "err-mimir-max-label-names-per-series",
+		},
+		"a remote write 2.0 field in a 1.0 request": {
+			ct:   rw1Type,
+			body: rw1([]byte{0x22, 0x01, 0x78}, series(at, []string{"__name__", "pg_grpc_mixed"}, 1)),
+		},
+		"a 2.0 request whose symbols do not start with the empty string": {
+			ct:   rw2Type,
+			body: rw2("x", "__name__", "pg_grpc_rw2"),
+		},
+		"a 1.0 request sent as 2.0": {
+			ct:   rw2Type,
+			body: rw1(nil, series(at, []string{"__name__", "pg_grpc_as_rw2"}, 1)),
+		},
+		"an empty body": {ct: rw1Type, body: []byte{}},
+	} {
+		t.Run(name, func(t *testing.T) {
+			status, body := postBody(t, m.pushURL(), "pg-grpc-up-direct", tc.ct, tc.body)
+			require.Equal(t, http.StatusBadRequest, status, "Mimir's own answer: %s", body)
+			require.Contains(t, body, tc.want)
+			status, body = postBody(t, "http://"+pg.addr+"/api/v1/push", "pg-grpc-up", tc.ct, tc.body)
+			require.Equal(t, http.StatusBadRequest, status, body)
+			require.Contains(t, body, tc.want)
+		})
+	}
+	require.Empty(t, m.query(t, "pg-grpc-up", `{__name__=~"pg_grpc_.*"}`, at), "nothing refused was stored")
+}
+
+// TestGRPCPushGetsMimirsStatus pushes a series Mimir refuses over gRPC,
+// straight to Mimir and through pushguard's gRPC upstream: the sender gets
+// Mimir's status as it is, code, message and details (Mimir's error cause
+// among them).
+func TestGRPCPushGetsMimirsStatus(t *testing.T) {
+	m := startMimir(t)
+	pg := startPushguard(t, "", "report", "-upstream.grpc-address="+m.grpcAddr)
+	push := func(addr string) *status.Status {
+		conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+		require.NoError(t, err)
+		defer conn.Close()
+		ctx, cancel := context.WithTimeout(metadata.AppendToOutgoingContext(context.Background(), "x-scope-orgid", "pg-grpc-status"), 30*time.Second)
+		defer cancel()
+		_, err = distributor.NewDistributorClient(conn).Push(ctx, &cortexpb.WriteRequest{Timeseries: []*cortexpb.TimeSeries{{
+			Labels:  []*cortexpb.LabelPair{{Name: "__name__", Value: "pg_grpc_status"}, {Name: "a-b", Value: "1"}},
+			Samples: []*cortexpb.Sample{{Value: 1, TimestampMs: time.Now().UnixMilli()}},
+		}}})
+		require.Error(t, err)
+		return status.Convert(err)
+	}
+	direct, through := push(m.grpcAddr), push(pg.grpcAddr)
+	require.Contains(t, direct.Message(), "err-mimir-label-invalid")
+	require.Equal(t, direct.Code(), through.Code())
+	require.Equal(t, direct.Message(), through.Message())
+	require.Equal(t, len(direct.Details()), len(through.Details()))
+	require.NotEmpty(t, through.Details(), "Mimir's error details are passed on")
+}
