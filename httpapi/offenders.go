@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"math"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 
@@ -78,9 +79,31 @@ func (h *adminOffendersHandler) ServeHTTP(w http.ResponseWriter, r *http.Request
 		writeError(w, err)
 		return
 	}
-	f.Tenant = r.URL.Query().Get("tenant")
+	if f.Tenant, err = adminTenant(r.URL.Query()); err != nil {
+		writeError(w, err)
+		return
+	}
 	offenders, evicted := h.store.ListAll(f)
 	writeOffenders(w, offenders, evicted, h.instance)
+}
+
+// adminTenant reads the operator views' tenant filter, which is given
+// once or not at all.
+func adminTenant(q url.Values) (string, error) {
+	if err := once(q, "tenant"); err != nil {
+		return "", err
+	}
+	return q.Get("tenant"), nil
+}
+
+// once refuses a query that gives one of names more than once.
+func once(q url.Values, names ...string) error {
+	for _, name := range names {
+		if len(q[name]) > 1 {
+			return validator.NewError(validator.ErrIDBadQuery, validator.CauseBadData, nil, "%s given %d times: give it once", name, len(q[name]))
+		}
+	}
+	return nil
 }
 
 // parseFilter reads the metric, kind, origin and limit query parameters.
@@ -92,10 +115,8 @@ func (h *adminOffendersHandler) ServeHTTP(w http.ResponseWriter, r *http.Request
 // HTML report's form sends one for its empty box.
 func parseFilter(r *http.Request) (report.Filter, error) {
 	q := r.URL.Query()
-	for _, name := range []string{"metric", "kind", "limit"} {
-		if len(q[name]) > 1 {
-			return report.Filter{}, validator.NewError(validator.ErrIDBadQuery, validator.CauseBadData, nil, "%s given %d times: give it once", name, len(q[name]))
-		}
+	if err := once(q, "metric", "kind", "limit"); err != nil {
+		return report.Filter{}, err
 	}
 	f := report.Filter{Metric: q.Get("metric"), Kind: q.Get("kind")}
 	for _, o := range q["origin"] {

@@ -130,6 +130,44 @@ func TestAdminOffendersJSON(t *testing.T) {
 	code, body = get(t, h, "/admin/api/v1/offenders?origin=nonsense", nil)
 	require.Equal(t, http.StatusBadRequest, code)
 	require.True(t, strings.HasSuffix(strings.TrimSpace(body), "(err-pushguard-bad-query)"), body)
+	code, body = get(t, h, "/admin/api/v1/offenders?tenant=team-a&tenant=team-b", nil)
+	require.Equal(t, http.StatusBadRequest, code, "a repeated tenant is refused, as a repeated metric is")
+	require.Contains(t, body, "tenant given 2 times")
+}
+
+// TestUIFilterErrors: a filter the page cannot read is shown on the page,
+// with the form to put it right, not as a bare text answer.
+func TestUIFilterErrors(t *testing.T) {
+	ui := NewUIHandler(validator.AuthConfig{MultitenancyEnabled: true}, testStore(t), true, "pushguard-0", log.NewNopLogger())
+	for _, target := range []string{"/?origin=kube-state-metrics&limit=7", "/?tenant=team-a&tenant=team-b&limit=7"} {
+		r := httptest.NewRequest(http.MethodGet, target, nil)
+		w := httptest.NewRecorder()
+		ui.ServeHTTP(w, r)
+		body := w.Body.String()
+		require.Equal(t, http.StatusBadRequest, w.Code, target)
+		require.Equal(t, "text/html; charset=utf-8", w.Header().Get("Content-Type"), target)
+		require.Contains(t, body, `role="alert"`, target)
+		require.Contains(t, body, "err-pushguard-bad-query", target)
+		require.Contains(t, body, `<form class="filters"`, target)
+		require.Contains(t, body, `name="limit" value="7"`, "the form keeps the limit it was given")
+		require.NotContains(t, body, `<table id="offenders"`, target)
+	}
+}
+
+// TestUIForgottenTenant: a tenant whose offenders were all evicted stays
+// selected in the form, and the page says where its offenders went.
+func TestUIForgottenTenant(t *testing.T) {
+	s := report.NewStore(10, prometheus.NewRegistry(), report.WithMaxOffenders(1))
+	now := time.Now()
+	s.Record([]*report.Offender{{Tenant: "gone", Metric: "m1", Kind: "across_series", ConflictingSamples: 1, FirstSeen: now, LastSeen: now, Action: "report"}})
+	s.Record([]*report.Offender{{Tenant: "other", Metric: "m2", Kind: "across_series", ConflictingSamples: 1, FirstSeen: now, LastSeen: now.Add(time.Second), Action: "report"}})
+	require.Equal(t, []string{"other"}, s.Stats().Tenants, "the report forgot the tenant")
+	ui := NewUIHandler(validator.AuthConfig{MultitenancyEnabled: true}, s, true, "pushguard-0", log.NewNopLogger())
+	code, body := get(t, ui, "/?tenant=gone", nil)
+	require.Equal(t, http.StatusOK, code)
+	require.Contains(t, body, `<option value="gone" selected>gone</option>`)
+	require.Contains(t, body, "1 offenders were evicted when the report was full")
+	require.NotContains(t, body, "Nothing has pushed a duplicate sample")
 }
 
 func TestUIShowsWhatTheActionDid(t *testing.T) {

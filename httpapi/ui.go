@@ -127,17 +127,16 @@ type listPage struct {
 	// form shows each in a box of its own, and an empty box for another.
 	Origins []string
 	Now     time.Time
+	// TenantOptions are the admin form's tenants.
+	TenantOptions []string
+	// Error says why the filters could not be read.
+	Error string
 }
 
 const maxRows = 500
 
 func (h *uiHandler) list(w http.ResponseWriter, r *http.Request) {
 	scope, err := h.scope(r)
-	if err != nil {
-		writeError(w, err)
-		return
-	}
-	f, err := parseFilter(r)
 	if err != nil {
 		writeError(w, err)
 		return
@@ -150,16 +149,34 @@ func (h *uiHandler) list(w http.ResponseWriter, r *http.Request) {
 		Sort:    q.Get("sort"),
 		Desc:    q.Get("order") != "asc",
 	}
-	limit := f.Limit
-	f.Limit = 0
-	if h.admin {
-		f.Tenant = q.Get("tenant")
-		page.Offenders, page.Evicted = h.store.ListAll(f)
-	} else {
-		page.Offenders, page.Evicted = h.store.List(scope, f)
+	page.TenantOptions = page.Stats.Tenants
+	if t := q.Get("tenant"); h.admin && t != "" && !slices.Contains(page.TenantOptions, t) {
+		// A tenant the report forgot (all its offenders evicted) stays
+		// selected, so that the page says which tenant it shows.
+		page.TenantOptions = append(slices.Clone(page.TenantOptions), t)
+	}
+	if !h.admin {
 		// The scoped page says nothing of other tenants' reports.
 		page.Stats.Tenants = []string{scope}
 		page.Stats.Offenders = h.store.Count(scope)
+	}
+	f, err := parseFilter(r)
+	if err == nil && h.admin {
+		f.Tenant, err = adminTenant(q)
+	}
+	if err != nil {
+		// The page with its form, to put the filter right.
+		page.Error = validator.Public(err).Error()
+		w.WriteHeader(statusOf(err))
+		h.render(w, "report.html", page)
+		return
+	}
+	limit := f.Limit
+	f.Limit = 0
+	if h.admin {
+		page.Offenders, page.Evicted = h.store.ListAll(f)
+	} else {
+		page.Offenders, page.Evicted = h.store.List(scope, f)
 	}
 	sortOffenders(page.Offenders, page.Sort, page.Desc)
 	page.Matching = len(page.Offenders)
