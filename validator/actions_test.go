@@ -21,6 +21,38 @@ func planAndEncode(t *testing.T, in []prompb.TimeSeries, policy Policy, label st
 	return p, unmarshal(t, p.Encode(r))
 }
 
+// TestLabelActionStaysWithinTheLabelLimit: a group the disambiguation
+// label would take over the upstream's label limit is kept as keep-first
+// keeps it, since the upstream would refuse the labelled series and with
+// it the whole push.
+func TestLabelActionStaysWithinTheLabelLimit(t *testing.T) {
+	withLabels := func(n int, v float64, extra ...string) prompb.TimeSeries {
+		lbls := []string{"__name__", "m"}
+		for i := 1; i < n; i++ {
+			lbls = append(lbls, fmt.Sprintf("l%02d", i), "v")
+		}
+		return withSamples(series(append(lbls, extra...)...), 1000, v)
+	}
+	plan := func(in ...prompb.TimeSeries) (*Patch, prompb.WriteRequest) {
+		r := decodeBody(t, marshal(t, in...))
+		var res Result
+		NewInspector(NewIdentity(nil)).Inspect(r, &res)
+		p := &Patch{MaxLabelNames: 30}
+		p.Plan(r, &res, StaticPolicy(ActionLabel))
+		return p, unmarshal(t, p.Encode(r))
+	}
+
+	p, got := plan(withLabels(30, 1), withLabels(30, 2))
+	require.Equal(t, []Outcome{{Action: ActionKeepFirst, Requested: ActionLabel, Dropped: 1}}, p.Outcomes)
+	requireSameMessages(t, seriesPtrs([]prompb.TimeSeries{withLabels(30, 1)}), seriesPtrs(got.Timeseries), "series")
+
+	p, _ = plan(withLabels(29, 1), withLabels(29, 2))
+	require.Equal(t, []Outcome{{Action: ActionLabel, Relabelled: 1}}, p.Outcomes, "29 labels and the disambiguation label are 30")
+
+	p, _ = plan(withLabels(29, 1, "duplicate_index", ""), withLabels(29, 2, "duplicate_index", ""))
+	require.Equal(t, []Outcome{{Action: ActionLabel, Relabelled: 1}}, p.Outcomes, "a label of that name is replaced, not added")
+}
+
 func TestLabelAction(t *testing.T) {
 	ksm := func(v float64, extra ...string) prompb.TimeSeries {
 		return withSamples(series(append([]string{"__name__", "kube_job_status_failed", "job_name", "r-1", "namespace", "renovate"}, extra...)...), 1000, v)

@@ -102,6 +102,7 @@ func (v *Validator) inspect(r *Request, policy Policy, meta *Meta, forwarded fun
 		}
 	}
 	c.Patch.LabelName = v.cfg.DisambiguationLabel
+	c.Patch.MaxLabelNames = v.cfg.DisambiguationMaxLabels
 	c.Patch.Identity = v.inspector.Identity()
 	c.Changed = c.Patch.Plan(c.Request, &c.Result, policy)
 	return c, nil

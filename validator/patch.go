@@ -35,6 +35,10 @@ type Patch struct {
 	// LabelName is the disambiguation label of the label action;
 	// DefaultDisambiguationLabel when empty.
 	LabelName string
+	// MaxLabelNames, when positive, is the most labels a series may have
+	// upstream: a group the label action would take past it on any of its
+	// series is kept as keep-first keeps it instead.
+	MaxLabelNames int
 	// Identity is the series identity the request was inspected with; nil
 	// leaves no label out.
 	Identity *Identity
@@ -257,7 +261,9 @@ func (p *Patch) planGroup(r *Request, res *Result, idx []int32) {
 	case ActionSum:
 		ok = p.sum(r, cands)
 	case ActionLabel:
-		p.label(r, cands, res.Duplicates[idx[0]].TimestampMs)
+		if ok = p.labelFits(r, cands); ok {
+			p.label(r, cands, res.Duplicates[idx[0]].TimestampMs)
+		}
 	}
 	if !ok {
 		for _, k := range idx {
@@ -322,6 +328,28 @@ func (p *Patch) label(r *Request, cands []member, ts int64) {
 		p.Outcomes[c.dup].Relabelled++
 		p.Relabelled++
 	}
+}
+
+// labelFits reports whether every candidate the label action would move
+// stays within MaxLabelNames with the disambiguation label added: the
+// upstream refuses a series over its limit, and with it the whole push.
+func (p *Patch) labelFits(r *Request, cands []member) bool {
+	if p.MaxLabelNames <= 0 {
+		return true
+	}
+	name := p.labelName()
+	for _, c := range cands[1:] {
+		n := 1 // the disambiguation label
+		for _, l := range r.SeriesLabels(int(c.ref.Series)) {
+			if string(r.Bytes(l.Name)) != name {
+				n++
+			}
+		}
+		if n > p.MaxLabelNames {
+			return false
+		}
+	}
+	return true
 }
 
 // chargeChange counts a new value for cands[0] on a duplicate of the group.

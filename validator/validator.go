@@ -28,6 +28,7 @@ type Config struct {
 	Action                    string             `yaml:"action"`
 	Rules                     []RuleConfig       `yaml:"rules"`
 	DisambiguationLabel       string             `yaml:"disambiguation_label"`
+	DisambiguationMaxLabels   int                `yaml:"disambiguation_max_label_names"`
 	IgnoreLabels              LabelNames         `yaml:"ignore_labels"`
 	OriginLabels              LabelNames         `yaml:"origin_labels"`
 	MaxOffendersPerTenant     int                `yaml:"max_offenders_per_tenant"`
@@ -49,6 +50,7 @@ var DefaultAttributionLabels = []string{"job", "namespace"}
 func (cfg *Config) RegisterFlags(f *flag.FlagSet) {
 	f.StringVar(&cfg.Action, "validator.action", string(ActionReport), "What to do with duplicate samples no rule matches: report, keep-first, keep-last, keep-max, keep-min, sum, label or reject. Rules, in YAML only, choose per series selector and kind.")
 	f.StringVar(&cfg.DisambiguationLabel, "validator.disambiguation-label", DefaultDisambiguationLabel, "Label the label action adds to the second, third, ... colliding series, with value 1, 2, ...")
+	f.IntVar(&cfg.DisambiguationMaxLabels, "validator.disambiguation-max-label-names", 30, "Most labels a series may have upstream (Mimir's -validator.max-label-names-per-series, __name__ included; the lowest of the tenants that use the label action). A duplicate group the label action would take past it is kept as keep-first keeps it, since the upstream would refuse the labelled series and the push with it. 0 means no limit.")
 	f.Var(&cfg.IgnoreLabels, "validator.ignore-labels", "Comma-separated label names left out of series identity, mirroring labels the upstream drops (Mimir's drop_labels, the HA tracker's __replica__).")
 	cfg.OriginLabels = append(LabelNames(nil), DefaultOriginLabels...)
 	f.Var(&cfg.OriginLabels, "validator.origin-labels", "Comma-separated label names that identify where a duplicate comes from; reports group offenders by their values.")
@@ -71,6 +73,9 @@ func (cfg *Config) Validate() error {
 	// Empty means the default, for configurations built in code.
 	if cfg.DisambiguationLabel != "" && !labelNameRE.MatchString(cfg.DisambiguationLabel) {
 		return fmt.Errorf("invalid -validator.disambiguation-label %q: not a label name", cfg.DisambiguationLabel)
+	}
+	if cfg.DisambiguationMaxLabels < 0 {
+		return fmt.Errorf("-validator.disambiguation-max-label-names must not be negative")
 	}
 	if name := cmp.Or(cfg.DisambiguationLabel, DefaultDisambiguationLabel); slices.Contains(cfg.IgnoreLabels, name) {
 		return fmt.Errorf("-validator.disambiguation-label %q is in -validator.ignore-labels: the series the label action separates would be one series again", name)

@@ -126,6 +126,7 @@ type offender struct {
 	Origin             map[string]string `json:"origin"`
 	ConflictingSamples int64             `json:"conflicting_samples"`
 	Action             string            `json:"action"`
+	RequestedAction    string            `json:"requested_action"`
 	DroppedSamples     int64             `json:"dropped_samples"`
 	UserAgent          string            `json:"user_agent"`
 }

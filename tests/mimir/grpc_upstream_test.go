@@ -137,3 +137,31 @@ func TestGRPCPushGetsMimirsStatus(t *testing.T) {
 	require.Equal(t, len(direct.Details()), len(through.Details()))
 	require.NotEmpty(t, through.Details(), "Mimir's error details are passed on")
 }
+
+// TestLabelActionWithinMimirsLabelLimit: the label action must not turn a
+// push Mimir takes into one it refuses. Two entries of a series at Mimir's
+// limit of 30 labels (__name__ included) cannot be told apart by one more
+// label: pushguard keeps the first, as keep-first would, and the push is
+// stored with a 200, where the labelled copy would have made Mimir answer
+// 400 and the sender drop the batch.
+func TestLabelActionWithinMimirsLabelLimit(t *testing.T) {
+	m := startMimir(t)
+	pg := startPushguard(t, m.pushURL(), "label")
+	at := time.Now().Truncate(time.Second)
+	lbls := []string{"__name__", "pg_label_limit"}
+	for i := 1; i < 30; i++ {
+		lbls = append(lbls, fmt.Sprintf("l%02d", i), "v")
+	}
+	status, body := push(t, "http://"+pg.addr+"/api/v1/push", "pg-label-limit",
+		series(at, lbls, 1), series(at, lbls, 2), series(at, []string{"__name__", "pg_label_limit_other"}, 3))
+	require.Equal(t, http.StatusOK, status, body)
+	got := m.query(t, "pg-label-limit", `{__name__=~"pg_label_limit.*"}`, at)
+	require.Len(t, got, 2, "%v", got)
+	require.Equal(t, "3", got[`pg_label_limit_other`])
+	offenders := pg.offenders(t, "pg-label-limit")
+	require.Len(t, offenders, 1)
+	for _, o := range offenders {
+		require.Equal(t, "keep-first", o.Action, "%+v", o)
+		require.Equal(t, "label", o.RequestedAction, "%+v", o)
+	}
+}
