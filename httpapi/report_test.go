@@ -268,3 +268,23 @@ func TestUIOriginFilter(t *testing.T) {
 	require.Contains(t, body, `"metric":"wanted"`)
 	require.NotContains(t, body, `"metric":"other_job"`)
 }
+
+func TestSortLink(t *testing.T) {
+	order := func(q url.Values, column string) string {
+		v, err := url.ParseQuery(strings.TrimPrefix(sortLink(q, column), "?"))
+		require.NoError(t, err)
+		require.Equal(t, column, v.Get("sort"))
+		require.Equal(t, "kube", v.Get("metric"), "filters are kept")
+		return v.Get("order")
+	}
+	q := url.Values{"metric": {"kube"}}
+	require.Equal(t, "asc", order(q, "metric"), "names sort A to Z first")
+	require.Equal(t, "desc", order(q, "conflicting"), "counts sort the largest first")
+	require.Equal(t, "desc", order(q, "last_seen"), "times sort the latest first")
+	q.Set("sort", "metric")
+	q.Set("order", "asc")
+	require.Equal(t, "desc", order(q, "metric"), "a second click flips")
+	q.Set("sort", "conflicting")
+	q.Del("order")
+	require.Equal(t, "asc", order(q, "conflicting"))
+}

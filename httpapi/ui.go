@@ -278,6 +278,9 @@ func (h *uiHandler) render(w http.ResponseWriter, name string, data any) {
 
 // sortOffenders orders the table by a column the reader clicked; the
 // store's order (most conflicting first) is the default.
+// textColumns are the columns sorted by name.
+var textColumns = map[string]bool{"tenant": true, "metric": true, "kind": true, "origin": true}
+
 func sortOffenders(os []report.Offender, by string, desc bool) {
 	var c func(a, b *report.Offender) int
 	switch by {
@@ -308,14 +311,19 @@ func sortOffenders(os []report.Offender, by string, desc bool) {
 
 // sortLink returns the query string that sorts the table by column,
 // keeping the filters, and flips the order when it is already sorted so.
+// Names sort A to Z first, counts and times the largest and latest first.
 func sortLink(q url.Values, column string) string {
 	n := url.Values{}
 	for k, v := range q {
 		n[k] = v
 	}
-	order := "desc"
-	if q.Get("sort") == column && q.Get("order") != "asc" {
-		order = "asc"
+	first, then := "desc", "asc"
+	if textColumns[column] {
+		first, then = then, first
+	}
+	order := first
+	if q.Get("sort") == column && cmp.Or(q.Get("order"), "desc") == first {
+		order = then
 	}
 	n.Set("sort", column)
 	n.Set("order", order)
