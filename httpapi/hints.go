@@ -19,10 +19,15 @@ type Hint struct {
 func hintFor(o report.Offender) []Hint {
 	var hints []Hint
 	job := strings.ToLower(o.Origin["job"] + " " + o.Example.Labels["job"])
+	rule := o.Source == "RULE" || strings.Contains(o.Metric, ":")
+	differ := o.Example.FirstLabels != nil && !maps.Equal(o.Example.FirstLabels, o.Example.Labels)
 	switch o.Kind {
 	case "across_series":
 		switch {
-		case o.Source == "RULE" || strings.Contains(o.Metric, ":"):
+		case differ:
+			// The series are not identical: the hint below says why they
+			// count as one.
+		case rule:
 			hints = append(hints, Hint{
 				Cause: "Two series with identical labels in one request from a ruler: two recording rules (or two rule groups) write the same output series.",
 				Fix:   "Find the rules with this record name and make their outputs differ (aggregate by a further label) or delete one of them.",
@@ -44,12 +49,25 @@ func hintFor(o report.Offender) []Hint {
 			Fix:   "Fix the exporter, or scrape it with honor_timestamps: false so that Prometheus stamps each scrape once.",
 		})
 	case "across_requests":
-		hints = append(hints, Hint{
-			Cause: "A timestamp already sent in an earlier push came again with a new value: more than one sender writes this series (an HA pair without Mimir's HA tracker, clustered Alloy, load-balanced OpenTelemetry collectors).",
-			Fix:   "Give each sender a distinguishing external label, or enable Mimir's HA tracker with cluster/__replica__ labels.",
-		})
+		switch {
+		case rule:
+			hints = append(hints, Hint{
+				Cause: "A rule's output for a timestamp already sent in an earlier push came again: the ruler retried a push after a timeout or an error, or two rules (or rule groups) write this series.",
+				Fix:   "With the same value it is a retry and nothing is lost. With a new value, find the rules with this record name and make their outputs differ or delete one of them.",
+			})
+		case o.ConflictingSamples == 0:
+			hints = append(hints, Hint{
+				Cause: "A timestamp already sent in an earlier push came again with the same value: a sender retried a push the upstream had taken (after a timeout, or a batch split and resent), or two senders send the same data.",
+				Fix:   "If it persists, check the sender's timeouts against the upstream's latency, and that only one sender (or one HA replica, behind Mimir's HA tracker) writes this series.",
+			})
+		default:
+			hints = append(hints, Hint{
+				Cause: "A timestamp already sent in an earlier push came again with a new value: more than one sender writes this series (an HA pair without Mimir's HA tracker, clustered Alloy, load-balanced OpenTelemetry collectors).",
+				Fix:   "Give each sender a distinguishing external label, or enable Mimir's HA tracker with cluster/__replica__ labels.",
+			})
+		}
 	}
-	if o.Example.FirstLabels != nil && !maps.Equal(o.Example.FirstLabels, o.Example.Labels) {
+	if differ {
 		hints = append(hints, Hint{
 			Cause: "The two series differ only in labels Mimir does not count as identity (empty values, or labels listed in -validator.ignore-labels), highlighted below.",
 			Fix:   "Either keep those labels upstream (remove them from drop_labels) or make the sender stop emitting both series.",
