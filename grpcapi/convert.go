@@ -40,6 +40,7 @@ func offenderProto(o *report.Offender) *pushguardv1.Offender {
 			TimestampMs: o.Example.TimestampMs,
 			Values:      values,
 			Histograms:  o.Example.Histograms,
+			Samples:     o.Example.Samples,
 		},
 	}
 }

@@ -57,7 +57,7 @@ func testStore(t *testing.T) *report.Store {
 	s.Record([]*report.Offender{
 		{Tenant: "team-a", Metric: "kube_job_status_failed", Kind: "across_series", Origin: map[string]string{"job": "kube-state-metrics"},
 			ConflictingSamples: 3, FirstSeen: now, LastSeen: now, Action: "report",
-			Example: report.Example{Labels: map[string]string{"__name__": "kube_job_status_failed", "evil": `<script>alert(1)</script>`}, Values: []report.Value{1, 0}}},
+			Example: report.Example{Labels: map[string]string{"__name__": "kube_job_status_failed", "evil": `<script>alert(1)</script>`}, Values: []report.Value{1, 0}, Samples: []string{"1", "0"}}},
 		{Tenant: "team-b", Metric: "secret_metric_of_b", Kind: "within_series", Origin: map[string]string{"job": `"><img src=x onerror=alert(1)>`},
 			IdenticalSamples: 1, FirstSeen: now, LastSeen: now, Action: "report"},
 	})
@@ -194,9 +194,9 @@ func TestUIExplainsEachKind(t *testing.T) {
 	lbls := map[string]string{"__name__": "up", "job": "api"}
 	other := map[string]string{"__name__": "up", "job": "api", "pod": ""}
 	for _, o := range []*report.Offender{
-		{Metric: "m_within", Kind: "within_series", Example: report.Example{Labels: lbls, Values: []report.Value{1, 2}}},
-		{Metric: "m_across", Kind: "across_series", Example: report.Example{Labels: lbls, FirstLabels: other, Values: []report.Value{1, 2}}},
-		{Metric: "m_earlier", Kind: "across_requests", Example: report.Example{Labels: lbls, Values: []report.Value{report.Value(math.NaN()), report.Value(math.Float64frombits(value.StaleNaN))}}},
+		{Metric: "m_within", Kind: "within_series", Example: report.Example{Labels: lbls, Values: []report.Value{1, 2}, Samples: []string{"1", "2"}}},
+		{Metric: "m_across", Kind: "across_series", Example: report.Example{Labels: lbls, FirstLabels: other, Values: []report.Value{1, 2}, Samples: []string{"1", "2"}}},
+		{Metric: "m_earlier", Kind: "across_requests", Example: report.Example{Labels: lbls, Values: []report.Value{report.Value(math.NaN()), report.Value(math.Float64frombits(value.StaleNaN))}, Samples: []string{"NaN", "stale marker"}}},
 	} {
 		o.Tenant, o.Origin, o.ConflictingSamples, o.FirstSeen, o.LastSeen, o.Action = "t", map[string]string{"job": "api"}, 1, now, now, "report"
 		s.Record([]*report.Offender{o})

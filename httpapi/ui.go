@@ -50,7 +50,6 @@ var uiTemplates = template.Must(template.New("").Funcs(template.FuncMap{
 	},
 	"origin":   originString,
 	"hint":     hintFor,
-	"value":    func(v report.Value) string { return validator.FormatValue(float64(v)) },
 	"sortLink": sortLink,
 }).ParseFS(uiFiles, "templates/*.html"))
 

@@ -225,16 +225,24 @@ func exampleOf(r *Request, d *Duplicate) report.Example {
 		// the record kept of it.
 		refs = refs[1:]
 		if d.RecordedHistogram {
-			ex.Histograms = append(ex.Histograms, fmt.Sprintf("<histogram forwarded earlier, encoding hash %016x>", d.RecordedValue))
+			h := fmt.Sprintf("<histogram forwarded earlier, encoding hash %016x>", d.RecordedValue)
+			ex.Histograms = append(ex.Histograms, h)
+			ex.Samples = append(ex.Samples, h)
 		} else {
-			ex.Values = append(ex.Values, report.Value(math.Float64frombits(d.RecordedValue)))
+			v := math.Float64frombits(d.RecordedValue)
+			ex.Values = append(ex.Values, report.Value(v))
+			ex.Samples = append(ex.Samples, FormatValue(v))
 		}
 	}
 	for _, ref := range refs {
 		if ref.Histogram {
-			ex.Histograms = append(ex.Histograms, HistogramString(r, r.Histograms[ref.Index]))
+			h := HistogramString(r, r.Histograms[ref.Index])
+			ex.Histograms = append(ex.Histograms, h)
+			ex.Samples = append(ex.Samples, h)
 		} else {
-			ex.Values = append(ex.Values, report.Value(r.Samples[ref.Index].Value))
+			v := r.Samples[ref.Index].Value
+			ex.Values = append(ex.Values, report.Value(v))
+			ex.Samples = append(ex.Samples, FormatValue(v))
 		}
 	}
 	return ex

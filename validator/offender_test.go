@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/prometheus/model/value"
 	"github.com/prometheus/prometheus/prompb"
 	"github.com/stretchr/testify/require"
 
@@ -126,22 +127,29 @@ func TestOffendersExample(t *testing.T) {
 				withSamples(a, 1000, 1),
 				withSamples(series("job_name", "r-1", "pod", "", "namespace", "renovate", "__name__", "kube_job_status_failed"), 1000, 0),
 			},
-			want: report.Example{Labels: aMap, FirstLabels: aMap, TimestampMs: 1000, Values: []report.Value{1, 0}},
+			want: report.Example{Labels: aMap, FirstLabels: aMap, TimestampMs: 1000, Values: []report.Value{1, 0}, Samples: []string{"1", "0"}},
 		},
 		"within_series: no first_labels": {
 			in:   []prompb.TimeSeries{withSamples(a, 1000, 1, 1000, 2)},
-			want: report.Example{Labels: aMap, TimestampMs: 1000, Values: []report.Value{1, 2}},
+			want: report.Example{Labels: aMap, TimestampMs: 1000, Values: []report.Value{1, 2}, Samples: []string{"1", "2"}},
 		},
 		"histograms as strings": {
 			in: []prompb.TimeSeries{
 				withHistogram(a, 1000, testHistogram(5)),
 				withHistogram(a, 1000, testHistogram(6)),
 			},
-			want: report.Example{Labels: aMap, FirstLabels: aMap, TimestampMs: 1000, Values: []report.Value{}, Histograms: []string{hist(5), hist(6)}},
+			want: report.Example{Labels: aMap, FirstLabels: aMap, TimestampMs: 1000, Values: []report.Value{}, Histograms: []string{hist(5), hist(6)}, Samples: []string{hist(5), hist(6)}},
 		},
 		"float first, then a histogram": {
 			in:   []prompb.TimeSeries{withHistogram(withSamples(a, 1000, 3), 1000, testHistogram(5))},
-			want: report.Example{Labels: aMap, TimestampMs: 1000, Values: []report.Value{3}, Histograms: []string{hist(5)}},
+			want: report.Example{Labels: aMap, TimestampMs: 1000, Values: []report.Value{3}, Histograms: []string{hist(5)}, Samples: []string{"3", hist(5)}},
+		},
+		"a histogram first, then a float: samples keep the order": {
+			in: []prompb.TimeSeries{
+				withHistogram(a, 1000, testHistogram(5)),
+				withSamples(series("job_name", "r-1", "namespace", "renovate", "__name__", "kube_job_status_failed"), 1000, 3),
+			},
+			want: report.Example{Labels: aMap, FirstLabels: aMap, TimestampMs: 1000, Values: []report.Value{3}, Histograms: []string{hist(5)}, Samples: []string{hist(5), "3"}},
 		},
 	} {
 		t.Run(name, func(t *testing.T) {
@@ -153,6 +161,17 @@ func TestOffendersExample(t *testing.T) {
 			require.Equal(t, tc.want, os[0].Example)
 		})
 	}
+}
+
+// TestOffenderExampleNamesStaleMarkers: a stale marker is a NaN to JSON's
+// values, which would show a NaN conflicting with a NaN; samples names it.
+func TestOffenderExampleNamesStaleMarkers(t *testing.T) {
+	r := decodeBody(t, marshal(t, withSamples(series("__name__", "m", "job", "j"), 1000, math.NaN(), 1000, math.Float64frombits(value.StaleNaN))))
+	var res Result
+	NewInspector(NewIdentity(nil)).Inspect(r, &res)
+	os := Offenders(r, &res, nil, DefaultOriginLabels, Meta{Tenant: "team-a", Time: testEpoch}, &Limits{})
+	require.Len(t, os, 1)
+	require.Equal(t, []string{"NaN", "stale marker"}, os[0].Example.Samples)
 }
 
 func TestOffenderExampleShowsTheConflict(t *testing.T) {

@@ -50,6 +50,12 @@ type Example struct {
 	TimestampMs int64             `json:"timestamp_ms"`
 	Values      []Value           `json:"values"`
 	Histograms  []string          `json:"histograms,omitempty"`
+	// Samples are the first and the repeating sample, in that order, as
+	// the report shows them: a float's value (a stale marker named so), a
+	// native histogram's summary. Values and Histograms hold the same
+	// samples by type, and cannot say which came first when their types
+	// differ.
+	Samples []string `json:"samples"`
 }
 
 // Value is a float that also survives JSON when it is NaN or infinite:

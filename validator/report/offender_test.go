@@ -47,6 +47,7 @@ func TestOffenderJSON(t *testing.T) {
 		Labels:      map[string]string{"__name__": "kube_job_status_failed"},
 		TimestampMs: 1732968015000,
 		Values:      []Value{Value(math.NaN()), 0},
+		Samples:     []string{"NaN", "0"},
 	}
 	b, err := json.Marshal(o)
 	require.NoError(t, err)
@@ -67,7 +68,8 @@ func TestOffenderJSON(t *testing.T) {
 		"example": {
 			"labels": {"__name__": "kube_job_status_failed"},
 			"timestamp_ms": 1732968015000,
-			"values": ["NaN", 0]
+			"values": ["NaN", 0],
+			"samples": ["NaN", "0"]
 		}
 	}`, string(b))
 }

@@ -636,7 +636,12 @@ type Example struct {
 	// The first and the repeating float values.
 	Values []float64 `protobuf:"fixed64,4,rep,packed,name=values,proto3" json:"values,omitempty"`
 	// The first and the repeating native histograms, as text.
-	Histograms    []string `protobuf:"bytes,5,rep,name=histograms,proto3" json:"histograms,omitempty"`
+	Histograms []string `protobuf:"bytes,5,rep,name=histograms,proto3" json:"histograms,omitempty"`
+	// The first and the repeating sample, in that order, as the report shows
+	// them: a float's value (a stale marker named so) or a native
+	// histogram's summary. values and histograms hold the same samples by
+	// type, and cannot say which came first when their types differ.
+	Samples       []string `protobuf:"bytes,6,rep,name=samples,proto3" json:"samples,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -702,6 +707,13 @@ func (x *Example) GetValues() []float64 {
 func (x *Example) GetHistograms() []string {
 	if x != nil {
 		return x.Histograms
+	}
+	return nil
+}
+
+func (x *Example) GetSamples() []string {
+	if x != nil {
+		return x.Samples
 	}
 	return nil
 }
@@ -901,7 +913,7 @@ const file_pushguard_v1_validator_proto_rawDesc = "" +
 	"per_minute\x18\x13 \x03(\rR\tperMinute\x1a9\n" +
 	"\vOriginEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xe5\x02\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xff\x02\n" +
 	"\aExample\x129\n" +
 	"\x06labels\x18\x01 \x03(\v2!.pushguard.v1.Example.LabelsEntryR\x06labels\x12I\n" +
 	"\ffirst_labels\x18\x02 \x03(\v2&.pushguard.v1.Example.FirstLabelsEntryR\vfirstLabels\x12!\n" +
@@ -909,7 +921,8 @@ const file_pushguard_v1_validator_proto_rawDesc = "" +
 	"\x06values\x18\x04 \x03(\x01R\x06values\x12\x1e\n" +
 	"\n" +
 	"histograms\x18\x05 \x03(\tR\n" +
-	"histograms\x1a9\n" +
+	"histograms\x12\x18\n" +
+	"\asamples\x18\x06 \x03(\tR\asamples\x1a9\n" +
 	"\vLabelsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\x1a>\n" +
