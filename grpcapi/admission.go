@@ -36,9 +36,8 @@ func recoverInterceptor(logger log.Logger) grpc.UnaryServerInterceptor {
 }
 
 // admitInterceptor lets a distributor.Distributor/Push run only when adm
-// admits it: over the in-flight limit it fails with ResourceExhausted,
-// during shutdown with Unavailable, both of which clients retry. Other
-// methods pass.
+// admits it: over the in-flight limit and during shutdown it fails with
+// Unavailable, which clients retry. Other methods pass.
 func admitInterceptor(adm *validator.Admission) grpc.UnaryServerInterceptor {
 	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
 		if info.FullMethod != distributor.Distributor_Push_FullMethodName {

@@ -25,8 +25,6 @@ func codeOf(err error) codes.Code {
 		return codes.Unauthenticated
 	case validator.CauseUnavailable, validator.CauseBadGateway:
 		return codes.Unavailable
-	case validator.CauseTooManyRequests:
-		return codes.ResourceExhausted
 	default:
 		return codes.Internal
 	}

@@ -31,8 +31,6 @@ func statusOf(err error) int {
 		return http.StatusServiceUnavailable
 	case validator.CauseBadGateway:
 		return http.StatusBadGateway
-	case validator.CauseTooManyRequests:
-		return http.StatusTooManyRequests
 	default:
 		return http.StatusInternalServerError
 	}
@@ -45,7 +43,7 @@ func writeError(w http.ResponseWriter, err error) {
 	msg := validator.Public(err).Error()
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.Header().Set("X-Content-Type-Options", "nosniff")
-	if code == http.StatusTooManyRequests || code == http.StatusServiceUnavailable {
+	if code == http.StatusServiceUnavailable {
 		// Senders that honour it (Prometheus does) back off this long.
 		w.Header().Set("Retry-After", retryAfterSeconds)
 	}

@@ -176,7 +176,8 @@ func TestWellFormedInputForTheUpstreamToJudge(t *testing.T) {
 }
 
 // TestInflightLimit: over -validator.max-inflight-push-requests a push is
-// answered 429 with Retry-After, which senders retry.
+// answered 503 with Retry-After, which senders retry: Prometheus drops a
+// batch answered 429 unless its retry_on_http_429 is set.
 func TestInflightLimit(t *testing.T) {
 	url, arrived, release, got := slowUpstream(t)
 	inst := startPushguard(t, "-upstream.url="+url, "-validator.max-inflight-push-requests=1")
@@ -202,7 +203,7 @@ func TestInflightLimit(t *testing.T) {
 	require.NoError(t, err)
 	msg, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	require.Equal(t, http.StatusTooManyRequests, resp.StatusCode, string(msg))
+	require.Equal(t, http.StatusServiceUnavailable, resp.StatusCode, string(msg))
 	require.Equal(t, "1", resp.Header.Get("Retry-After"))
 	require.Contains(t, string(msg), "(err-pushguard-too-many-inflight-pushes)")
 

@@ -38,7 +38,9 @@ func NewAdmission(maxInflight int, reg prometheus.Registerer) *Admission {
 
 // Admit reserves a place for one push. On success the caller must call
 // Done when the push is answered; otherwise the error says why (its cause
-// is CauseTooManyRequests or CauseUnavailable).
+// is CauseUnavailable: a 503, which senders retry, where Prometheus drops
+// a batch answered 429 unless told to retry it, as Mimir answers its own
+// instance limits).
 func (a *Admission) Admit() error {
 	if a.draining.Load() {
 		a.refused.WithLabelValues(string(ErrIDShuttingDown)).Inc()
@@ -48,7 +50,7 @@ func (a *Admission) Admit() error {
 	if a.max > 0 && n > a.max {
 		a.inflight.Add(-1)
 		a.refused.WithLabelValues(string(ErrIDTooManyInflightPushes)).Inc()
-		return NewError(ErrIDTooManyInflightPushes, CauseTooManyRequests, nil,
+		return NewError(ErrIDTooManyInflightPushes, CauseUnavailable, nil,
 			"too many pushes in flight, the limit is %d", a.max)
 	}
 	a.gauge.Inc()

@@ -44,9 +44,6 @@ const (
 	CauseUnsupported
 	CauseTooLarge
 	CauseUnavailable
-	// CauseTooManyRequests is a retryable refusal to protect pushguard
-	// itself: HTTP 429, gRPC ResourceExhausted.
-	CauseTooManyRequests
 	// CauseBadGateway is an upstream answer that is no answer to a push,
 	// such as a redirect: HTTP 502, gRPC Unavailable, both retried, so that
 	// the sender keeps the samples until the upstream takes them.

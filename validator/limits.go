@@ -28,7 +28,7 @@ func (l *Limits) RegisterFlags(f *flag.FlagSet) {
 	f.IntVar(&l.MaxLabelNamesPerSeries, "validator.max-label-names-per-series", 1000, "Maximum labels of one series; a push with a series over it is refused with 400. Far above Mimir's per-series limit on purpose: the upstream refuses such a series alone. 0 means no limit.")
 	f.IntVar(&l.MaxLabelNameLength, "validator.max-label-name-length", 1024, "Label names longer than this many bytes are truncated in the report. Pushes are never refused for it. 0 means no limit.")
 	f.IntVar(&l.MaxLabelValueLength, "validator.max-label-value-length", 2048, "Label values longer than this many bytes are truncated in the report. Pushes are never refused for it. 0 means no limit.")
-	f.IntVar(&l.MaxInflightPushRequests, "validator.max-inflight-push-requests", 2000, "Maximum pushes handled at once over HTTP and gRPC together; more are answered 429 (gRPC ResourceExhausted) with Retry-After, which senders retry. 0 means no limit.")
+	f.IntVar(&l.MaxInflightPushRequests, "validator.max-inflight-push-requests", 2000, "Maximum pushes handled at once over HTTP and gRPC together; more are answered 503 (gRPC Unavailable) with Retry-After, which senders retry (Prometheus drops a batch answered 429 unless retry_on_http_429 is set). 0 means no limit.")
 	f.BoolVar(&l.FailOpen, "validator.fail-open", true, "When inspecting or patching a push fails inside pushguard (a bug, never bad input), forward the original bytes and count pushguard_inspection_failures_total. When false such a push is answered 500 so that the sender retries, unless its tenant only reports: that push is already on its way upstream.")
 }
 

@@ -118,7 +118,7 @@ func TestAdmission(t *testing.T) {
 	require.NoError(t, a.Admit())
 	err := a.Admit()
 	require.Equal(t, ErrIDTooManyInflightPushes, IDOf(err))
-	require.Equal(t, CauseTooManyRequests, CauseOf(err))
+	require.Equal(t, CauseUnavailable, CauseOf(err))
 	a.Done()
 	require.NoError(t, a.Admit(), "a freed place is available again")
 
