@@ -354,6 +354,41 @@ func TestAcrossRequestsInFlight(t *testing.T) {
 	require.Equal(t, math.Float64bits(1), c.Result.Duplicates[0].RecordedValue)
 }
 
+// TestAcrossRequestsRefusedInFlight: of two pushes of one series in
+// flight at once, checked before forwarding, the upstream stores one and
+// refuses the other (Mimir's 400 for the duplicate timestamp). The refused
+// one is looked up again and reports the conflict, which neither saw when
+// checked; a duplicate it found then is not counted twice.
+func TestAcrossRequestsRefusedInFlight(t *testing.T) {
+	v, _ := newTestValidator(t, "-validator.action=keep-first")
+	meta := Meta{Tenant: "team-a", Time: t0}
+	a, err := v.Check(meta, RW1, marshal(t, ruleSeries(1000, 1)))
+	require.NoError(t, err)
+	b, err := v.Check(meta, RW1, marshal(t, ruleSeries(1000, 2)))
+	require.NoError(t, err)
+	require.Empty(t, b.Result.Duplicates)
+	v.Settle(a, meta, 200)
+	v.Settle(b, meta, 400)
+	require.Equal(t, []dupWant{{AcrossRequests, true, 1000, 0, 0}}, dupsOf(b))
+	require.Equal(t, []Outcome{{Action: ActionReport}}, b.Patch.Outcomes, "too late to patch: reported")
+	a.Release()
+	b.Release()
+	offs, _ := v.Store().List("team-a", report.Filter{})
+	require.Len(t, offs, 1)
+	require.Equal(t, "across_requests", offs[0].Kind)
+	require.EqualValues(t, 1, offs[0].ConflictingSamples)
+
+	// Found when checked (and dropped by keep-first), then refused for
+	// another reason: one duplicate, not two.
+	c, err := v.Check(meta, RW1, marshal(t, ruleSeries(1000, 5), withSamples(series("__name__", "other"), 1000, 1)))
+	require.NoError(t, err)
+	require.Len(t, c.Result.Duplicates, 1)
+	v.Settle(c, meta, 400)
+	require.Len(t, c.Result.Duplicates, 1)
+	require.Len(t, c.Patch.Outcomes, 1)
+	c.Release()
+}
+
 // TestAcrossRequestsSettled follows pushes whose tenant only reports: they
 // go upstream as they came, and the record is looked up and updated in one
 // pass when they are settled, so that a push sees those accepted before it

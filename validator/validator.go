@@ -384,12 +384,45 @@ func (v *Validator) Settle(c *Checked, meta Meta, status int) {
 		return
 	}
 	// Before Record, which reports what a settled lookup finds.
-	if Stored(status) {
+	switch {
+	case Stored(status):
 		v.Accepted(c, meta)
-	} else if c.acrossAtSettle {
+	case c.acrossAtSettle:
 		v.inspectSettled(c, meta, false)
+	default:
+		v.inspectRefused(c, meta)
 	}
 	v.Record(c, meta)
+}
+
+// inspectRefused looks a refused push, checked before it was forwarded,
+// up in the record again, and reports the across_requests duplicates the
+// record holds now and did not then: a push accepted while this one was in
+// flight (a sender's other shard, the other replica of a pair) with a
+// sample at the same timestamp, which is why the upstream refused this
+// one. Nothing can be patched any more; they are reported.
+func (v *Validator) inspectRefused(c *Checked, meta Meta) {
+	if v.record == nil || c.FailedOpen {
+		return
+	}
+	defer v.recoverRecord(meta)
+	before := len(c.Result.Duplicates)
+	known := map[SampleRef]bool{}
+	for _, d := range c.Result.Duplicates {
+		if d.Kind == AcrossRequests {
+			known[d.Sample] = true
+		}
+	}
+	lookups, hits := v.record.InspectAcross(TenantHash(meta.Tenant), c.Request, &c.Result, meta.Time)
+	v.countLookups(meta.Tenant, lookups, hits)
+	kept := c.Result.Duplicates[:before]
+	for _, d := range c.Result.Duplicates[before:] {
+		if !known[d.Sample] {
+			kept = append(kept, d)
+			c.Patch.Outcomes = append(c.Patch.Outcomes, Outcome{Action: ActionReport})
+		}
+	}
+	c.Result.Duplicates = kept
 }
 
 // inspectSettled adds a push's across_requests duplicates, found once the
