@@ -39,8 +39,8 @@ func hintFor(o report.Offender) []Hint {
 			})
 		default:
 			hints = append(hints, Hint{
-				Cause: "Two series with identical labels in one request: a distinguishing label is missing or was dropped by relabelling.",
-				Fix:   "Compare the two series below. Look for a labeldrop/labelkeep or a metric_relabel_configs rule removing pod, instance or replica on this job, and keep the label that tells the targets apart.",
+				Cause: "Two series with identical labels in one request: a distinguishing label is missing or was dropped by relabelling, or the exporter exposes one series twice with explicit timestamps (cAdvisor's leftover cgroups; Prometheus sends each sample in an entry of its own, so such repeats show here).",
+				Fix:   "Compare the two series below. Look for a labeldrop/labelkeep or a metric_relabel_configs rule removing pod, instance or replica on this job, and keep the label that tells the targets apart; for an exporter with explicit timestamps, fix it or scrape it with honor_timestamps: false.",
 			})
 		}
 	case "within_series":
