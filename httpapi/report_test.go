@@ -106,6 +106,15 @@ func TestUIEscapesAndScopes(t *testing.T) {
 	code, body = get(t, admin, "/static/report.css", nil)
 	require.Equal(t, http.StatusOK, code)
 	require.Contains(t, body, "table.offenders")
+	// Every file the pages link to is served (a browser asks for the icon
+	// of every page).
+	_, page := get(t, admin, "/", nil)
+	links := regexp.MustCompile(`(?:href|src)="(/static/[^"]+)"`).FindAllStringSubmatch(page, -1)
+	require.Len(t, links, 3, "stylesheet, script and icon")
+	for _, l := range links {
+		code, _ = get(t, admin, l[1], nil)
+		require.Equal(t, http.StatusOK, code, l[1])
+	}
 
 	scoped := NewUIHandler(auth, s, false, "pushguard-7c9f-x2k4", log.NewNopLogger())
 	code, _ = get(t, scoped, "/", nil)
