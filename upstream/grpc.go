@@ -113,9 +113,10 @@ func (g *GRPC) Push(ctx context.Context, req *Request) (*Response, error) {
 	if req.OverHTTP {
 		body = withoutSkipValidation(body)
 	}
-	if limit := g.cfg.Client.MaxSendMsgSize; limit > 0 && len(body) > limit {
+	if limit := g.cfg.Client.MaxSendMsgSize; limit > 0 && len(body) > limit && g.cfg.Client.GRPCCompression == "" {
 		// gRPC would refuse to send it with ResourceExhausted, which is not
-		// the sender's to retry.
+		// the sender's to retry. (Compressed, the limit applies to what
+		// compression makes of it, and gRPC's refusal is mapped below.)
 		return textResponse(http.StatusRequestEntityTooLarge, fmt.Sprintf(
 			"the request is %d bytes uncompressed, over -upstream.grpc-client.grpc-max-send-msg-size (%d) (err-pushguard-request-too-large)",
 			len(body), limit)), nil
@@ -146,25 +147,36 @@ func (g *GRPC) Push(ctx context.Context, req *Request) (*Response, error) {
 	return r, nil
 }
 
-// Messages of grpc-go's own statuses, which say the request was at fault
-// rather than the server.
-const (
-	grpcUnmarshalFailed  = "grpc: error unmarshalling request"
-	grpcReceivedTooLarge = "grpc: received message larger than max"
-	grpcSendTooLarge     = "grpc: trying to send message larger than max"
-)
+// grpcRefusedRequest reports whether st is grpc-go's own refusal of the
+// request rather than the distributor's answer, and which: a request the
+// server could not unmarshal is Internal ("grpc: error unmarshalling
+// request: ..." up to grpc-go 1.83, "grpc: failed to unmarshal the received
+// message: ..." since), one over a size limit ResourceExhausted, on the
+// server ("grpc: received message larger than max ...", "grpc: (received)
+// message after decompression larger than max ...") or on the client
+// ("trying to send message larger than max ..."). The distributor's own
+// Internal and ResourceExhausted (a rate limit) never say so.
+func grpcRefusedRequest(st *status.Status) (tooLarge, undecodable bool) {
+	msg := st.Message()
+	switch st.Code() {
+	case codes.Internal:
+		return false, strings.HasPrefix(msg, "grpc: ") && strings.Contains(msg, "unmarshal")
+	case codes.ResourceExhausted:
+		return strings.HasPrefix(msg, "trying to send message larger than max") ||
+			strings.HasPrefix(msg, "grpc: ") && strings.Contains(msg, "larger than max"), false
+	}
+	return false, false
+}
 
 // httpStatusOf maps the status the distributor answered to the HTTP status
-// Mimir's HTTP push would have answered. grpc-go's own answers to a request
-// it could not take are told apart from the distributor's by their
-// message: a request that does not unmarshal is Internal, one over the
-// size limit ResourceExhausted, and neither is for the sender to retry.
+// Mimir's HTTP push would have answered. grpc-go's own refusals of the
+// request (grpcRefusedRequest) are not for the sender to retry: a request
+// that does not unmarshal is 400, one over a size limit 413.
 func httpStatusOf(st *status.Status) int {
-	switch {
-	case st.Code() == codes.Internal && strings.HasPrefix(st.Message(), grpcUnmarshalFailed):
+	switch tooLarge, undecodable := grpcRefusedRequest(st); {
+	case undecodable:
 		return http.StatusBadRequest
-	case st.Code() == codes.ResourceExhausted &&
-		(strings.HasPrefix(st.Message(), grpcReceivedTooLarge) || strings.HasPrefix(st.Message(), grpcSendTooLarge)):
+	case tooLarge:
 		return http.StatusRequestEntityTooLarge
 	}
 	switch st.Code() {
