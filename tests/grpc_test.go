@@ -101,6 +101,7 @@ func TestGRPCurl(t *testing.T) {
 		require.Equal(t, "keep-first", o.Action)
 		require.EqualValues(t, 1, o.DroppedSamples)
 		require.Equal(t, []float64{1, 0}, o.Example.Values)
+		require.Equal(t, []string{"1", "0"}, o.Example.Samples)
 		require.EqualValues(t, 3, resp.Counts.Series)
 		require.EqualValues(t, 3, resp.Counts.Samples)
 		require.EqualValues(t, 1, resp.Counts.AcrossSeries.Conflicting)
@@ -253,7 +254,7 @@ func offendersBodyOf(resp *pushguardv1.ListOffendersResponse) offendersBody {
 			"source": o.Source, "per_minute": o.PerMinute,
 			"example": map[string]any{
 				"labels": o.Example.Labels, "first_labels": o.Example.FirstLabels, "timestamp_ms": o.Example.TimestampMs,
-				"values": o.Example.Values, "histograms": o.Example.Histograms,
+				"values": o.Example.Values, "histograms": o.Example.Histograms, "samples": o.Example.Samples,
 			},
 		})
 	}

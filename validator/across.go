@@ -58,6 +58,32 @@ func (p *Patch) forwardedSample(r *Request, k int32) (float64, bool) {
 	return r.Samples[k].Value, true
 }
 
+// forwardedAt returns what p forwards of the samples of identity group g
+// (its first series) at ts: the first in request order that goes upstream,
+// as the record keeps it, and whether any does.
+func forwardedAt(r *Request, res *Result, p *Patch, g int32, ts int64) (Latest, bool) {
+	for i := g; i >= 0; i = res.next[i] {
+		s := &r.Series[i]
+		for k := s.SamplesStart; k < s.SamplesEnd; k++ {
+			if r.Samples[k].TimestampMs != ts {
+				continue
+			}
+			if v, ok := p.forwardedSample(r, k); ok {
+				return Latest{TimestampMs: ts, Value: math.Float64bits(v)}, true
+			}
+		}
+		for k := s.HistogramsStart; k < s.HistogramsEnd; k++ {
+			if r.Histograms[k].TimestampMs != ts {
+				continue
+			}
+			if hash, ok := p.forwardedHistogram(r, k); ok {
+				return Latest{TimestampMs: ts, Value: hash, Histogram: true}, true
+			}
+		}
+	}
+	return Latest{}, false
+}
+
 // forwardedHistogram is forwardedSample for histogram k, returning the
 // hash of what goes upstream.
 func (p *Patch) forwardedHistogram(r *Request, k int32) (uint64, bool) {

@@ -379,14 +379,54 @@ func TestAcrossRequestsRefusedInFlight(t *testing.T) {
 	require.EqualValues(t, 1, offs[0].ConflictingSamples)
 
 	// Found when checked (and dropped by keep-first), then refused for
-	// another reason: one duplicate, not two.
+	// another reason: one duplicate, not two, and one lookup counted.
+	lookups := testutil.ToFloat64(v.lookups.WithLabelValues("team-a"))
 	c, err := v.Check(meta, RW1, marshal(t, ruleSeries(1000, 5), withSamples(series("__name__", "other"), 1000, 1)))
 	require.NoError(t, err)
 	require.Len(t, c.Result.Duplicates, 1)
 	v.Settle(c, meta, 400)
 	require.Len(t, c.Result.Duplicates, 1)
 	require.Len(t, c.Patch.Outcomes, 1)
+	require.Equal(t, lookups+2, testutil.ToFloat64(v.lookups.WithLabelValues("team-a")), "two identities, looked up once")
 	c.Release()
+
+	// Answered 202 (Mimir's HA tracker deduplicated the push): not a
+	// refusal, not looked up again.
+	d, err := v.Check(meta, RW1, marshal(t, ruleSeries(2000, 1)))
+	require.NoError(t, err)
+	e, err := v.Check(meta, RW1, marshal(t, ruleSeries(2000, 2)))
+	require.NoError(t, err)
+	v.Settle(d, meta, 200)
+	v.Settle(e, meta, 202)
+	require.Empty(t, e.Result.Duplicates)
+	d.Release()
+	e.Release()
+}
+
+// TestAcrossRequestsRefusedJudgedOnWhatWasForwarded: a refused push is
+// compared on what it forwarded, which its action may have changed.
+func TestAcrossRequestsRefusedJudgedOnWhatWasForwarded(t *testing.T) {
+	v, _ := newTestValidator(t, "-validator.action=keep-max")
+	meta := Meta{Tenant: "team-a", Time: t0}
+	// a forwards max(5, 7) = 7 for the series; b, in flight with it,
+	// sends 7 and is accepted first; a is refused for another series.
+	a, err := v.Check(meta, RW1, marshal(t, ruleSeries(1000, 5), ruleSeries(1000, 7), withSamples(series("__name__", "bad"), 1000, 1)))
+	require.NoError(t, err)
+	b, err := v.Check(meta, RW1, marshal(t, ruleSeries(1000, 7)))
+	require.NoError(t, err)
+	v.Settle(b, meta, 200)
+	v.Settle(a, meta, 400)
+	var across []Duplicate
+	for _, d := range a.Result.Duplicates {
+		if d.Kind == AcrossRequests {
+			across = append(across, d)
+		}
+	}
+	require.Len(t, across, 1)
+	require.False(t, across[0].Conflicting, "a forwarded 7, as b did")
+	require.Len(t, a.Patch.Outcomes, len(a.Result.Duplicates))
+	a.Release()
+	b.Release()
 }
 
 // TestAcrossRequestsSettled follows pushes whose tenant only reports: they

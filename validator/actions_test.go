@@ -49,8 +49,11 @@ func TestLabelActionStaysWithinTheLabelLimit(t *testing.T) {
 	p, _ = plan(withLabels(29, 1), withLabels(29, 2))
 	require.Equal(t, []Outcome{{Action: ActionLabel, Relabelled: 1}}, p.Outcomes, "29 labels and the disambiguation label are 30")
 
-	p, _ = plan(withLabels(29, 1, "duplicate_index", ""), withLabels(29, 2, "duplicate_index", ""))
+	p, _ = plan(withLabels(29, 1, "duplicate_index", "2"), withLabels(29, 2, "duplicate_index", "2"))
 	require.Equal(t, []Outcome{{Action: ActionLabel, Relabelled: 1}}, p.Outcomes, "a label of that name is replaced, not added")
+
+	p, _ = plan(withLabels(29, 1, "zz_empty", ""), withLabels(29, 2, "zz_empty", ""))
+	require.Equal(t, []Outcome{{Action: ActionLabel, Relabelled: 1}}, p.Outcomes, "a label with an empty value is no label upstream")
 }
 
 func TestLabelAction(t *testing.T) {

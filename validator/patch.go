@@ -333,6 +333,8 @@ func (p *Patch) label(r *Request, cands []member, ts int64) {
 // labelFits reports whether every candidate the label action would move
 // stays within MaxLabelNames with the disambiguation label added: the
 // upstream refuses a series over its limit, and with it the whole push.
+// Labels with an empty value and labels left out of identity (the
+// upstream's drop_labels) are not counted, as Mimir removes them first.
 func (p *Patch) labelFits(r *Request, cands []member) bool {
 	if p.MaxLabelNames <= 0 {
 		return true
@@ -341,9 +343,11 @@ func (p *Patch) labelFits(r *Request, cands []member) bool {
 	for _, c := range cands[1:] {
 		n := 1 // the disambiguation label
 		for _, l := range r.SeriesLabels(int(c.ref.Series)) {
-			if string(r.Bytes(l.Name)) != name {
-				n++
+			ln := r.Bytes(l.Name)
+			if l.Value.Len() == 0 || string(ln) == name || p.Identity != nil && p.Identity.ignored(ln) {
+				continue
 			}
+			n++
 		}
 		if n > p.MaxLabelNames {
 			return false

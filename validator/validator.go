@@ -389,40 +389,54 @@ func (v *Validator) Settle(c *Checked, meta Meta, status int) {
 		v.Accepted(c, meta)
 	case c.acrossAtSettle:
 		v.inspectSettled(c, meta, false)
-	default:
+	case status/100 == 4:
 		v.inspectRefused(c, meta)
 	}
 	v.Record(c, meta)
 }
 
-// inspectRefused looks a refused push, checked before it was forwarded,
-// up in the record again, and reports the across_requests duplicates the
-// record holds now and did not then: a push accepted while this one was in
-// flight (a sender's other shard, the other replica of a pair) with a
-// sample at the same timestamp, which is why the upstream refused this
-// one. Nothing can be patched any more; they are reported.
+// inspectRefused looks a refused push (4xx), checked before it was
+// forwarded, up in the record again, and reports the across_requests
+// duplicates the record holds now and did not then: a push accepted while
+// this one was in flight (a sender's other shard, the other replica of a
+// pair) with a sample at the same timestamp, which is why the upstream may
+// have refused this one. Each is judged on what this push forwarded at
+// that timestamp, which an action may have changed; nothing can be patched
+// any more, so they are reported. The second lookup is not counted in the
+// lookup metrics, which count identities looked up per push.
 func (v *Validator) inspectRefused(c *Checked, meta Meta) {
 	if v.record == nil || c.FailedOpen {
 		return
 	}
 	defer v.recoverRecord(meta)
-	before := len(c.Result.Duplicates)
-	known := map[SampleRef]bool{}
-	for _, d := range c.Result.Duplicates {
-		if d.Kind == AcrossRequests {
-			known[d.Sample] = true
+	res := &c.Result
+	before := len(res.Duplicates)
+	v.record.InspectAcross(TenantHash(meta.Tenant), c.Request, res, meta.Time)
+	kept := res.Duplicates[:before]
+	for _, d := range res.Duplicates[before:] {
+		if foundBefore(res.Duplicates[:before], d.Sample) {
+			continue
+		}
+		fw, ok := forwardedAt(c.Request, res, &c.Patch, res.Group[d.Sample.Series], d.TimestampMs)
+		if !ok {
+			continue // this push sent nothing at that timestamp
+		}
+		d.Conflicting = fw.Histogram != d.RecordedHistogram || fw.Value != d.RecordedValue
+		kept = append(kept, d)
+		c.Patch.Outcomes = append(c.Patch.Outcomes, Outcome{Action: ActionReport})
+	}
+	res.Duplicates = kept
+}
+
+// foundBefore reports whether dups holds an across_requests duplicate of
+// the sample ref.
+func foundBefore(dups []Duplicate, ref SampleRef) bool {
+	for _, d := range dups {
+		if d.Kind == AcrossRequests && d.Sample == ref {
+			return true
 		}
 	}
-	lookups, hits := v.record.InspectAcross(TenantHash(meta.Tenant), c.Request, &c.Result, meta.Time)
-	v.countLookups(meta.Tenant, lookups, hits)
-	kept := c.Result.Duplicates[:before]
-	for _, d := range c.Result.Duplicates[before:] {
-		if !known[d.Sample] {
-			kept = append(kept, d)
-			c.Patch.Outcomes = append(c.Patch.Outcomes, Outcome{Action: ActionReport})
-		}
-	}
-	c.Result.Duplicates = kept
+	return false
 }
 
 // inspectSettled adds a push's across_requests duplicates, found once the
