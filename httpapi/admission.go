@@ -7,8 +7,8 @@ import (
 )
 
 // Admit wraps a push handler so that a push only starts when adm admits
-// it: over the in-flight limit it is answered 429, during shutdown 503,
-// both with Retry-After, before its body is read.
+// it: over the in-flight limit and during shutdown it is answered 503,
+// with Retry-After, before its body is read.
 func Admit(adm *validator.Admission, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if err := adm.Admit(); err != nil {

@@ -45,7 +45,7 @@ func hintFor(o report.Offender) []Hint {
 		}
 	case "within_series":
 		hints = append(hints, Hint{
-			Cause: "One series repeats a timestamp inside a single TimeSeries entry: the exporter exposes the same series twice with explicit timestamps (cAdvisor's leftover cgroups are the classic case).",
+			Cause: "One series repeats a timestamp inside a single TimeSeries entry: the sender puts a series' samples in one entry (an OpenTelemetry exporter, a custom client; Prometheus does not) and what it scraped exposes the same series twice with explicit timestamps.",
 			Fix:   "Fix the exporter, or scrape it with honor_timestamps: false so that Prometheus stamps each scrape once.",
 		})
 	case "across_requests":

@@ -154,7 +154,7 @@ func TestUIFilterErrors(t *testing.T) {
 		ui.ServeHTTP(w, r)
 		body := w.Body.String()
 		require.Equal(t, http.StatusBadRequest, w.Code, target)
-		require.Equal(t, "text/html; charset=utf-8", w.Header().Get("Content-Type"), target)
+		require.Equal(t, "text/html; charset=utf-8", w.Result().Header.Get("Content-Type"), "%s: sent with the status", target)
 		require.Contains(t, body, `role="alert"`, target)
 		require.Contains(t, body, "err-pushguard-bad-query", target)
 		require.Contains(t, body, `<form class="filters"`, target)
@@ -194,7 +194,7 @@ func TestUIShowsWhatTheActionDid(t *testing.T) {
 	require.Equal(t, http.StatusOK, code)
 	// The action is the latest push's, the counts add up every push's
 	// (a runtime-config change may have changed the action since).
-	for _, want := range []string{"on the latest push", "rules chose", ">sum<", "since first seen, 2 dropped", "1 given a new value", "4 relabelled", "First example, at"} {
+	for _, want := range []string{"on the latest push", "rules chose", ">sum<", "since first seen, 2 dropped", "1 given a new value", "4 relabelled", "First conflicting example, at"} {
 		require.Contains(t, body, want)
 	}
 }

@@ -166,8 +166,7 @@ func (h *uiHandler) list(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		// The page with its form, to put the filter right.
 		page.Error = validator.Public(err).Error()
-		w.WriteHeader(statusOf(err))
-		h.render(w, "report.html", page)
+		h.renderStatus(w, statusOf(err), "report.html", page)
 		return
 	}
 	limit := f.Limit
@@ -221,8 +220,7 @@ func (h *uiHandler) offender(w http.ResponseWriter, r *http.Request) {
 	}
 	o, ok := h.store.Get(tenant, q.Get("id"))
 	if !ok {
-		w.WriteHeader(http.StatusNotFound)
-		h.render(w, "notfound.html", h.frame())
+		h.renderStatus(w, http.StatusNotFound, "notfound.html", h.frame())
 		return
 	}
 	page := detailPage{Frame: h.frame(), O: o, Now: h.now(), Conflict: o.ConflictingSamples > 0}
@@ -265,6 +263,11 @@ func labelRows(ex report.Example) ([]labelRow, bool) {
 }
 
 func (h *uiHandler) render(w http.ResponseWriter, name string, data any) {
+	h.renderStatus(w, http.StatusOK, name, data)
+}
+
+// renderStatus answers the page name with status code.
+func (h *uiHandler) renderStatus(w http.ResponseWriter, code int, name string, data any) {
 	var buf bytes.Buffer
 	if err := uiTemplates.ExecuteTemplate(&buf, name, data); err != nil {
 		level.Error(h.logger).Log("msg", "rendering report page", "page", name, "err", err)
@@ -272,14 +275,15 @@ func (h *uiHandler) render(w http.ResponseWriter, name string, data any) {
 		return
 	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.WriteHeader(code)
 	_, _ = w.Write(buf.Bytes())
 }
 
-// sortOffenders orders the table by a column the reader clicked; the
-// store's order (most conflicting first) is the default.
 // textColumns are the columns sorted by name.
 var textColumns = map[string]bool{"tenant": true, "metric": true, "kind": true, "origin": true}
 
+// sortOffenders orders the table by a column the reader clicked; the
+// store's order (most conflicting first) is the default.
 func sortOffenders(os []report.Offender, by string, desc bool) {
 	var c func(a, b *report.Offender) int
 	switch by {
