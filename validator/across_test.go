@@ -403,6 +403,59 @@ func TestAcrossRequestsRefusedInFlight(t *testing.T) {
 	e.Release()
 }
 
+// TestAcrossRequestsRetryOfAPatchedPush: a sender that did not get the
+// answer to a push keep-last, keep-max, keep-min or sum patched sends it
+// again as it was; its first sample differs from the value forwarded,
+// but the group would forward that same value: an identical repeat, not a
+// conflicting one. A push that would forward another value conflicts.
+func TestAcrossRequestsRetryOfAPatchedPush(t *testing.T) {
+	for _, tc := range []struct {
+		action       string
+		sent, other  [2]float64
+		exampleValue report.Value
+	}{
+		{"keep-last", [2]float64{1, 2}, [2]float64{1, 3}, 2},
+		{"keep-max", [2]float64{5, 7}, [2]float64{5, 6}, 7},
+		{"keep-min", [2]float64{7, 5}, [2]float64{7, 6}, 5},
+		{"sum", [2]float64{1, 2}, [2]float64{1, 3}, 1},
+	} {
+		t.Run(tc.action, func(t *testing.T) {
+			v, _ := newTestValidator(t, "-validator.action="+tc.action)
+			meta := Meta{Tenant: "team-a", Time: t0}
+			push := func(vals [2]float64) *Checked {
+				c, err := v.Check(meta, RW1, marshal(t, ruleSeries(1000, vals[0]), ruleSeries(1000, vals[1])))
+				require.NoError(t, err)
+				v.Settle(c, meta, 200)
+				return c
+			}
+			push(tc.sent).Release()
+			retry := push(tc.sent)
+			var across []Duplicate
+			for _, d := range retry.Result.Duplicates {
+				if d.Kind == AcrossRequests {
+					across = append(across, d)
+				}
+			}
+			require.Len(t, across, 1)
+			require.False(t, across[0].Conflicting, "the retry forwards what the first push did")
+			require.True(t, retry.AllDropped(), "and nothing of it goes upstream again")
+			retry.Release()
+			offs, _ := v.Store().List("team-a", report.Filter{Kind: "across_requests"})
+			require.Len(t, offs, 1)
+			require.Zero(t, offs[0].ConflictingSamples)
+			require.Equal(t, tc.exampleValue, offs[0].Example.Values[1], "the example shows the sample that was kept")
+
+			other := push(tc.other)
+			for _, d := range other.Result.Duplicates {
+				if d.Kind == AcrossRequests {
+					require.True(t, d.Conflicting, "another value than the one forwarded")
+				}
+			}
+			other.Release()
+		})
+	}
+}
+
 // TestAcrossRequestsRefusedJudgedOnWhatWasForwarded: a refused push is
 // compared on what it forwarded, which its action may have changed.
 func TestAcrossRequestsRefusedJudgedOnWhatWasForwarded(t *testing.T) {

@@ -6,6 +6,7 @@ import (
 	"slices"
 
 	"github.com/klauspost/compress/s2"
+	"github.com/prometheus/prometheus/model/value"
 )
 
 // DefaultDisambiguationLabel is the label the label action adds to the
@@ -232,6 +233,7 @@ func (p *Patch) planGroup(r *Request, res *Result, idx []int32) {
 		return
 	}
 	if alreadyUpstream {
+		p.judgeRepeatedGroup(r, res, first, cands, action)
 		for _, c := range cands {
 			if p.drop(c.ref) {
 				p.Outcomes[c.dup].Dropped++
@@ -270,6 +272,59 @@ func (p *Patch) planGroup(r *Request, res *Result, idx []int32) {
 			p.Outcomes[k].Requested, p.Outcomes[k].Action = action, ActionKeepFirst
 		}
 		p.keep(cands, 0)
+	}
+}
+
+// judgeRepeatedGroup judges the across_requests duplicate of a group
+// whose timestamp the upstream already holds (its first sample, first) by
+// what action would have forwarded for the group, not by the first
+// sample: a sender retrying a push that keep-last, keep-max, keep-min or
+// sum patched sends the group as it first did, and its first sample
+// differs from the value forwarded then, though nothing conflicts. Such a
+// repeat is identical, and its example shows the sample that was kept.
+func (p *Patch) judgeRepeatedGroup(r *Request, res *Result, first SampleRef, cands []member, action Action) {
+	j := slices.IndexFunc(res.Duplicates, func(d Duplicate) bool {
+		return d.Kind == AcrossRequests && d.Conflicting && d.Sample == first && !d.RecordedHistogram && !first.Histogram
+	})
+	if j < 0 || len(cands) == 0 {
+		return
+	}
+	group := append([]member{{ref: first, dup: -1}}, cands...)
+	if !oneKind(group) {
+		return
+	}
+	d := &res.Duplicates[j]
+	var kept SampleRef
+	var v float64
+	switch action {
+	case ActionKeepLast:
+		kept = group[len(group)-1].ref
+		v = r.Samples[kept.Index].Value
+	case ActionKeepMax, ActionKeepMin:
+		i, ok := pickExtreme(r, group, action == ActionKeepMax)
+		if !ok {
+			return
+		}
+		kept = group[i].ref
+		v = r.Samples[kept.Index].Value
+	case ActionSum:
+		total, n := 0.0, 0
+		for _, c := range group {
+			if x := r.Samples[c.ref.Index].Value; !value.IsStaleNaN(x) {
+				total += x
+				n++
+			}
+		}
+		if n == 0 {
+			return
+		}
+		kept, v = first, total
+	default:
+		return
+	}
+	if math.Float64bits(v) == d.RecordedValue {
+		d.Conflicting = false
+		d.Sample = kept
 	}
 }
 
