@@ -299,3 +299,18 @@ func TestSortLink(t *testing.T) {
 	q.Del("order")
 	require.Equal(t, "asc", order(q, "conflicting"))
 }
+
+// TestUIShowsBidiControls: a label value with a right-to-left override
+// would show reversed ("gnp.exe" as "exe.png"); the page writes the
+// control out instead.
+func TestUIShowsBidiControls(t *testing.T) {
+	s := report.NewStore(10, prometheus.NewRegistry())
+	now := time.Now()
+	s.Record([]*report.Offender{{Tenant: "t", Metric: "up", Kind: "across_series", Origin: map[string]string{"job": "x\u202egnp.exe"},
+		ConflictingSamples: 1, FirstSeen: now, LastSeen: now, Action: "report"}})
+	ui := NewUIHandler(validator.AuthConfig{MultitenancyEnabled: true}, s, true, "pushguard-0", log.NewNopLogger())
+	code, body := get(t, ui, "/", nil)
+	require.Equal(t, http.StatusOK, code)
+	require.NotContains(t, body, "\u202e")
+	require.Contains(t, body, "x&lt;U+202E&gt;gnp.exe")
+}

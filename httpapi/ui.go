@@ -276,11 +276,34 @@ func (h *uiHandler) renderStatus(w http.ResponseWriter, code int, name string, d
 	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.WriteHeader(code)
-	_, _ = w.Write(buf.Bytes())
+	_, _ = w.Write(showBidiControls(buf.Bytes()))
 }
 
 // textColumns are the columns sorted by name.
 var textColumns = map[string]bool{"tenant": true, "metric": true, "kind": true, "origin": true}
+
+// bidiControls are the invisible characters that reorder the text around
+// them (marks, embeddings, overrides, isolates).
+const bidiControls = "\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
+
+// showBidiControls writes the bidi controls of a rendered page, which come
+// from senders' label values, as <U+202E> and the like: a value carrying
+// one would otherwise show reversed, and a person would copy from the page
+// a value that is not the one stored.
+func showBidiControls(page []byte) []byte {
+	if !bytes.ContainsAny(page, bidiControls) {
+		return page
+	}
+	var out bytes.Buffer
+	for _, r := range string(page) {
+		if strings.ContainsRune(bidiControls, r) {
+			fmt.Fprintf(&out, "&lt;U+%04X&gt;", r)
+			continue
+		}
+		out.WriteRune(r)
+	}
+	return out.Bytes()
+}
 
 // sortOffenders orders the table by a column the reader clicked; the
 // store's order (most conflicting first) is the default.
