@@ -1,10 +1,8 @@
 package mimir
 
 import (
-	"bytes"
 	"context"
 	"fmt"
-	"io"
 	"net/http"
 	"testing"
 	"time"
@@ -20,22 +18,6 @@ import (
 	"github.com/pushguard/pushguard/proto/compat/cortexpb"
 	"github.com/pushguard/pushguard/proto/compat/distributor"
 )
-
-// postBody posts a snappy-compressed body as it is, with Content-Type ct,
-// and returns the status code and body of the answer.
-func postBody(t *testing.T, pushURL, tenant, ct string, body []byte) (int, string) {
-	t.Helper()
-	req, err := http.NewRequest(http.MethodPost, pushURL, bytes.NewReader(body))
-	require.NoError(t, err)
-	req.Header.Set("Content-Type", ct)
-	req.Header.Set("Content-Encoding", "snappy")
-	req.Header.Set("X-Scope-OrgID", tenant)
-	resp, err := http.DefaultClient.Do(req)
-	require.NoError(t, err)
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(b)
-}
 
 const (
 	rw1Type = "application/x-protobuf"
@@ -99,10 +81,10 @@ func TestGRPCUpstreamAnswersAsMimirsHTTPPush(t *testing.T) {
 		"an empty body": {ct: rw1Type, body: []byte{}},
 	} {
 		t.Run(name, func(t *testing.T) {
-			status, body := postBody(t, m.pushURL(), "pg-grpc-up-direct", tc.ct, tc.body)
+			status, body := postBody(t, m.pushURL(), "pg-grpc-up-direct", http.Header{"Content-Type": {tc.ct}}, tc.body)
 			require.Equal(t, http.StatusBadRequest, status, "Mimir's own answer: %s", body)
 			require.Contains(t, body, tc.want)
-			status, body = postBody(t, "http://"+pg.addr+"/api/v1/push", "pg-grpc-up", tc.ct, tc.body)
+			status, body = postBody(t, "http://"+pg.addr+"/api/v1/push", "pg-grpc-up", http.Header{"Content-Type": {tc.ct}}, tc.body)
 			require.Equal(t, http.StatusBadRequest, status, body)
 			require.Contains(t, body, tc.want)
 		})

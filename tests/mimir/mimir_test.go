@@ -87,18 +87,27 @@ func push(t testing.TB, pushURL, tenant string, series ...prompb.TimeSeries) (in
 	wr := prompb.WriteRequest{Timeseries: series}
 	raw, err := wr.Marshal()
 	require.NoError(t, err)
-	req, err := http.NewRequest(http.MethodPost, pushURL, bytes.NewReader(snappy.Encode(nil, raw)))
+	return postBody(t, pushURL, tenant, http.Header{
+		"Content-Type":                      {"application/x-protobuf"},
+		"X-Prometheus-Remote-Write-Version": {"0.1.0"},
+		"User-Agent":                        {"Prometheus/3.5.0"},
+	}, snappy.Encode(nil, raw))
+}
+
+// postBody posts a snappy-compressed body as it is, with header, and
+// returns the status code and body of the answer.
+func postBody(t testing.TB, pushURL, tenant string, header http.Header, body []byte) (int, string) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPost, pushURL, bytes.NewReader(body))
 	require.NoError(t, err)
-	req.Header.Set("Content-Type", "application/x-protobuf")
+	req.Header = header.Clone()
 	req.Header.Set("Content-Encoding", "snappy")
-	req.Header.Set("X-Prometheus-Remote-Write-Version", "0.1.0")
-	req.Header.Set("User-Agent", "Prometheus/3.5.0")
 	req.Header.Set("X-Scope-OrgID", tenant)
 	resp, err := http.DefaultClient.Do(req)
 	require.NoError(t, err)
 	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(body)
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
 }
 
 // query runs an instant PromQL query on Mimir's Prometheus API and returns
