@@ -1,9 +1,12 @@
 package validator
 
 import (
+	"flag"
 	"math"
 	"testing"
 
+	"github.com/go-kit/log"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/prometheus/prometheus/prompb"
 	"github.com/stretchr/testify/require"
@@ -140,6 +143,29 @@ func TestAcrossRequestsRetryOfAPatchedPush(t *testing.T) {
 			other.Release()
 		})
 	}
+}
+
+// TestAcrossRequestsRetryReportedOnly: with across_requests only
+// reported, the retry of a patched push is patched again and forwarded,
+// and repeats what is stored: identical.
+func TestAcrossRequestsRetryReportedOnly(t *testing.T) {
+	var cfg Config
+	fs := flag.NewFlagSet("test", flag.PanicOnError)
+	cfg.RegisterFlags(fs)
+	require.NoError(t, fs.Parse([]string{"-validator.action=keep-last"}))
+	cfg.Rules = []RuleConfig{{Kinds: []string{"across_requests"}, Action: "report"}}
+	v, err := New(cfg, log.NewNopLogger(), prometheus.NewRegistry())
+	require.NoError(t, err)
+	meta := Meta{Tenant: "team-a", Time: t0}
+	first := check(t, v, meta, ruleSeries(1000, 1), ruleSeries(1000, 2))
+	v.Settle(first, meta, 200)
+	first.Release()
+	retry := check(t, v, meta, ruleSeries(1000, 1), ruleSeries(1000, 2))
+	defer retry.Release()
+	across := acrossOf(retry)
+	require.Len(t, across, 1)
+	require.False(t, across[0].Conflicting)
+	require.False(t, retry.AllDropped(), "reported only: the retry goes upstream")
 }
 
 // TestAcrossRequestsRefusedJudgedOnWhatWasForwarded: a refused push is

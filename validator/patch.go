@@ -247,6 +247,9 @@ func (p *Patch) planGroup(r *Request, res *Result, idx []int32) {
 	if len(cands) < 2 {
 		return
 	}
+	// An across_requests duplicate of the first sample, reported (its own
+	// action did not drop it): the group goes upstream as action makes it.
+	p.judgeRepeatedGroup(r, res, first, cands[1:], action)
 	ok := true
 	switch action {
 	case ActionKeepFirst:
@@ -275,10 +278,9 @@ func (p *Patch) planGroup(r *Request, res *Result, idx []int32) {
 	}
 }
 
-// judgeRepeatedGroup judges the across_requests duplicate of a group
-// whose timestamp the upstream already holds (its first sample, first) by
-// what action would have forwarded for the group, not by the first
-// sample: a sender retrying a push that keep-last, keep-max, keep-min or
+// judgeRepeatedGroup judges the across_requests duplicate of a group's
+// first sample (first; cands are the group's other samples) by what action
+// forwards, or would have, for the group, not by the first sample: a sender retrying a push that keep-last, keep-max, keep-min or
 // sum patched sends the group as it first did, and its first sample
 // differs from the value forwarded then, though nothing conflicts. Such a
 // repeat is identical, and its example shows the sample that was kept.
