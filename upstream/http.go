@@ -76,8 +76,9 @@ func (cfg *Config) Validate() error {
 	return cfg.GRPC.Validate()
 }
 
-// forwardedHeaders are the sender's headers an HTTP upstream gets.
-var forwardedHeaders = []string{
+// forwardedHeaders are the sender's headers an HTTP upstream gets, in
+// canonical form, so that looking them up per push canonicalizes nothing.
+var forwardedHeaders = canonicalHeaderNames(
 	"Authorization",
 	"User-Agent",
 	"Content-Type",
@@ -87,6 +88,13 @@ var forwardedHeaders = []string{
 	// only when its flags allow them.
 	"X-Mimir-SkipLabelNameValidation",
 	"X-Mimir-SkipLabelCountValidation",
+)
+
+func canonicalHeaderNames(names ...string) []string {
+	for i, n := range names {
+		names[i] = http.CanonicalHeaderKey(n)
+	}
+	return names
 }
 
 // ForwardedHeaders returns the subset of h that is passed on upstream,
@@ -96,7 +104,7 @@ func ForwardedHeaders(h http.Header, rw2 bool) http.Header {
 	out := make(http.Header, len(forwardedHeaders))
 	for _, name := range forwardedHeaders {
 		if v := h.Values(name); len(v) > 0 {
-			out[http.CanonicalHeaderKey(name)] = v
+			out[name] = v
 		}
 	}
 	setVersionHeaders(out, rw2)
