@@ -1,12 +1,9 @@
 package validator
 
 import (
-	"flag"
 	"math"
 	"testing"
 
-	"github.com/go-kit/log"
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/prometheus/prometheus/prompb"
 	"github.com/stretchr/testify/require"
@@ -149,13 +146,7 @@ func TestAcrossRequestsRetryOfAPatchedPush(t *testing.T) {
 // reported, the retry of a patched push is patched again and forwarded,
 // and repeats what is stored: identical.
 func TestAcrossRequestsRetryReportedOnly(t *testing.T) {
-	var cfg Config
-	fs := flag.NewFlagSet("test", flag.PanicOnError)
-	cfg.RegisterFlags(fs)
-	require.NoError(t, fs.Parse([]string{"-validator.action=keep-last"}))
-	cfg.Rules = []RuleConfig{{Kinds: []string{"across_requests"}, Action: "report"}}
-	v, err := New(cfg, log.NewNopLogger(), prometheus.NewRegistry())
-	require.NoError(t, err)
+	v, _ := newTestValidatorWithRules(t, []RuleConfig{{Kinds: []string{"across_requests"}, Action: "report"}}, "-validator.action=keep-last")
 	meta := Meta{Tenant: "team-a", Time: t0}
 	first := check(t, v, meta, ruleSeries(1000, 1), ruleSeries(1000, 2))
 	v.Settle(first, meta, 200)

@@ -18,10 +18,18 @@ import (
 
 func newTestValidator(t testing.TB, args ...string) (*Validator, *prometheus.Registry) {
 	t.Helper()
+	return newTestValidatorWithRules(t, nil, args...)
+}
+
+// newTestValidatorWithRules is newTestValidator with rules, which only
+// YAML sets.
+func newTestValidatorWithRules(t testing.TB, rules []RuleConfig, args ...string) (*Validator, *prometheus.Registry) {
+	t.Helper()
 	var cfg Config
 	fs := flag.NewFlagSet("test", flag.PanicOnError)
 	cfg.RegisterFlags(fs)
 	require.NoError(t, fs.Parse(args))
+	cfg.Rules = rules
 	reg := prometheus.NewRegistry()
 	v, err := New(cfg, log.NewNopLogger(), reg)
 	require.NoError(t, err)

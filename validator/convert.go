@@ -100,34 +100,10 @@ func RW2ToRW1(b, out []byte) ([]byte, error) {
 	if len(r.Symbols) > 0 && r.Symbols[0].Len() != 0 {
 		return nil, badProtobuf("write request", errors.New("the symbols do not start with the empty string"))
 	}
-	if err := noRW1Fields(b); err != nil {
-		return nil, err
+	if r.RW1Fields {
+		return nil, badProtobuf("write request", errors.New("a remote write 1.0 field (timeseries or metadata) in a remote write 2.0 request"))
 	}
 	return ConvertRW2(r, out), nil
-}
-
-// noRW1Fields refuses a remote write 2.0 request b, already decoded, that
-// carries remote write 1.0's timeseries or metadata field.
-func noRW1Fields(b []byte) error {
-	for off := 0; off < len(b); {
-		num, typ, n := protowire.ConsumeTag(b[off:])
-		if n < 0 {
-			return badProtobuf("write request", protowire.ParseError(n))
-		}
-		off += n
-		switch num {
-		case rw1WriteRequestTimeseries:
-			return badProtobuf("write request", errors.New("remote write 1.0 field timeseries (1) in a remote write 2.0 request"))
-		case rw1WriteRequestMetadata:
-			return badProtobuf("write request", errors.New("remote write 1.0 field metadata (3) in a remote write 2.0 request"))
-		}
-		n = protowire.ConsumeFieldValue(num, typ, b[off:])
-		if n < 0 {
-			return badProtobuf("write request", protowire.ParseError(n))
-		}
-		off += n
-	}
-	return nil
 }
 
 // familyName returns the metric family of a series name: the name itself,

@@ -53,6 +53,7 @@ func DecodeRW2(r *Request) error {
 		}
 		off += n
 		if num != rw2RequestSymbols && num != rw2RequestTimeseries {
+			r.RW1Fields = r.RW1Fields || num == rw1WriteRequestTimeseries || num == rw1WriteRequestMetadata
 			n = protowire.ConsumeFieldValue(num, typ, b[off:])
 			if n < 0 {
 				return badProtobuf("write request", protowire.ParseError(n))

@@ -6,7 +6,6 @@ import (
 	"slices"
 
 	"github.com/klauspost/compress/s2"
-	"github.com/prometheus/prometheus/model/value"
 )
 
 // DefaultDisambiguationLabel is the label the label action adds to the
@@ -215,10 +214,7 @@ func (p *Patch) planGroup(r *Request, res *Result, idx []int32) {
 	// sample means the upstream already holds this timestamp, so whatever
 	// the group keeps would conflict with it there.
 	alreadyUpstream := p.isDropped(first)
-	cands := p.cands[:0]
-	if !alreadyUpstream {
-		cands = append(cands, member{ref: first, dup: -1})
-	}
+	cands := append(p.cands[:0], member{ref: first, dup: -1})
 	for _, k := range idx {
 		if ref := res.Duplicates[k].Sample; !p.isDropped(ref) {
 			cands = append(cands, member{ref: ref, dup: k})
@@ -232,9 +228,11 @@ func (p *Patch) planGroup(r *Request, res *Result, idx []int32) {
 	if action == ActionReport {
 		return
 	}
+	// The group's across_requests duplicate, if any, is judged by what the
+	// group forwards or would have forwarded.
+	p.judgeRepeatedGroup(r, res, cands, action)
 	if alreadyUpstream {
-		p.judgeRepeatedGroup(r, res, first, cands, action)
-		for _, c := range cands {
+		for _, c := range cands[1:] {
 			if p.drop(c.ref) {
 				p.Outcomes[c.dup].Dropped++
 			}
@@ -247,9 +245,6 @@ func (p *Patch) planGroup(r *Request, res *Result, idx []int32) {
 	if len(cands) < 2 {
 		return
 	}
-	// An across_requests duplicate of the first sample, reported (its own
-	// action did not drop it): the group goes upstream as action makes it.
-	p.judgeRepeatedGroup(r, res, first, cands[1:], action)
 	ok := true
 	switch action {
 	case ActionKeepFirst:
@@ -279,20 +274,24 @@ func (p *Patch) planGroup(r *Request, res *Result, idx []int32) {
 }
 
 // judgeRepeatedGroup judges the across_requests duplicate of a group's
-// first sample (first; cands are the group's other samples) by what action
-// forwards, or would have, for the group, not by the first sample: a sender retrying a push that keep-last, keep-max, keep-min or
-// sum patched sends the group as it first did, and its first sample
-// differs from the value forwarded then, though nothing conflicts. Such a
-// repeat is identical, and its example shows the sample that was kept.
-func (p *Patch) judgeRepeatedGroup(r *Request, res *Result, first SampleRef, cands []member, action Action) {
-	j := slices.IndexFunc(res.Duplicates, func(d Duplicate) bool {
-		return d.Kind == AcrossRequests && d.Conflicting && d.Sample == first && !d.RecordedHistogram && !first.Histogram
-	})
-	if j < 0 || len(cands) == 0 {
+// first sample (group[0]; the group's other samples follow, whether the
+// upstream already holds its timestamp or not) by what action forwards, or
+// would have forwarded, for the group, not by the first sample: a sender
+// retrying a push that keep-last, keep-max, keep-min or sum patched sends
+// the group as it first did, and its first sample differs from the value
+// forwarded then, though nothing conflicts. Such a repeat is identical,
+// and its example shows the sample that was kept.
+func (p *Patch) judgeRepeatedGroup(r *Request, res *Result, group []member, action Action) {
+	first := group[0].ref
+	// p.order holds the other kinds' duplicates: all of them, when the
+	// request repeats nothing forwarded earlier.
+	if len(group) < 2 || first.Histogram || len(p.order) == len(res.Duplicates) || !oneKind(group) {
 		return
 	}
-	group := append([]member{{ref: first, dup: -1}}, cands...)
-	if !oneKind(group) {
+	j := slices.IndexFunc(res.Duplicates, func(d Duplicate) bool {
+		return d.Kind == AcrossRequests && d.Conflicting && d.Sample == first && !d.RecordedHistogram
+	})
+	if j < 0 {
 		return
 	}
 	d := &res.Duplicates[j]
@@ -310,14 +309,8 @@ func (p *Patch) judgeRepeatedGroup(r *Request, res *Result, first SampleRef, can
 		kept = group[i].ref
 		v = r.Samples[kept.Index].Value
 	case ActionSum:
-		total, n := 0.0, 0
-		for _, c := range group {
-			if x := r.Samples[c.ref.Index].Value; !value.IsStaleNaN(x) {
-				total += x
-				n++
-			}
-		}
-		if n == 0 {
+		total, ok := sumFloats(r, group)
+		if !ok {
 			return
 		}
 		kept, v = first, total

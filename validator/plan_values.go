@@ -93,23 +93,27 @@ func (p *Patch) sum(r *Request, cands []member) bool {
 			return false
 		}
 	} else {
-		total, n := 0.0, 0
-		for _, c := range cands {
-			v := r.Samples[c.ref.Index].Value
-			if value.IsStaleNaN(v) {
-				continue
-			}
-			total += v
-			n++
-		}
 		k := cands[0].ref.Index
-		if n > 0 && math.Float64bits(total) != math.Float64bits(r.Samples[k].Value) {
+		if total, ok := sumFloats(r, cands); ok && math.Float64bits(total) != math.Float64bits(r.Samples[k].Value) {
 			p.samples[k] = samplePlan{set: true, value: total}
 			p.chargeChange(cands)
 		}
 	}
 	p.keep(cands, 0)
 	return true
+}
+
+// sumFloats adds the float candidates' values, stale markers left out; it
+// reports false when there are none but stale markers.
+func sumFloats(r *Request, cands []member) (float64, bool) {
+	total, n := 0.0, 0
+	for _, c := range cands {
+		if v := r.Samples[c.ref.Index].Value; !value.IsStaleNaN(v) {
+			total += v
+			n++
+		}
+	}
+	return total, n > 0
 }
 
 func (p *Patch) sumHistograms(r *Request, cands []member) bool {

@@ -86,6 +86,10 @@ type Request struct {
 	// HasMetadata says a remote-write 1.0 request carries metric metadata,
 	// which goes upstream even when every sample is dropped.
 	HasMetadata bool
+	// RW1Fields says a remote-write 2.0 request carries a field of 1.0's
+	// WriteRequest (timeseries or metadata), which 2.0 receivers skip and
+	// Mimir refuses.
+	RW1Fields bool
 
 	limits decodeLimits
 }
@@ -192,6 +196,7 @@ func (r *Request) resetView() {
 	r.Exemplars = 0
 	r.Source = 0
 	r.HasMetadata = false
+	r.RW1Fields = false
 }
 
 // maxPooledBufBytes caps the buffers kept in the pools, so that one huge
