@@ -6,9 +6,10 @@ import (
 	"github.com/go-kit/log"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/reflection"
+	v1reflectiongrpc "google.golang.org/grpc/reflection/grpc_reflection_v1"
+	v1alphareflectiongrpc "google.golang.org/grpc/reflection/grpc_reflection_v1alpha"
 
 	"github.com/pushguard/pushguard/grpcapi/rawproto"
-	pushguardv1 "github.com/pushguard/pushguard/proto/pushguard/v1"
 	"github.com/pushguard/pushguard/upstream"
 	"github.com/pushguard/pushguard/validator"
 )
@@ -33,10 +34,30 @@ func ServerOptions() []grpc.ServerOption {
 // reports naming this replica, instance), the Mimir-compatible Distributor,
 // health (SERVING when ready says so) and, when enabled, reflection.
 func Register(s *grpc.Server, cfg Config, auth validator.AuthConfig, v *validator.Validator, up upstream.Upstream, ready func() bool, instance string, logger log.Logger) {
-	pushguardv1.RegisterValidatorServiceServer(s, NewValidatorService(auth, v, instance))
+	NewValidatorService(auth, v, instance).Register(s)
 	NewDistributor(auth, v, up, logger).Register(s)
 	NewHealth(ready).Register(s)
 	if cfg.ReflectionEnabled {
-		reflection.Register(s)
+		registerReflection(s)
 	}
+}
+
+// registerReflection registers server reflection (v1 and v1alpha, which
+// grpcurl still uses) listing every service of s but the unserved ones.
+func registerReflection(s *grpc.Server) {
+	opts := reflection.ServerOptions{Services: servedServices{s}}
+	v1reflectiongrpc.RegisterServerReflectionServer(s, reflection.NewServerV1(opts))
+	v1alphareflectiongrpc.RegisterServerReflectionServer(s, reflection.NewServer(opts))
+}
+
+// servedServices is s's services without the unserved ones, which dskit
+// registers after pushguard's (see unservedServices).
+type servedServices struct{ s *grpc.Server }
+
+func (p servedServices) GetServiceInfo() map[string]grpc.ServiceInfo {
+	info := p.s.GetServiceInfo()
+	for _, svc := range unservedServices {
+		delete(info, svc)
+	}
+	return info
 }

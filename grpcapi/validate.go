@@ -3,10 +3,14 @@ package grpcapi
 import (
 	"bytes"
 	"context"
+	"slices"
 	"strings"
+
+	"google.golang.org/grpc"
 
 	"google.golang.org/protobuf/proto"
 
+	"github.com/pushguard/pushguard/grpcapi/rawproto"
 	"github.com/pushguard/pushguard/proto/compat/cortexpb"
 	pushguardv1 "github.com/pushguard/pushguard/proto/pushguard/v1"
 	"github.com/pushguard/pushguard/validator"
@@ -25,6 +29,37 @@ type ValidatorService struct {
 // ListOffenders' answers.
 func NewValidatorService(auth validator.AuthConfig, v *validator.Validator, instance string) *ValidatorService {
 	return &ValidatorService{auth: auth, v: v, instance: instance}
+}
+
+// Register registers s on r as pushguard.v1.ValidatorService, with a
+// decoder that refuses a request that is not the method's message as
+// InvalidArgument: grpc-go's own answers Internal, which callers retry.
+func (s *ValidatorService) Register(r grpc.ServiceRegistrar) {
+	desc := pushguardv1.ValidatorService_ServiceDesc
+	desc.Methods = slices.Clone(desc.Methods)
+	for i, m := range desc.Methods {
+		desc.Methods[i].Handler = strictlyDecoded(m.Handler)
+	}
+	r.RegisterService(&desc, s)
+}
+
+// strictlyDecoded is handler with the request received as bytes (see
+// rawproto) and unmarshalled here, so that what is wrong with it is the
+// caller's error.
+func strictlyDecoded(handler grpc.MethodHandler) grpc.MethodHandler {
+	return func(srv any, ctx context.Context, dec func(any) error, interceptor grpc.UnaryServerInterceptor) (any, error) {
+		var raw rawproto.Bytes
+		if err := dec(&raw); err != nil {
+			return nil, err
+		}
+		return handler(srv, ctx, func(m any) error {
+			if err := proto.Unmarshal(raw, m.(proto.Message)); err != nil {
+				return statusError(validator.NewError(validator.ErrIDBadProtobuf, validator.CauseBadData, err,
+					"request is not a valid %s message", proto.MessageName(m.(proto.Message))))
+			}
+			return nil
+		}, interceptor)
+	}
 }
 
 // Validate implements pushguardv1.ValidatorServiceServer: a dry run that

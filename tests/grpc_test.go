@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/grafana/dskit/httpgrpc"
 	"github.com/prometheus/prometheus/model/histogram"
 	"github.com/prometheus/prometheus/prompb"
 	"github.com/stretchr/testify/require"
@@ -25,6 +26,7 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/pushguard/pushguard/grpcapi/rawproto"
 	"github.com/pushguard/pushguard/proto/compat/cortexpb"
 	"github.com/pushguard/pushguard/proto/compat/distributor"
 	pushguardv1 "github.com/pushguard/pushguard/proto/pushguard/v1"
@@ -483,4 +485,64 @@ func TestGRPCUpstreamRefused(t *testing.T) {
 	_, err := distributorClient(t, inst.GRPCAddr).Push(withTenant("t"), &cortexpb.WriteRequest{Timeseries: []*cortexpb.TimeSeries{series(1, time.Now(), "__name__", "up")}})
 	require.Equal(t, codes.Unavailable, status.Code(err), "%v", err)
 	require.Contains(t, err.Error(), "(err-pushguard-upstream-unavailable)")
+}
+
+// TestGRPCServesOnlyItsServices: dskit registers httpgrpc.HTTP on every
+// gRPC server, which would answer the HTTP routes, the admin view among
+// them, over the gRPC port, past the proxy that guards the HTTP one.
+func TestGRPCServesOnlyItsServices(t *testing.T) {
+	inst := startPushguard(t)
+	out, err := inst.grpcurl(t, "list")
+	require.NoError(t, err)
+	require.NotContains(t, strings.Fields(out), "httpgrpc.HTTP")
+
+	conn, err := grpc.NewClient(inst.GRPCAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	require.NoError(t, err)
+	defer conn.Close()
+	for _, url := range []string{"/admin/api/v1/offenders", "/api/v1/offenders", "/metrics"} {
+		_, err := httpgrpc.NewHTTPClient(conn).Handle(withTenant("t"), &httpgrpc.HTTPRequest{Method: "GET", Url: url})
+		require.Equal(t, codes.Unimplemented, status.Code(err), "%s: %v", url, err)
+	}
+}
+
+// TestGRPCMalformedRequests: a request that is not its method's message
+// is the caller's error, InvalidArgument, which clients do not retry, as
+// it is for Distributor/Push; grpc-go's own answer is Internal.
+func TestGRPCMalformedRequests(t *testing.T) {
+	inst := startPushguard(t)
+	conn, err := grpc.NewClient(inst.GRPCAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	require.NoError(t, err)
+	defer conn.Close()
+
+	// A label value that is not UTF-8, which a protobuf string may not
+	// hold: Validate takes such a request as raw_body.
+	valid, err := proto.Marshal(&pushguardv1.ValidateRequest{Payload: &pushguardv1.ValidateRequest_WriteRequest{WriteRequest: &cortexpb.WriteRequest{
+		Timeseries: []*cortexpb.TimeSeries{series(1, time.Now(), "__name__", "up", "job", "j\x01")},
+	}}})
+	require.NoError(t, err)
+	notUTF8 := bytes.Replace(valid, []byte("j\x01"), []byte("j\xff"), 1)
+
+	for _, tc := range []struct {
+		name, method string
+		body         []byte
+	}{
+		{"Validate, not protobuf", pushguardv1.ValidatorService_Validate_FullMethodName, []byte{0xff, 0xff}},
+		{"Validate, a label not UTF-8", pushguardv1.ValidatorService_Validate_FullMethodName, notUTF8},
+		{"ListOffenders, not protobuf", pushguardv1.ValidatorService_ListOffenders_FullMethodName, []byte{0xff, 0xff, 0xff, 0xff}},
+		{"Push, not protobuf", distributor.Distributor_Push_FullMethodName, []byte{0xff, 0xff}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var out rawproto.Bytes
+			err := conn.Invoke(withTenant("t"), tc.method, rawproto.Bytes(tc.body), &out, grpc.ForceCodecV2(rawproto.NewCodec()))
+			require.Equal(t, codes.InvalidArgument, status.Code(err), "%v", err)
+			require.Contains(t, err.Error(), "(err-pushguard-bad-protobuf)")
+		})
+	}
+
+	// The well-formed request those were made from is answered.
+	var resp pushguardv1.ValidateResponse
+	var out rawproto.Bytes
+	require.NoError(t, conn.Invoke(withTenant("t"), pushguardv1.ValidatorService_Validate_FullMethodName, rawproto.Bytes(valid), &out, grpc.ForceCodecV2(rawproto.NewCodec())))
+	require.NoError(t, proto.Unmarshal(out, &resp))
+	require.EqualValues(t, 1, resp.Counts.Samples)
 }
