@@ -14,7 +14,11 @@ import (
 
 	"github.com/prometheus/prometheus/prompb"
 	"github.com/stretchr/testify/require"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/protobuf/encoding/protowire"
+
+	pushguardv1 "github.com/pushguard/pushguard/proto/pushguard/v1"
 )
 
 func marshalWR(t testing.TB, series ...prompb.TimeSeries) []byte {
@@ -121,7 +125,7 @@ func TestWellFormedInputForTheUpstreamToJudge(t *testing.T) {
 	up := startFaultUpstream(t, nil)
 	up.recordOnly = true
 	inst := startPushguard(t, "-upstream.url="+up.URL)
-	rw1 := map[string]string{"X-Scope-OrgID": "t", "Content-Type": "application/x-protobuf", "Content-Encoding": "snappy"}
+	rw1 := map[string]string{"X-Scope-OrgID": "t", "Content-Type": "application/x-protobuf", "Content-Encoding": "snappy", "User-Agent": "agent\xfe"}
 	at := time.Now()
 	invalidUTF8 := ts(1, at, "__name__", "m", "job", "bad\xff\xfeutf8<script>alert(1)</script>")
 	for _, tc := range []struct {
@@ -160,6 +164,16 @@ func TestWellFormedInputForTheUpstreamToJudge(t *testing.T) {
 	require.NoError(t, json.Unmarshal(raw, &rep))
 	require.Len(t, rep.Offenders, 1)
 	require.Equal(t, "bad\ufffd\ufffdutf8<script>alert(1)</script>", rep.Offenders[0].Origin["job"])
+	require.Equal(t, "agent\ufffd", rep.Offenders[0].UserAgent)
+
+	// gRPC's ListOffenders answers the same, though a protobuf string
+	// must be UTF-8.
+	conn, err := grpc.NewClient(inst.GRPCAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	require.NoError(t, err)
+	defer conn.Close()
+	list, err := pushguardv1.NewValidatorServiceClient(conn).ListOffenders(withTenant("t"), &pushguardv1.ListOffendersRequest{})
+	require.NoError(t, err)
+	require.Equal(t, withoutPerMinute(rep), withoutPerMinute(offendersBodyOf(list)))
 
 	// So does the HTML report.
 	req, err = http.NewRequest(http.MethodGet, inst.url("/"), nil)
