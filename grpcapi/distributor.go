@@ -2,6 +2,7 @@ package grpcapi
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 
 	"github.com/go-kit/log"
@@ -18,11 +19,19 @@ import (
 // validator.Request (see rawproto), which the validator parses without
 // copying.
 type rawWriteRequest struct {
-	r *validator.Request
+	r    *validator.Request
+	size int
+}
+
+// String is what the gRPC request log shows of a push. It does not read
+// r, which is back in its pool by the time the log is written.
+func (m *rawWriteRequest) String() string {
+	return fmt.Sprintf("write request of %d bytes", m.size)
 }
 
 // Buffer implements rawproto.Receiver.
 func (m *rawWriteRequest) Buffer(n int) []byte {
+	m.size = n
 	if cap(m.r.Buf) < n {
 		m.r.Buf = make([]byte, n)
 	}

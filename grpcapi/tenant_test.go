@@ -23,7 +23,7 @@ func TestMetaOfTenant(t *testing.T) {
 		message string
 	}{
 		"one value":  {auth: multi, orgIDs: []string{"team-a"}, tenant: "team-a"},
-		"no value":   {auth: multi, code: codes.Unauthenticated, message: "no tenant: set the X-Scope-OrgID header (err-pushguard-missing-tenant)"},
+		"no value":   {auth: multi, code: codes.Unauthenticated, message: "no tenant: set metadata x-scope-orgid (err-pushguard-missing-tenant)"},
 		"bad value":  {auth: multi, orgIDs: []string{"a/../b"}, code: codes.Unauthenticated, message: "(err-pushguard-invalid-tenant)"},
 		"two values": {auth: multi, orgIDs: []string{"team-a", "team-b"}, code: codes.Unauthenticated, message: "2 values of metadata x-scope-orgid, want exactly one tenant (err-pushguard-invalid-tenant)"},
 		// As Mimir with -auth.multitenancy-enabled=false, the metadata is
