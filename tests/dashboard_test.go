@@ -145,6 +145,14 @@ func TestDashboard(t *testing.T) {
 	runtimeFile := filepath.Join(t.TempDir(), "runtime.yaml")
 	require.NoError(t, os.WriteFile(runtimeFile, []byte("overrides:\n  team-b:\n    action: report\n"), 0o600))
 	inst := startPushguard(t, "-validator.action=keep-first", "-validator.max-offenders-per-tenant=1", "-runtime-config.file="+runtimeFile)
+
+	// The job variable every panel filters by is there before the first
+	// push: a new or idle install shows its memory, CPU and zeros, not
+	// empty panels.
+	for _, name := range metricNames(t, "variable job", exprs["variable job"]) {
+		require.True(t, scrapeNames(t, inst)[name], "%s is not exposed before the first push", name)
+	}
+
 	c := inst.writeClient(t, "team-a")
 	at := time.Now().Truncate(time.Second)
 	cadvisor := prompb.TimeSeries{
