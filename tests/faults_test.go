@@ -429,7 +429,9 @@ func TestUpstreamRedirect(t *testing.T) {
 	v, ok := inst.metric(t, `pushguard_rejected_requests_total{reason="upstream-redirect"}`)
 	require.True(t, ok)
 	require.Equal(t, strconv.Itoa(len(codes)+2), v)
-	require.Regexp(t, `level=warn .*msg="upstream answered with a redirect" tenant=team-a`, inst.logs.String())
+	// Timestamped, so that a log collected without its own times still
+	// says when.
+	require.Regexp(t, `level=warn ts=\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d+Z .*msg="upstream answered with a redirect" tenant=team-a`, inst.logs.String())
 
 	// The record learnt nothing: the push, accepted at last, is no
 	// duplicate of itself.

@@ -73,6 +73,10 @@ func (cfg *Config) Validate() error {
 	if cfg.Timeout <= 0 {
 		return fmt.Errorf("-upstream.timeout must be positive")
 	}
+	if cfg.MaxResponseBytes <= 0 {
+		// 0 would pass every upstream refusal back without its reason.
+		return fmt.Errorf("-upstream.max-response-bytes must be positive, got %d", cfg.MaxResponseBytes)
+	}
 	return cfg.GRPC.Validate()
 }
 

@@ -45,4 +45,10 @@ func TestDuplicateLog(t *testing.T) {
 	l.log(r, &res, nil, meta)
 	require.Empty(t, buf.String(), "over the rate")
 	require.Equal(t, 2.0, testutil.ToFloat64(l.suppressed))
+
+	// At rate 0 nothing is logged, not even a first warning.
+	none := newDuplicateLog(log.NewLogfmtLogger(&buf), 0, false, prometheus.NewRegistry())
+	none.log(r, &res, nil, meta)
+	require.Empty(t, buf.String(), "-validator.warn-log-rate=0")
+	require.Equal(t, 2.0, testutil.ToFloat64(none.suppressed))
 }

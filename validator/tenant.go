@@ -2,6 +2,7 @@ package validator
 
 import (
 	"flag"
+	"fmt"
 
 	"github.com/grafana/dskit/tenant"
 )
@@ -16,6 +17,21 @@ type AuthConfig struct {
 func (cfg *AuthConfig) RegisterFlags(f *flag.FlagSet) {
 	f.BoolVar(&cfg.MultitenancyEnabled, "auth.multitenancy-enabled", true, "When true, every request must name its tenant in the X-Scope-OrgID header (gRPC metadata x-scope-orgid); requests without one are refused.")
 	f.StringVar(&cfg.NoAuthTenant, "auth.no-auth-tenant", "anonymous", "Tenant used for every request when multitenancy is disabled.")
+}
+
+// Validate checks the tenant used without multitenancy, which every push
+// would otherwise carry to be refused upstream.
+func (cfg *AuthConfig) Validate() error {
+	if cfg.MultitenancyEnabled {
+		return nil
+	}
+	if cfg.NoAuthTenant == "" {
+		return fmt.Errorf("-auth.no-auth-tenant must not be empty while -auth.multitenancy-enabled=false: it is every push's tenant")
+	}
+	if err := tenant.ValidTenantID(cfg.NoAuthTenant); err != nil {
+		return fmt.Errorf("invalid -auth.no-auth-tenant %q: %w", cfg.NoAuthTenant, err)
+	}
+	return nil
 }
 
 // Tenant resolves the tenant of a request from its X-Scope-OrgID value.

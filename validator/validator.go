@@ -49,7 +49,7 @@ var DefaultAttributionLabels = []string{"job", "namespace"}
 // RegisterFlags registers the validator flags.
 func (cfg *Config) RegisterFlags(f *flag.FlagSet) {
 	f.StringVar(&cfg.Action, "validator.action", string(ActionReport), "What to do with duplicate samples no rule matches: report, keep-first, keep-last, keep-max, keep-min, sum, label or reject. Rules, in YAML only, choose per series selector and kind.")
-	f.StringVar(&cfg.DisambiguationLabel, "validator.disambiguation-label", DefaultDisambiguationLabel, "Label the label action adds to the second, third, ... colliding series, with value 1, 2, ...")
+	f.StringVar(&cfg.DisambiguationLabel, "validator.disambiguation-label", DefaultDisambiguationLabel, "Label the label action adds to the second, third, ... colliding series, with value 1, 2, ... Empty means duplicate_index.")
 	f.IntVar(&cfg.DisambiguationMaxLabels, "validator.disambiguation-max-label-names", 30, "Most labels a series may have upstream (Mimir's -validator.max-label-names-per-series, __name__ included; the lowest of the tenants that use the label action). A duplicate group the label action would take past it is kept as keep-first keeps it, since the upstream would refuse the labelled series and the push with it. 0 means no limit.")
 	f.Var(&cfg.IgnoreLabels, "validator.ignore-labels", "Comma-separated label names left out of series identity, mirroring labels the upstream drops (Mimir's drop_labels, the HA tracker's __replica__).")
 	cfg.OriginLabels = append(LabelNames(nil), DefaultOriginLabels...)
@@ -59,7 +59,7 @@ func (cfg *Config) RegisterFlags(f *flag.FlagSet) {
 	cfg.AttributionLabels = append(LabelNames(nil), DefaultAttributionLabels...)
 	f.Var(&cfg.AttributionLabels, "validator.attribution-labels", "Comma-separated labels of the offending series that pushguard_attributed_duplicate_samples_total counts duplicates by. Empty disables the metric.")
 	f.IntVar(&cfg.MaxAttributionCardinality, "validator.max-attribution-cardinality", 100, "Maximum attribution label value combinations per tenant; further combinations are counted with every attribution label set to __overflow__.")
-	f.Float64Var(&cfg.WarnLogRate, "validator.warn-log-rate", 1, "Aggregated duplicate-sample warnings (one per push and kind) logged per second at most; the others are counted in pushguard_duplicate_warnings_suppressed_total.")
+	f.Float64Var(&cfg.WarnLogRate, "validator.warn-log-rate", 1, "Aggregated duplicate-sample warnings (one per push and kind) logged per second at most; the others are counted in pushguard_duplicate_warnings_suppressed_total. 0 logs none.")
 	f.IntVar(&cfg.MaxRequestBytes, "validator.max-request-bytes", 100<<20, "Maximum size of a push body, compressed and decompressed, in bytes. Larger pushes are refused with 413.")
 	cfg.CrossRequest.RegisterFlags(f)
 	cfg.Limits.RegisterFlags(f)

@@ -15,6 +15,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/go-kit/log"
 	"github.com/go-kit/log/level"
 	dslog "github.com/grafana/dskit/log"
 	"github.com/grafana/dskit/server"
@@ -73,6 +74,9 @@ func setDefault(f *flag.FlagSet, name, value string) {
 
 // Validate checks the configuration.
 func (c *Config) Validate() error {
+	if err := c.Auth.Validate(); err != nil {
+		return err
+	}
 	if err := c.Validator.Validate(); err != nil {
 		return err
 	}
@@ -81,6 +85,9 @@ func (c *Config) Validate() error {
 	}
 	if err := c.Report.Validate(); err != nil {
 		return err
+	}
+	if f := c.Server.LogFormat; f != dslog.LogfmtFormat && f != dslog.JSONFormat {
+		return fmt.Errorf("-log.format must be %s or %s, got %q", dslog.LogfmtFormat, dslog.JSONFormat, f)
 	}
 	if c.ShutdownDelay < 0 {
 		return fmt.Errorf("-shutdown-delay must not be negative")
@@ -96,6 +103,10 @@ func (c *Config) Validate() error {
 
 func main() {
 	if err := run(os.Args[1:]); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			// -help, -h: the usage is printed; asking for it is no failure.
+			os.Exit(0)
+		}
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
@@ -111,7 +122,7 @@ func run(args []string) error {
 		return fmt.Errorf("invalid configuration: %w", err)
 	}
 
-	logger := dslog.NewGoKitWithLevel(cfg.Server.LogLevel, cfg.Server.LogFormat)
+	logger := log.With(dslog.NewGoKitWithLevel(cfg.Server.LogLevel, cfg.Server.LogFormat), "ts", log.DefaultTimestampUTC)
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	cfg.Server.Log = logger
@@ -201,6 +212,12 @@ func parseConfig(args []string, cfg *Config) (string, error) {
 	if err := fs.Parse(args); err != nil {
 		return "", err
 	}
+	if fs.NArg() > 0 {
+		// The flag package stops at the first argument that is not a flag
+		// and leaves every flag after it unset: "-auth.multitenancy-enabled
+		// false" would silently drop the rest of the command line.
+		return "", fmt.Errorf("unexpected argument %q: pushguard takes only flags, as -name=value (a boolean flag is -name=false, not -name false); flags after it would be ignored", fs.Arg(0))
+	}
 	if *configFile == "" {
 		return "", nil
 	}
@@ -212,6 +229,10 @@ func parseConfig(args []string, cfg *Config) (string, error) {
 	dec.KnownFields(true)
 	if err := dec.Decode(cfg); err != nil && !errors.Is(err, io.EOF) {
 		return "", fmt.Errorf("parsing -config.file %s: %w", *configFile, err)
+	}
+	// A second document would be read by nobody, its mistakes unreported.
+	if err := dec.Decode(new(yaml.Node)); !errors.Is(err, io.EOF) {
+		return "", fmt.Errorf("parsing -config.file %s: it holds more than one YAML document (---); put the whole configuration in one", *configFile)
 	}
 	// Parse again so that flags on the command line win over the file.
 	if err := fs.Parse(args); err != nil {

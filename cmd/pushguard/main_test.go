@@ -114,6 +114,22 @@ upstream:
 		_, err := parseConfig([]string{"-config.file=" + writeFile(t, "validator:\n  acton: report\n")}, &cfg)
 		require.ErrorContains(t, err, "acton")
 	})
+	t.Run("an argument that is not a flag is an error, not the end of the flags", func(t *testing.T) {
+		var cfg Config
+		_, err := parseConfig([]string{"-auth.multitenancy-enabled", "false", "-upstream.url=http://127.0.0.1:9009/api/v1/push"}, &cfg)
+		require.ErrorContains(t, err, `unexpected argument "false"`)
+	})
+	t.Run("a second YAML document is an error", func(t *testing.T) {
+		var cfg Config
+		_, err := parseConfig([]string{"-config.file=" + writeFile(t, "validator:\n  action: report\n---\nvalidator:\n  acton: keep-first\n")}, &cfg)
+		require.ErrorContains(t, err, "more than one YAML document")
+	})
+	t.Run("a tenant without multitenancy is checked only then", func(t *testing.T) {
+		var cfg Config
+		_, err := parseConfig([]string{"-auth.no-auth-tenant="}, &cfg)
+		require.NoError(t, err)
+		require.NoError(t, cfg.Validate(), "multitenancy on: the no-auth tenant is not used")
+	})
 	t.Run("invalid values fail validation", func(t *testing.T) {
 		for _, args := range [][]string{
 			{"-validator.action=explode"},
@@ -121,6 +137,11 @@ upstream:
 			{"-upstream.timeout=0s"},
 			{"-upstream.url=http://mimir:8080/api/v1/push", "-upstream.tls-ca-path=/etc/ca.pem"},
 			{"-upstream.tls-ca-path=/etc/ca.pem"},
+			{"-upstream.max-response-bytes=0"},
+			{"-upstream.max-response-bytes=-1"},
+			{"-log.format=xml"},
+			{"-auth.multitenancy-enabled=false", "-auth.no-auth-tenant="},
+			{"-auth.multitenancy-enabled=false", "-auth.no-auth-tenant=../escape"},
 		} {
 			var cfg Config
 			_, err := parseConfig(args, &cfg)
