@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"net/http"
 	"os"
@@ -173,10 +174,20 @@ func (e *Embedded) stopping(error) error {
 // Name identifies this upstream in metrics and logs.
 func (e *Embedded) Name() string { return "embedded" }
 
-// Queryable returns the tenant's TSDB for PromQL, opening it if needed.
+// Queryable returns the tenant's TSDB for PromQL, opening it if needed. A
+// tenant that never pushed has nothing to read: a query does not create
+// its TSDB, which anyone could otherwise do for any number of tenant IDs.
 func (e *Embedded) Queryable(tenantID string) (storage.Queryable, error) {
 	if err := validateTenant(tenantID); err != nil {
 		return nil, err
+	}
+	e.mtx.Lock()
+	_, open := e.tenants[tenantID]
+	e.mtx.Unlock()
+	if !open {
+		if _, err := os.Stat(filepath.Join(e.cfg.Dir, tenantID)); errors.Is(err, fs.ErrNotExist) {
+			return storage.QueryableFunc(func(int64, int64) (storage.Querier, error) { return storage.NoopQuerier(), nil }), nil
+		}
 	}
 	return e.db(context.Background(), tenantID)
 }

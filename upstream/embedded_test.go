@@ -314,9 +314,10 @@ func TestEmbedded_TenantsAreIsolated(t *testing.T) {
 	require.Equal(t, map[string][]string{`{__name__="a"}`: {"1000:1"}}, readEmbedded(t, e, "team-a"))
 	require.Equal(t, map[string][]string{`{__name__="a"}`: {"1000:2"}}, readEmbedded(t, e, "team-b"))
 	require.Equal(t, map[string][]string{}, readEmbedded(t, e, "team-c"))
-	for _, tenantID := range []string{"team-a", "team-b", "team-c"} {
+	for _, tenantID := range []string{"team-a", "team-b"} {
 		require.DirExists(t, filepath.Join(dir, tenantID))
 	}
+	require.NoDirExists(t, filepath.Join(dir, "team-c"), "a read creates no TSDB")
 }
 
 func TestEmbedded_ConcurrentPushesOpenEachTenantOnce(t *testing.T) {
@@ -364,6 +365,27 @@ func TestEmbedded_InvalidTenant(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestEmbedded_QueryCreatesNothing: reading a tenant that never pushed
+// answers nothing and leaves no TSDB behind, however many tenant IDs a
+// reader tries.
+func TestEmbedded_QueryCreatesNothing(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "data")
+	e := startEmbedded(t, dir, nil)
+	require.Empty(t, readEmbedded(t, e, "never-pushed"))
+	entries, err := os.ReadDir(dir)
+	require.NoError(t, err)
+	require.Empty(t, entries)
+
+	// A tenant that pushed is read, also after a restart.
+	resp, err := e.Push(context.Background(), &upstream.Request{Tenant: embeddedTenant, Body: embeddedBody(t, embeddedFloats(`a`, 1000, 1))})
+	require.NoError(t, err)
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	require.Len(t, readEmbedded(t, e, embeddedTenant), 1)
+	require.NoError(t, services.StopAndAwaitTerminated(context.Background(), e))
+	e = startEmbedded(t, dir, nil)
+	require.Len(t, readEmbedded(t, e, embeddedTenant), 1)
 }
 
 func TestEmbedded_DataSurvivesRestart(t *testing.T) {
