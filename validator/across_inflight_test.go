@@ -142,6 +142,26 @@ func TestAcrossRequestsRetryOfAPatchedPush(t *testing.T) {
 	}
 }
 
+// TestAcrossRequestsGroupJudgedOnWhatItForwards: a group whose first
+// sample repeats the recorded value, but which its action resolves to
+// another, conflicts with what the upstream holds.
+func TestAcrossRequestsGroupJudgedOnWhatItForwards(t *testing.T) {
+	for action, vals := range map[string][2]float64{"keep-last": {1, 2}, "keep-max": {1, 2}, "keep-min": {1, 0}, "sum": {1, 1}} {
+		t.Run(action, func(t *testing.T) {
+			v, _ := newTestValidator(t, "-validator.action="+action)
+			meta := Meta{Tenant: "team-a", Time: t0}
+			first := check(t, v, meta, ruleSeries(1000, 1))
+			v.Settle(first, meta, 200)
+			first.Release()
+			c := check(t, v, meta, ruleSeries(1000, vals[0]), ruleSeries(1000, vals[1]))
+			defer c.Release()
+			across := acrossOf(c)
+			require.Len(t, across, 1)
+			require.True(t, across[0].Conflicting, "%s of %v forwards another value than the recorded 1", action, vals)
+		})
+	}
+}
+
 // TestAcrossRequestsRetryReportedOnly: with across_requests only
 // reported, the retry of a patched push is patched again and forwarded,
 // and repeats what is stored: identical.

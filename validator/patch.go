@@ -287,7 +287,7 @@ func (p *Patch) judgeRepeatedGroup(r *Request, res *Result, group []member, acti
 		return
 	}
 	j := slices.IndexFunc(res.Duplicates, func(d Duplicate) bool {
-		return d.Kind == AcrossRequests && d.Conflicting && d.Sample == first && !d.RecordedHistogram
+		return d.Kind == AcrossRequests && d.Sample == first && !d.RecordedHistogram
 	})
 	if j < 0 {
 		return
@@ -315,8 +315,10 @@ func (p *Patch) judgeRepeatedGroup(r *Request, res *Result, group []member, acti
 	default:
 		return
 	}
-	if math.Float64bits(v) == d.RecordedValue {
-		d.Conflicting = false
+	// Either way round: a first sample equal to the recorded one does not
+	// make the group identical when it would forward another value.
+	d.Conflicting = math.Float64bits(v) != d.RecordedValue
+	if !d.Conflicting {
 		d.Sample = kept
 	}
 }
