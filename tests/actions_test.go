@@ -166,12 +166,7 @@ func TestActionsEndToEnd(t *testing.T) {
 		// then rather than at the end of the test run.
 		inst := *inst
 		inst.client = &http.Client{Timeout: 30 * time.Second}
-		hist := func(pod string, threshold float64) prompb.TimeSeries {
-			// Told apart by their counts: 4, or 5 with the NaN threshold.
-			n := uint64(4)
-			if math.IsNaN(threshold) {
-				n = 5
-			}
+		histAt := func(pod string, threshold float64, at time.Time, n uint64) prompb.TimeSeries {
 			h := &histogram.Histogram{Count: n, Sum: 6, ZeroThreshold: threshold, ZeroCount: 1,
 				PositiveSpans: []histogram.Span{{Offset: 0, Length: 1}}, PositiveBuckets: []int64{int64(n) - 1}}
 			s := ts(0, at, "__name__", "latency_seconds", "job", "api", "pod", pod)
@@ -179,7 +174,18 @@ func TestActionsEndToEnd(t *testing.T) {
 			s.Histograms = []prompb.Histogram{prompb.FromIntHistogram(at.UnixMilli(), h)}
 			return s
 		}
-		status, msg := pushAs(t, &inst, "t-sum", hist("", 0.001), hist("", math.NaN()))
+		hist := func(pod string, threshold float64) prompb.TimeSeries {
+			// Told apart by their counts: 4, or 5 with the NaN threshold.
+			n := uint64(4)
+			if math.IsNaN(threshold) {
+				n = 5
+			}
+			return histAt(pod, threshold, at, n)
+		}
+		// A later group of the same offender that sum resolves does not
+		// hide the one that fell back.
+		later := at.Add(time.Second)
+		status, msg := pushAs(t, &inst, "t-sum", hist("", 0.001), hist("", math.NaN()), histAt("", 0.001, later, 4), histAt("", 0.001, later, 6))
 		require.Equal(t, http.StatusOK, status, msg)
 		var found bool
 		for _, o := range inst.offenders(t, "t-sum", "").Offenders {
@@ -187,7 +193,8 @@ func TestActionsEndToEnd(t *testing.T) {
 				found = true
 				require.Equal(t, "keep-first", o.Action)
 				require.Equal(t, "sum", o.RequestedAction)
-				require.Equal(t, int64(1), o.DroppedSamples)
+				require.Equal(t, int64(2), o.DroppedSamples, "one by the fallback, one summed into its group's first")
+				require.Equal(t, int64(1), o.ChangedSamples, "the sum")
 			}
 		}
 		require.True(t, found, "the group is reported")
