@@ -106,16 +106,14 @@ func validUTF8(s string) string {
 // validUTF8Map is m with validUTF8 keys and values; m itself when they
 // all are.
 func validUTF8Map(m map[string]string) map[string]string {
-	valid := true
 	for k, v := range m {
-		valid = valid && utf8.ValidString(k) && utf8.ValidString(v)
+		if !utf8.ValidString(k) || !utf8.ValidString(v) {
+			out := make(map[string]string, len(m))
+			for name, value := range m {
+				out[validUTF8(name)] = validUTF8(value)
+			}
+			return out
+		}
 	}
-	if valid {
-		return m
-	}
-	out := make(map[string]string, len(m))
-	for k, v := range m {
-		out[validUTF8(k)] = validUTF8(v)
-	}
-	return out
+	return m
 }

@@ -38,12 +38,7 @@ func tenantOf(ctx context.Context, auth validator.AuthConfig) (string, error) {
 	if len(orgIDs) == 1 {
 		orgID = orgIDs[0]
 	}
-	if auth.MultitenancyEnabled && orgID == "" {
-		// Said as a gRPC caller sets it, not as the HTTP header.
-		return "", validator.NewError(validator.ErrIDMissingTenant, validator.CauseUnauthorized, nil,
-			"no tenant: set metadata %s", upstream.OrgIDMetadataKey)
-	}
-	return auth.Tenant(orgID)
+	return auth.TenantFrom(orgID, "metadata "+upstream.OrgIDMetadataKey)
 }
 
 // peerHost returns the address of the client without its port, as the

@@ -34,13 +34,21 @@ func (cfg *AuthConfig) Validate() error {
 	return nil
 }
 
-// Tenant resolves the tenant of a request from its X-Scope-OrgID value.
+// Tenant resolves the tenant of an HTTP request from its X-Scope-OrgID
+// header's value.
 func (cfg *AuthConfig) Tenant(orgID string) (string, error) {
+	return cfg.TenantFrom(orgID, "the X-Scope-OrgID header")
+}
+
+// TenantFrom resolves the tenant of a request from its X-Scope-OrgID
+// value, which the caller sets in source (named in the error when it is
+// missing).
+func (cfg *AuthConfig) TenantFrom(orgID, source string) (string, error) {
 	if !cfg.MultitenancyEnabled {
 		return cfg.NoAuthTenant, nil
 	}
 	if orgID == "" {
-		return "", NewError(ErrIDMissingTenant, CauseUnauthorized, nil, "no tenant: set the X-Scope-OrgID header")
+		return "", NewError(ErrIDMissingTenant, CauseUnauthorized, nil, "no tenant: set %s", source)
 	}
 	if err := tenant.ValidTenantID(orgID); err != nil {
 		return "", NewError(ErrIDInvalidTenant, CauseUnauthorized, err, "invalid tenant %q", orgID)
