@@ -142,6 +142,51 @@ func TestAcrossRequestsRetryOfAPatchedPush(t *testing.T) {
 	}
 }
 
+// TestAcrossRequestsRetryOfAPatchedHistogramGroup: as for floats, the
+// retry of a push whose histogram group an action resolved to another
+// histogram than its first repeats what is stored.
+func TestAcrossRequestsRetryOfAPatchedHistogramGroup(t *testing.T) {
+	ruleHistogram := func(count uint64) prompb.TimeSeries {
+		return withHistogram(series("__name__", "http_request_duration_seconds", "namespace", "shop"), 1000, testHistogram(count))
+	}
+	for _, tc := range []struct {
+		action      string
+		sent, other [2]uint64
+	}{
+		// other's first histogram is the one forwarded for sent, but
+		// other resolves to another.
+		{"keep-last", [2]uint64{3, 6}, [2]uint64{6, 7}},
+		{"keep-max", [2]uint64{3, 6}, [2]uint64{6, 7}},
+		{"keep-min", [2]uint64{6, 3}, [2]uint64{3, 2}},
+		{"sum", [2]uint64{3, 6}, [2]uint64{9, 1}},
+	} {
+		t.Run(tc.action, func(t *testing.T) {
+			v, _ := newTestValidator(t, "-validator.action="+tc.action)
+			meta := Meta{Tenant: "team-a", Time: t0}
+			push := func(counts [2]uint64) *Checked {
+				c := check(t, v, meta, ruleHistogram(counts[0]), ruleHistogram(counts[1]))
+				v.Settle(c, meta, 200)
+				return c
+			}
+			first := push(tc.sent)
+			require.Positive(t, first.Patch.Dropped, "the first push is patched")
+			first.Release()
+			retry := push(tc.sent)
+			across := acrossOf(retry)
+			require.Len(t, across, 1)
+			require.False(t, across[0].Conflicting, "the retry forwards what the first push did")
+			require.True(t, retry.AllDropped())
+			retry.Release()
+
+			other := push(tc.other)
+			across = acrossOf(other)
+			require.Len(t, across, 1)
+			require.True(t, across[0].Conflicting, "another histogram than the one forwarded")
+			other.Release()
+		})
+	}
+}
+
 // TestAcrossRequestsGroupJudgedOnWhatItForwards: a group whose first
 // sample repeats the recorded value, but which its action resolves to
 // another, conflicts with what the upstream holds.

@@ -283,44 +283,67 @@ func (p *Patch) judgeRepeatedGroup(r *Request, res *Result, group []member, acti
 	first := group[0].ref
 	// p.order holds the other kinds' duplicates: all of them, when the
 	// request repeats nothing forwarded earlier.
-	if len(group) < 2 || first.Histogram || len(p.order) == len(res.Duplicates) || !oneKind(group) {
+	if len(group) < 2 || len(p.order) == len(res.Duplicates) || !oneKind(group) {
 		return
 	}
 	j := slices.IndexFunc(res.Duplicates, func(d Duplicate) bool {
-		return d.Kind == AcrossRequests && d.Sample == first && !d.RecordedHistogram
+		return d.Kind == AcrossRequests && d.Sample == first
 	})
 	if j < 0 {
 		return
 	}
-	d := &res.Duplicates[j]
-	var kept SampleRef
-	var v float64
-	switch action {
-	case ActionKeepLast:
-		kept = group[len(group)-1].ref
-		v = r.Samples[kept.Index].Value
-	case ActionKeepMax, ActionKeepMin:
-		i, ok := pickExtreme(r, group, action == ActionKeepMax)
-		if !ok {
-			return
-		}
-		kept = group[i].ref
-		v = r.Samples[kept.Index].Value
-	case ActionSum:
-		total, ok := sumFloats(r, group)
-		if !ok {
-			return
-		}
-		kept, v = first, total
-	default:
+	kept, fw, ok := groupForwards(r, group, action)
+	if !ok {
 		return
 	}
 	// Either way round: a first sample equal to the recorded one does not
 	// make the group identical when it would forward another value.
-	d.Conflicting = math.Float64bits(v) != d.RecordedValue
+	d := &res.Duplicates[j]
+	d.Conflicting = fw.Histogram != d.RecordedHistogram || fw.Value != d.RecordedValue
 	if !d.Conflicting {
 		d.Sample = kept
 	}
+}
+
+// groupForwards returns what action forwards at the first sample of a
+// group of one kind, as the record keeps it (float bits, or the hash of a
+// histogram's encoding), and the sample whose value that is. It is false
+// for keep-first and when the action falls back to it.
+func groupForwards(r *Request, group []member, action Action) (SampleRef, Latest, bool) {
+	first := group[0].ref
+	kept := first
+	switch action {
+	case ActionKeepLast:
+		kept = group[len(group)-1].ref
+	case ActionKeepMax, ActionKeepMin:
+		i, ok := pickExtreme(r, group, action == ActionKeepMax)
+		if !ok {
+			return SampleRef{}, Latest{}, false
+		}
+		kept = group[i].ref
+	case ActionSum:
+		if first.Histogram {
+			raw, ok := histogramSum(r, group)
+			if !ok {
+				return SampleRef{}, Latest{}, false
+			}
+			if raw != nil {
+				return first, Latest{Value: encodingHash(raw), Histogram: true}, true
+			}
+			break
+		}
+		total, ok := sumFloats(r, group)
+		if !ok {
+			return SampleRef{}, Latest{}, false
+		}
+		return first, Latest{Value: math.Float64bits(total)}, true
+	default:
+		return SampleRef{}, Latest{}, false
+	}
+	if kept.Histogram {
+		return kept, Latest{Value: histogramHash(r, r.Histograms[kept.Index]), Histogram: true}, true
+	}
+	return kept, Latest{Value: math.Float64bits(r.Samples[kept.Index].Value)}, true
 }
 
 // keep drops every candidate but cands[i].

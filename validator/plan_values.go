@@ -117,12 +117,27 @@ func sumFloats(r *Request, cands []member) (float64, bool) {
 }
 
 func (p *Patch) sumHistograms(r *Request, cands []member) bool {
+	raw, ok := histogramSum(r, cands)
+	if !ok {
+		return false
+	}
+	if k := cands[0].ref.Index; raw != nil && string(raw) != string(r.Bytes(r.Histograms[k].Raw)) {
+		p.hists[k].raw = raw
+		p.chargeChange(cands)
+	}
+	return true
+}
+
+// histogramSum encodes the sum of the histogram candidates at the group's
+// timestamp, or returns nil when there are none but stale markers (the
+// first is kept). It reports false when they cannot be summed.
+func histogramSum(r *Request, cands []member) ([]byte, bool) {
 	var acc *histogram.FloatHistogram
 	allInt := true
 	for _, c := range cands {
 		h, err := DecodeHistogram(r, r.Histograms[c.ref.Index])
 		if err != nil {
-			return false
+			return nil, false
 		}
 		if value.IsStaleNaN(h.Sum) {
 			continue
@@ -130,21 +145,20 @@ func (p *Patch) sumHistograms(r *Request, cands []member) bool {
 		allInt = allInt && !h.IsFloatHistogram()
 		fh := h.ToFloatHistogram()
 		if !summable(fh) {
-			return false
+			return nil, false
 		}
 		if acc == nil {
 			acc = fh
 			continue
 		}
 		if _, _, _, err := acc.Add(fh); err != nil {
-			return false
+			return nil, false
 		}
 	}
 	if acc == nil {
-		return true // stale markers only: keep the first
+		return nil, true
 	}
-	k := cands[0].ref.Index
-	ts := r.Histograms[k].TimestampMs
+	ts := r.Histograms[cands[0].ref.Index].TimestampMs
 	var out prompb.Histogram
 	if ih, ok := toIntHistogram(acc); allInt && ok {
 		out = prompb.FromIntHistogram(ts, ih)
@@ -153,13 +167,9 @@ func (p *Patch) sumHistograms(r *Request, cands []member) bool {
 	}
 	raw, err := out.Marshal()
 	if err != nil {
-		return false
+		return nil, false
 	}
-	if string(raw) != string(r.Bytes(r.Histograms[k].Raw)) {
-		p.hists[k].raw = raw
-		p.chargeChange(cands)
-	}
-	return true
+	return raw, true
 }
 
 // summable says whether Prometheus' FloatHistogram.Add can take fh: spans
