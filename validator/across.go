@@ -2,6 +2,7 @@ package validator
 
 import (
 	"math"
+	"strconv"
 	"time"
 
 	"github.com/cespare/xxhash/v2"
@@ -197,6 +198,68 @@ func firstAt(r *Request, res *Result, g int32, ts int64) (SampleRef, bool) {
 func (sr *SeriesRecord) Accepted(tenantHash uint64, r *Request, res *Result, p *Patch, now time.Time) {
 	b := sr.batchOf(tenantHash, res)
 	forwardedLatest(r, res, p, b)
+	sr.putBatch(b, now, false)
+	if p.Relabelled > 0 {
+		sr.putCopies(tenantHash, r, res, p, now)
+	}
+}
+
+// putCopies records, for each copy of a series the label action made, the
+// latest sample it forwarded: the copy is a series of its own upstream,
+// which a later push may write itself.
+func (sr *SeriesRecord) putCopies(tenantHash uint64, r *Request, res *Result, p *Patch, now time.Time) {
+	id := p.Identity
+	if id == nil {
+		id = &Identity{}
+	}
+	name := []byte(p.labelName())
+	b := &p.copies
+	b.keys, p.copiesLatest = b.keys[:0], p.copiesLatest[:0]
+	if p.copyAt == nil {
+		p.copyAt = map[uint64]int{}
+	}
+	clear(p.copyAt)
+	add := func(i int, rank int32, l Latest) {
+		p.scratch = strconv.AppendInt(p.scratch[:0], int64(rank), 10)
+		key := recordKey(tenantHash, id.HashWith(r, i, name, p.scratch, &res.scratch))
+		if j, ok := p.copyAt[key]; ok {
+			if l.TimestampMs > p.copiesLatest[j].TimestampMs {
+				p.copiesLatest[j] = l
+			}
+			return
+		}
+		p.copyAt[key] = len(b.keys)
+		b.keys = append(b.keys, key)
+		p.copiesLatest = append(p.copiesLatest, l)
+	}
+	for i := range r.Series {
+		if !p.touched[i] {
+			continue
+		}
+		s := &r.Series[i]
+		for k := s.SamplesStart; k < s.SamplesEnd; k++ {
+			if sp := &p.samples[k]; !sp.drop && sp.rank > 0 {
+				v := r.Samples[k].Value
+				if sp.set {
+					v = sp.value
+				}
+				add(i, sp.rank, Latest{TimestampMs: r.Samples[k].TimestampMs, Value: math.Float64bits(v)})
+			}
+		}
+		for k := s.HistogramsStart; k < s.HistogramsEnd; k++ {
+			if hp := &p.hists[k]; !hp.drop && hp.rank > 0 {
+				hash := histogramHash(r, r.Histograms[k])
+				if hp.raw != nil {
+					hash = encodingHash(hp.raw)
+				}
+				add(i, hp.rank, Latest{TimestampMs: r.Histograms[k].TimestampMs, Value: hash, Histogram: true})
+			}
+		}
+	}
+	sr.arrange(b)
+	for j := range b.keys {
+		b.put[j], b.next[j] = true, p.copiesLatest[j]
+	}
 	sr.putBatch(b, now, false)
 }
 

@@ -242,3 +242,29 @@ func TestAcrossRequestsRefusedJudgedOnWhatWasForwarded(t *testing.T) {
 	a.Release()
 	b.Release()
 }
+
+// TestAcrossRequestsLabelledCopyRecorded: the copy of a series the label
+// action forwarded is a series upstream; a later push that writes it at the
+// same timestamp is an across_requests duplicate of it.
+func TestAcrossRequestsLabelledCopyRecorded(t *testing.T) {
+	v, _ := newTestValidator(t, "-validator.action=label")
+	meta := Meta{Tenant: "team-a", Time: t0}
+	labelled := func(vals ...float64) prompb.TimeSeries {
+		return withSamples(series("__name__", "kube_job_status_failed", "duplicate_index", "1", "job", "ksm"), vals...)
+	}
+	first := check(t, v, meta, withSamples(series("__name__", "kube_job_status_failed", "job", "ksm"), 1000, 1, 1000, 2))
+	require.Equal(t, 1, first.Patch.Relabelled)
+	v.Settle(first, meta, 200)
+	first.Release()
+
+	for _, tc := range []struct {
+		value       float64
+		conflicting bool
+	}{{2, false}, {9, true}} {
+		c := check(t, v, meta, labelled(1000, tc.value))
+		across := acrossOf(c)
+		require.Len(t, across, 1, "the copy holds a sample at 1000")
+		require.Equal(t, tc.conflicting, across[0].Conflicting, "the copy holds 2, the push sends %v", tc.value)
+		c.Release()
+	}
+}

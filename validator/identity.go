@@ -100,17 +100,46 @@ func (id *Identity) build(r *Request, i int, sc *Scratch, buf *[]byte) []byte {
 	}
 	dst := (*buf)[:0]
 	for _, k := range sc.idx {
-		name, value := r.Bytes(r.Labels[k].Name), r.Bytes(r.Labels[k].Value)
-		msgLen := 1 + protowire.SizeBytes(len(name)) + 1 + protowire.SizeBytes(len(value))
-		dst = protowire.AppendTag(dst, rw1SeriesLabels, protowire.BytesType)
-		dst = protowire.AppendVarint(dst, uint64(msgLen))
-		dst = protowire.AppendTag(dst, labelName, protowire.BytesType)
-		dst = protowire.AppendBytes(dst, name)
-		dst = protowire.AppendTag(dst, labelValue, protowire.BytesType)
-		dst = protowire.AppendBytes(dst, value)
+		dst = appendIdentityLabel(dst, r.Bytes(r.Labels[k].Name), r.Bytes(r.Labels[k].Value))
 	}
 	*buf = dst
 	return dst
+}
+
+// appendIdentityLabel appends one label in the canonical encoding.
+func appendIdentityLabel(dst, name, value []byte) []byte {
+	msgLen := 1 + protowire.SizeBytes(len(name)) + 1 + protowire.SizeBytes(len(value))
+	dst = protowire.AppendTag(dst, rw1SeriesLabels, protowire.BytesType)
+	dst = protowire.AppendVarint(dst, uint64(msgLen))
+	dst = protowire.AppendTag(dst, labelName, protowire.BytesType)
+	dst = protowire.AppendBytes(dst, name)
+	dst = protowire.AppendTag(dst, labelValue, protowire.BytesType)
+	return protowire.AppendBytes(dst, value)
+}
+
+// HashWith returns the identity hash of series i with label name set to
+// value (replacing the series' own), as Hash returns it for a series that
+// arrives with that label: the identity of a copy the label action makes.
+func (id *Identity) HashWith(r *Request, i int, name, value []byte, sc *Scratch) uint64 {
+	add := len(value) > 0 && !id.ignored(name)
+	sc.idx = id.normalized(r, i, sc.idx[:0])
+	dst := sc.a[:0]
+	for _, k := range sc.idx {
+		n := r.Bytes(r.Labels[k].Name)
+		if bytes.Equal(n, name) {
+			continue
+		}
+		if add && nameLess(name, n) {
+			dst = appendIdentityLabel(dst, name, value)
+			add = false
+		}
+		dst = appendIdentityLabel(dst, n, r.Bytes(r.Labels[k].Value))
+	}
+	if add {
+		dst = appendIdentityLabel(dst, name, value)
+	}
+	sc.a = dst
+	return xxh3.Hash(dst) &^ id.collide
 }
 
 // appendShortLabels appends the canonical encoding of labels, spans of b,

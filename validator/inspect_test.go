@@ -37,6 +37,35 @@ func TestIdentity(t *testing.T) {
 	}
 }
 
+// TestIdentityHashWith: the identity of a series with a label set is that
+// of the series arriving with it.
+func TestIdentityHashWith(t *testing.T) {
+	for name, tc := range map[string]struct {
+		from, with   prompb.TimeSeries
+		label, value string
+		ignore       []string
+	}{
+		"added between":    {from: series("__name__", "m", "job", "x"), with: series("__name__", "m", "duplicate_index", "1", "job", "x"), label: "duplicate_index", value: "1"},
+		"added last":       {from: series("__name__", "m", "a", "x"), with: series("__name__", "m", "a", "x", "z", "1"), label: "z", value: "1"},
+		"added first":      {from: series("b", "x", "c", "y"), with: series("a", "1", "b", "x", "c", "y"), label: "a", value: "1"},
+		"replaced":         {from: series("__name__", "m", "duplicate_index", "1"), with: series("__name__", "m", "duplicate_index", "2"), label: "duplicate_index", value: "2"},
+		"unsorted":         {from: series("job", "x", "__name__", "m", "pod", ""), with: series("__name__", "m", "job", "x", "k", "2"), label: "k", value: "2"},
+		"ignored left out": {from: series("__name__", "m", "__replica__", "a"), with: series("__name__", "m", "d", "1"), label: "d", value: "1", ignore: []string{"__replica__"}},
+		"ignored not set":  {from: series("__name__", "m"), with: series("__name__", "m"), label: "__replica__", value: "1", ignore: []string{"__replica__"}},
+	} {
+		t.Run(name, func(t *testing.T) {
+			r := decodeBody(t, marshal(t, tc.from, tc.with))
+			id := NewIdentity(tc.ignore)
+			var sc Scratch
+			want := id.Hash(r, 1, &sc)
+			require.Equal(t, want, id.HashWith(r, 0, []byte(tc.label), []byte(tc.value), &sc))
+			if !id.ignored([]byte(tc.label)) {
+				require.NotEqual(t, want, id.HashWith(r, 0, []byte(tc.label), []byte(tc.value+"0"), &sc), "another value, another identity")
+			}
+		})
+	}
+}
+
 type dupWant struct {
 	kind        Kind
 	conflicting bool

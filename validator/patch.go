@@ -80,6 +80,11 @@ type Patch struct {
 	// that carry the disambiguation label, once takenKnown (label_ranks.go).
 	taken      map[string]struct{}
 	takenKnown bool
+
+	// copies records the series copies the label action made (across.go).
+	copies       recordBatch
+	copiesLatest []Latest
+	copyAt       map[uint64]int
 }
 
 // samplePlan is the fate of one float sample.
