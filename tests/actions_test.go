@@ -187,14 +187,18 @@ func TestActionsEndToEnd(t *testing.T) {
 		later := at.Add(time.Second)
 		status, msg := pushAs(t, &inst, "t-sum", hist("", 0.001), hist("", math.NaN()), histAt("", 0.001, later, 4), histAt("", 0.001, later, 6))
 		require.Equal(t, http.StatusOK, status, msg)
+		// Nor does one in a later push.
+		latest := later.Add(time.Second)
+		status, msg = pushAs(t, &inst, "t-sum", histAt("", 0.001, latest, 4), histAt("", 0.001, latest, 6))
+		require.Equal(t, http.StatusOK, status, msg)
 		var found bool
 		for _, o := range inst.offenders(t, "t-sum", "").Offenders {
 			if o.Metric == "latency_seconds" {
 				found = true
 				require.Equal(t, "keep-first", o.Action)
 				require.Equal(t, "sum", o.RequestedAction)
-				require.Equal(t, int64(2), o.DroppedSamples, "one by the fallback, one summed into its group's first")
-				require.Equal(t, int64(1), o.ChangedSamples, "the sum")
+				require.Equal(t, int64(3), o.DroppedSamples, "one by the fallback, two summed into their group's first")
+				require.Equal(t, int64(2), o.ChangedSamples, "the sums")
 			}
 		}
 		require.True(t, found, "the group is reported")

@@ -89,6 +89,35 @@ func TestStoreMerge(t *testing.T) {
 	}
 }
 
+// TestStoreMergeKeepsFallback: an offender one of whose pushes could not
+// take the rules' action says so, though later pushes took it, until the
+// rules ask for another action.
+func TestStoreMergeKeepsFallback(t *testing.T) {
+	type action struct{ applied, requested string }
+	for name, tc := range map[string]struct {
+		pushes []action
+		want   action
+	}{
+		"fallback, then applied":         {[]action{{"keep-first", "sum"}, {"sum", ""}}, action{"keep-first", "sum"}},
+		"applied, then fallback":         {[]action{{"sum", ""}, {"keep-first", "sum"}}, action{"keep-first", "sum"}},
+		"fallback, then another action":  {[]action{{"keep-first", "sum"}, {"report", ""}}, action{"report", ""}},
+		"fallback, then another request": {[]action{{"keep-first", "sum"}, {"keep-first", "label"}}, action{"keep-first", "label"}},
+		"applied, then another action":   {[]action{{"sum", ""}, {"keep-max", ""}}, action{"keep-max", ""}},
+	} {
+		t.Run(name, func(t *testing.T) {
+			s := NewStore(10, prometheus.NewRegistry())
+			for i, a := range tc.pushes {
+				o := testOffender("m", "across_series", map[string]string{"job": "a"}, 1, 0, time.Duration(i)*time.Minute)
+				o.Action, o.RequestedAction = a.applied, a.requested
+				s.Record([]*Offender{o})
+			}
+			got, _ := s.List("team-a", Filter{})
+			require.Len(t, got, 1)
+			require.Equal(t, tc.want, action{got[0].Action, got[0].RequestedAction})
+		})
+	}
+}
+
 // TestStoreRecordWithBuildsOnlyKeptExamples checks that RecordWith builds
 // an example only when the store keeps it, with the same outcome as
 // Record with every example built.
