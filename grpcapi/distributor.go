@@ -94,7 +94,7 @@ func (d *Distributor) push(ctx context.Context, in *rawWriteRequest) (*cortexpb.
 	meta, err := metaOf(ctx, d.auth)
 	if err != nil {
 		validator.PutRequest(in.r)
-		return nil, d.refuse(err)
+		return nil, d.refuse(err, meta)
 	}
 	forwardReq := func(protobuf []byte) *upstream.Request {
 		header := rw1Header.Clone()
@@ -117,8 +117,7 @@ func (d *Distributor) push(ctx context.Context, in *rawWriteRequest) (*cortexpb.
 	})
 	if err != nil {
 		// early is nil: once it started, the check fails open.
-		level.Debug(d.logger).Log("msg", "refused push", "tenant", meta.Tenant, "err", err)
-		return nil, d.refuse(err)
+		return nil, d.refuse(err, meta)
 	}
 	defer checked.Release()
 
@@ -137,12 +136,12 @@ func (d *Distributor) push(ctx context.Context, in *rawWriteRequest) (*cortexpb.
 	}
 	if err != nil {
 		level.Warn(d.logger).Log("msg", "upstream did not answer", "tenant", meta.Tenant, "err", err)
-		return nil, d.refuse(validator.NewError(validator.ErrIDUpstreamUnavailable, validator.CauseUnavailable, err, "upstream unavailable"))
+		return nil, d.refuse(validator.NewError(validator.ErrIDUpstreamUnavailable, validator.CauseUnavailable, err, "upstream unavailable"), meta)
 	}
 	if err := upstream.RedirectError(resp); err != nil {
 		// Unavailable, retried; not settled until the push comes back.
 		level.Warn(d.logger).Log("msg", "upstream answered with a redirect", "tenant", meta.Tenant, "err", err)
-		return nil, d.refuse(err)
+		return nil, d.refuse(err, meta)
 	}
 	d.v.Settle(checked, meta, resp.StatusCode)
 	if resp.GRPCStatus != nil {
@@ -156,9 +155,9 @@ func (d *Distributor) push(ctx context.Context, in *rawWriteRequest) (*cortexpb.
 	return &cortexpb.WriteResponse{}, nil
 }
 
-// refuse counts a push pushguard refused, as the HTTP receiver does, and
-// returns its gRPC status.
-func (d *Distributor) refuse(err error) error {
-	d.v.Refused(err)
-	return statusError(err)
+// refuse counts and logs a push pushguard refused, as the HTTP receiver
+// does, and returns its gRPC status.
+func (d *Distributor) refuse(err error, meta validator.Meta) error {
+	d.v.Refused(err, meta)
+	return loggedStatus{statusOf(err)}
 }

@@ -4,6 +4,7 @@
 package grpcapi
 
 import (
+	"context"
 	"net/http"
 	"strings"
 
@@ -32,8 +33,10 @@ func codeOf(err error) codes.Code {
 
 // statusError turns err into a gRPC status error carrying its message and
 // stable ID; internal details are not shown.
-func statusError(err error) error {
-	return status.Error(codeOf(err), validator.Public(err).Error())
+func statusError(err error) error { return statusOf(err).Err() }
+
+func statusOf(err error) *status.Status {
+	return status.New(codeOf(err), validator.Public(err).Error())
 }
 
 // upstreamError turns an upstream's non-2xx answer into the gRPC status a
@@ -59,3 +62,13 @@ func upstreamError(code int, body []byte) error {
 	}
 	return status.Errorf(c, "upstream answered %d: %s", code, msg)
 }
+
+// loggedStatus is the status of a push pushguard refused and has logged
+// itself (the validator warns of refusals, naming the sender, within
+// -validator.warn-log-rate; the receiver of upstream failures): dskit's
+// gRPC request log, which would log it again at every call, leaves it out.
+type loggedStatus struct{ st *status.Status }
+
+func (e loggedStatus) Error() string                            { return e.st.Err().Error() }
+func (e loggedStatus) GRPCStatus() *status.Status               { return e.st }
+func (e loggedStatus) ShouldLog(context.Context) (bool, string) { return false, "" }

@@ -3,6 +3,7 @@ package grpcapi
 import (
 	"context"
 	"net"
+	"strings"
 	"time"
 
 	"google.golang.org/grpc/metadata"
@@ -14,12 +15,17 @@ import (
 
 // metaOf resolves the tenant of a call from metadata x-scope-orgid, as
 // Mimir does, and returns what the validator records about the caller.
+// When the tenant is refused, the caller is still named, with the tenant
+// it gave.
 func metaOf(ctx context.Context, auth validator.AuthConfig) (validator.Meta, error) {
+	meta := validator.Meta{UserAgent: first(ctx, "user-agent"), RemoteAddr: peerHost(ctx)}
 	tenant, err := tenantOf(ctx, auth)
 	if err != nil {
-		return validator.Meta{}, err
+		meta.Tenant = strings.Join(metadata.ValueFromIncomingContext(ctx, upstream.OrgIDMetadataKey), ",")
+		return meta, err
 	}
-	return validator.Meta{Tenant: tenant, UserAgent: first(ctx, "user-agent"), RemoteAddr: peerHost(ctx), Time: time.Now()}, nil
+	meta.Tenant, meta.Time = tenant, time.Now()
+	return meta, nil
 }
 
 // tenantOf returns the tenant a call names in metadata x-scope-orgid. With

@@ -62,14 +62,18 @@ func NewPushHandler(auth validator.AuthConfig, v *validator.Validator, up upstre
 const maxPooledBody = 16 << 20
 
 func (h *pushHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	tenant, err := h.auth.Tenant(r.Header.Get("X-Scope-OrgID"))
+	// The sender as far as it is known, for a refusal's warning: the
+	// tenant it gave, until that is resolved.
+	meta := validator.Meta{Tenant: r.Header.Get("X-Scope-OrgID"), UserAgent: r.UserAgent(), RemoteAddr: h.sender(r)}
+	tenant, err := h.auth.Tenant(meta.Tenant)
 	if err != nil {
-		h.fail(w, err)
+		h.fail(w, err, meta)
 		return
 	}
+	meta.Tenant = tenant
 	version, err := negotiate(r.Header)
 	if err != nil {
-		h.fail(w, err)
+		h.fail(w, err, meta)
 		return
 	}
 	buf := h.bodies.Get().(*bytes.Buffer)
@@ -81,11 +85,11 @@ func (h *pushHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}()
 	body, err := readBody(r, buf, h.v.MaxRequestBytes())
 	if err != nil {
-		h.fail(w, err)
+		h.fail(w, err, meta)
 		return
 	}
 
-	meta := validator.Meta{Tenant: tenant, UserAgent: r.UserAgent(), RemoteAddr: h.sender(r), Time: time.Now()}
+	meta.Time = time.Now()
 	forwardReq := func(body []byte) *upstream.Request {
 		return &upstream.Request{
 			Tenant:   tenant,
@@ -110,11 +114,10 @@ func (h *pushHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		early = upstream.Start(r.Context(), h.up, forwardReq(body))
 	})
 	if err != nil {
-		level.Debug(h.logger).Log("msg", "refused push", "tenant", tenant, "err", err)
 		if version == validator.RW2 {
 			setWritten(w.Header(), validator.Counts{})
 		}
-		h.fail(w, err)
+		h.fail(w, err, meta)
 		return
 	}
 	defer checked.Release()
@@ -139,14 +142,14 @@ func (h *pushHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if err != nil {
 		level.Warn(h.logger).Log("msg", "upstream did not answer", "tenant", tenant, "err", err)
-		h.fail(w, validator.NewError(validator.ErrIDUpstreamUnavailable, validator.CauseUnavailable, err, "upstream unavailable"))
+		h.fail(w, validator.NewError(validator.ErrIDUpstreamUnavailable, validator.CauseUnavailable, err, "upstream unavailable"), meta)
 		return
 	}
 	if err := upstream.RedirectError(resp); err != nil {
 		// Not settled: the sender retries the push, which is accounted
 		// for once an upstream took it.
 		level.Warn(h.logger).Log("msg", "upstream answered with a redirect", "tenant", tenant, "err", err)
-		h.fail(w, err)
+		h.fail(w, err, meta)
 		return
 	}
 	h.v.Settle(checked, meta, resp.StatusCode)
@@ -168,8 +171,8 @@ func (h *pushHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	_, _ = w.Write(resp.Body)
 }
 
-func (h *pushHandler) fail(w http.ResponseWriter, err error) {
-	h.v.Refused(err)
+func (h *pushHandler) fail(w http.ResponseWriter, err error, meta validator.Meta) {
+	h.v.Refused(err, meta)
 	writeError(w, err)
 }
 

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -538,6 +539,11 @@ func TestGRPCMalformedRequests(t *testing.T) {
 			require.Contains(t, err.Error(), "(err-pushguard-bad-protobuf)")
 		})
 	}
+	// The refused push, and it alone (the others are no pushes), is
+	// warned of, naming its sender.
+	refusedRE := regexp.MustCompile(`level=warn .*msg="refused push" reason=bad-protobuf tenant=t user_agent=grpc-go/\S+ sender=127\.0\.0\.1 err=`)
+	require.Eventually(t, func() bool { return refusedRE.MatchString(inst.logs.String()) }, 5*time.Second, 20*time.Millisecond, inst.logs.String())
+	require.Equal(t, 1, strings.Count(inst.logs.String(), `msg="refused push"`), inst.logs.String())
 
 	// The well-formed request those were made from is answered.
 	var resp pushguardv1.ValidateResponse
@@ -545,4 +551,7 @@ func TestGRPCMalformedRequests(t *testing.T) {
 	require.NoError(t, conn.Invoke(withTenant("t"), pushguardv1.ValidatorService_Validate_FullMethodName, rawproto.Bytes(valid), &out, grpc.ForceCodecV2(rawproto.NewCodec())))
 	require.NoError(t, proto.Unmarshal(out, &resp))
 	require.EqualValues(t, 1, resp.Counts.Samples)
+	// Answered after the refused push was: dskit's request log would have
+	// logged that by now.
+	require.NotContains(t, inst.logs.String(), "method=/distributor.Distributor/Push", "logged once, by pushguard")
 }

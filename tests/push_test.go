@@ -2,6 +2,7 @@ package tests
 
 import (
 	"net/http"
+	"regexp"
 	"testing"
 	"time"
 
@@ -112,7 +113,7 @@ func TestKeepFirstForwardsFirstValueOfEachGroup(t *testing.T) {
 }
 
 func TestPushErrors(t *testing.T) {
-	inst := startPushguard(t)
+	inst := startPushguard(t, "-validator.warn-log-rate=100")
 	valid := func() []byte {
 		wr := prompb.WriteRequest{Timeseries: []prompb.TimeSeries{ts(1, time.Now(), "__name__", "up")}}
 		raw, _ := wr.Marshal()
@@ -137,6 +138,11 @@ func TestPushErrors(t *testing.T) {
 			status, body := inst.rawPush(t, tc.body, tc.headers)
 			require.Equal(t, tc.status, status, body)
 			require.Contains(t, body, "(err-pushguard-"+tc.id+")")
+			// The operator sees it too, with the sender, not only the
+			// sender's log.
+			tenant := tc.headers["X-Scope-OrgID"]
+			line := regexp.MustCompile(`level=warn .*msg="refused push" reason=` + tc.id + ` tenant=` + regexp.QuoteMeta(tenant) + ` user_agent=Go-http-client/1\.1 sender=127\.0\.0\.1 err=".*\(err-pushguard-` + tc.id + `\)"`)
+			require.Eventually(t, func() bool { return line.MatchString(inst.logs.String()) }, 5*time.Second, 20*time.Millisecond, inst.logs.String())
 		})
 	}
 	// The process survived all of it.

@@ -31,15 +31,10 @@ type duplicateLog struct {
 }
 
 func newDuplicateLog(logger log.Logger, perSecond float64, debug bool, reg prometheus.Registerer) *duplicateLog {
-	// A burst of at least one, but none at rate 0: no warnings at all.
-	burst := max(1, int(perSecond))
-	if perSecond == 0 {
-		burst = 0
-	}
 	return &duplicateLog{
 		logger:  logger,
 		debug:   debug,
-		limiter: rate.NewLimiter(rate.Limit(perSecond), burst),
+		limiter: newWarnLimiter(perSecond),
 		suppressed: promauto.With(reg).NewCounter(prometheus.CounterOpts{
 			Namespace: "pushguard",
 			Name:      "duplicate_warnings_suppressed_total",

@@ -59,7 +59,7 @@ func (cfg *Config) RegisterFlags(f *flag.FlagSet) {
 	cfg.AttributionLabels = append(LabelNames(nil), DefaultAttributionLabels...)
 	f.Var(&cfg.AttributionLabels, "validator.attribution-labels", "Comma-separated labels of the offending series that pushguard_attributed_duplicate_samples_total counts duplicates by. Empty disables the metric.")
 	f.IntVar(&cfg.MaxAttributionCardinality, "validator.max-attribution-cardinality", 100, "Maximum attribution label value combinations per tenant; further combinations are counted with every attribution label set to __overflow__.")
-	f.Float64Var(&cfg.WarnLogRate, "validator.warn-log-rate", 1, "Aggregated duplicate-sample warnings (one per push and kind) logged per second at most; the others are counted in pushguard_duplicate_warnings_suppressed_total. 0 logs none.")
+	f.Float64Var(&cfg.WarnLogRate, "validator.warn-log-rate", 1, "Aggregated duplicate-sample warnings (one per push and kind) logged per second at most, and as many warnings of pushes pushguard refuses; the others are counted in pushguard_duplicate_warnings_suppressed_total and pushguard_refused_push_warnings_suppressed_total. 0 logs none.")
 	f.IntVar(&cfg.MaxRequestBytes, "validator.max-request-bytes", 100<<20, "Maximum size of a push body, compressed and decompressed, in bytes. Larger pushes are refused with 413.")
 	cfg.CrossRequest.RegisterFlags(f)
 	cfg.Limits.RegisterFlags(f)
@@ -122,6 +122,7 @@ type Validator struct {
 	record *SeriesRecord
 	logger log.Logger
 	dupLog *duplicateLog
+	refLog *refusalLog
 	attrib *Attribution
 
 	receivedSamples *prometheus.CounterVec
@@ -160,6 +161,7 @@ func NewWithOverrides(cfg Config, o *Overrides, logger log.Logger, reg prometheu
 		store:     report.NewStore(cfg.MaxOffendersPerTenant, reg, report.WithMaxOffenders(cfg.MaxOffenders)),
 		logger:    logger,
 		dupLog:    newDuplicateLog(logger, cfg.WarnLogRate, cfg.DebugLog, reg),
+		refLog:    newRefusalLog(logger, cfg.WarnLogRate, reg),
 		attrib:    NewAttribution(cfg.AttributionLabels, cfg.MaxAttributionCardinality, reg),
 		receivedSamples: promauto.With(reg).NewCounterVec(prometheus.CounterOpts{
 			Namespace: "pushguard",
@@ -348,9 +350,12 @@ func (v *Validator) OriginLabels(tenant string) []string {
 }
 
 // Refused counts a push pushguard itself refused with err, whichever
-// interface received it.
-func (v *Validator) Refused(err error) {
+// interface received it, and warns of it (rate-limited). meta names the
+// sender as far as it is known: its Tenant is what the sender gave when
+// that was refused.
+func (v *Validator) Refused(err error, meta Meta) {
 	v.refused.WithLabelValues(string(IDOf(err))).Inc()
+	v.refLog.log(err, meta)
 }
 
 // Stored reports whether an upstream answering a push with this HTTP
