@@ -42,21 +42,31 @@ func groupChains(res *Result) {
 func histogramHash(r *Request, h Histogram) uint64 { return encodingHash(r.Bytes(h.Raw)) }
 
 // forwardedSample returns the value float sample k of r goes upstream
-// with in its own series as p planned it: the sender's, or the one an
-// action wrote there (the group's sum, the kept maximum...). It is false
+// with in its own series as p planned it (see plannedSample). It is false
 // for a sample that does not go, or goes to a series carrying the
 // disambiguation label.
 func (p *Patch) forwardedSample(r *Request, k int32) (float64, bool) {
+	v, rank, ok := p.plannedSample(r, k)
+	return v, ok && rank == 0
+}
+
+// plannedSample returns the value float sample k of r goes upstream with
+// as p planned it, the sender's or the one an action wrote there (the
+// group's sum, the kept maximum...), and the disambiguation rank of the
+// series it goes to, 0 for its own. It is false for a sample that does
+// not go.
+func (p *Patch) plannedSample(r *Request, k int32) (float64, int32, bool) {
 	if int(k) >= len(p.samples) {
-		return r.Samples[k].Value, true
+		return r.Samples[k].Value, 0, true
 	}
 	switch sp := &p.samples[k]; {
-	case sp.drop || sp.rank > 0:
-		return 0, false
+	case sp.drop:
+		return 0, 0, false
 	case sp.set:
-		return sp.value, true
+		return sp.value, sp.rank, true
+	default:
+		return r.Samples[k].Value, sp.rank, true
 	}
-	return r.Samples[k].Value, true
 }
 
 // forwardedAt returns what p forwards of the samples of identity group g
@@ -88,16 +98,24 @@ func forwardedAt(r *Request, res *Result, p *Patch, g int32, ts int64) (Latest, 
 // forwardedHistogram is forwardedSample for histogram k, returning the
 // hash of what goes upstream.
 func (p *Patch) forwardedHistogram(r *Request, k int32) (uint64, bool) {
+	hash, rank, ok := p.plannedHistogram(r, k)
+	return hash, ok && rank == 0
+}
+
+// plannedHistogram is plannedSample for histogram k, returning the hash
+// of what goes upstream.
+func (p *Patch) plannedHistogram(r *Request, k int32) (uint64, int32, bool) {
 	if int(k) >= len(p.hists) {
-		return histogramHash(r, r.Histograms[k]), true
+		return histogramHash(r, r.Histograms[k]), 0, true
 	}
 	switch hp := &p.hists[k]; {
-	case hp.drop || hp.rank > 0:
-		return 0, false
+	case hp.drop:
+		return 0, 0, false
 	case hp.raw != nil:
-		return encodingHash(hp.raw), true
+		return encodingHash(hp.raw), hp.rank, true
+	default:
+		return histogramHash(r, r.Histograms[k]), hp.rank, true
 	}
-	return histogramHash(r, r.Histograms[k]), true
 }
 
 // batchOf readies res's record batch for tenantHash: the identity groups
@@ -238,21 +256,13 @@ func (sr *SeriesRecord) putCopies(tenantHash uint64, r *Request, res *Result, p 
 		}
 		s := &r.Series[i]
 		for k := s.SamplesStart; k < s.SamplesEnd; k++ {
-			if sp := &p.samples[k]; !sp.drop && sp.rank > 0 {
-				v := r.Samples[k].Value
-				if sp.set {
-					v = sp.value
-				}
-				add(i, sp.rank, Latest{TimestampMs: r.Samples[k].TimestampMs, Value: math.Float64bits(v)})
+			if v, rank, ok := p.plannedSample(r, k); ok && rank > 0 {
+				add(i, rank, Latest{TimestampMs: r.Samples[k].TimestampMs, Value: math.Float64bits(v)})
 			}
 		}
 		for k := s.HistogramsStart; k < s.HistogramsEnd; k++ {
-			if hp := &p.hists[k]; !hp.drop && hp.rank > 0 {
-				hash := histogramHash(r, r.Histograms[k])
-				if hp.raw != nil {
-					hash = encodingHash(hp.raw)
-				}
-				add(i, hp.rank, Latest{TimestampMs: r.Histograms[k].TimestampMs, Value: hash, Histogram: true})
+			if hash, rank, ok := p.plannedHistogram(r, k); ok && rank > 0 {
+				add(i, rank, Latest{TimestampMs: r.Histograms[k].TimestampMs, Value: hash, Histogram: true})
 			}
 		}
 	}
