@@ -94,3 +94,25 @@ func TestLabelledCopyIdentityAgreesWithRanks(t *testing.T) {
 		}
 	}
 }
+
+// TestForwardedSampleIsPlannedAtRankZero: forwardedSample, written out for
+// speed, says what plannedSample says of a sample's own series.
+func TestForwardedSampleIsPlannedAtRankZero(t *testing.T) {
+	r := decodeBody(t, marshal(t, withSamples(series("__name__", "m"), 1, 10, 2, 20, 3, 30, 4, 40, 5, 50, 6, 60)))
+	p := &Patch{samples: []samplePlan{
+		{},
+		{drop: true},
+		{set: true, value: 7},
+		{rank: 1},
+		{set: true, value: 8, rank: 2},
+		// Sample 5 has no plan: the patch planned fewer samples.
+	}}
+	for k := range r.Samples {
+		v, ok := p.forwardedSample(r, int32(k))
+		pv, rank, pok := p.plannedSample(r, int32(k))
+		require.Equal(t, pok && rank == 0, ok, "sample %d", k)
+		if ok {
+			require.Equal(t, pv, v, "sample %d", k)
+		}
+	}
+}
