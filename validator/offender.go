@@ -101,11 +101,7 @@ func offenders(r *Request, res *Result, outcomes []Outcome, originLabels []strin
 		}
 		if k < len(outcomes) {
 			oc := &outcomes[k]
-			// A group that fell back stays said, though later groups of
-			// the offender applied the action the rules asked for.
-			if o.RequestedAction == "" {
-				o.Action, o.RequestedAction = string(oc.Action), string(oc.Requested)
-			}
+			o.TakeAction(string(oc.Action), string(oc.Requested))
 			o.DroppedSamples += int64(oc.Dropped)
 			o.ChangedSamples += int64(oc.Changed)
 			o.RelabelledSamples += int64(oc.Relabelled)

@@ -42,6 +42,16 @@ type Offender struct {
 	PerMinute []uint32 `json:"per_minute,omitempty"`
 }
 
+// TakeAction notes the action applied to another of the offender's
+// groups, of the same push or a later one: a fallback (requested set)
+// stays said while later groups take the action it could not; an action
+// the rules changed to replaces it.
+func (o *Offender) TakeAction(action, requested string) {
+	if requested != "" || action != o.RequestedAction {
+		o.Action, o.RequestedAction = action, requested
+	}
+}
+
 // Example is one concrete duplicate of an offender: the repeating sample's
 // series, its timestamp, and the values of the first and repeating samples.
 type Example struct {

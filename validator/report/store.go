@@ -310,11 +310,7 @@ func merge(dst, src *Offender) {
 	if src.LastSeen.After(dst.LastSeen) {
 		dst.LastSeen = src.LastSeen
 	}
-	// A fallback stays said while later pushes apply the action it could
-	// not; an action the rules changed to replaces it.
-	if src.RequestedAction != "" || src.Action != dst.RequestedAction {
-		dst.Action, dst.RequestedAction = src.Action, src.RequestedAction
-	}
+	dst.TakeAction(src.Action, src.RequestedAction)
 	dst.UserAgent = src.UserAgent
 	dst.SenderAddress = src.SenderAddress
 	dst.Source = src.Source
