@@ -104,6 +104,35 @@ func (a *Attribution) Add(tenant, kind, conflict string, values []string, n int)
 	a.samples.WithLabelValues(lvs...).Add(float64(n))
 }
 
+// forget deletes tenant's series and its label value combinations.
+func (a *Attribution) forget(tenant string) {
+	if len(a.labels) == 0 {
+		return
+	}
+	a.mtx.Lock()
+	seen := a.tenants[tenant]
+	delete(a.tenants, tenant)
+	a.mtx.Unlock()
+	overflow := make([]string, len(a.labels))
+	for i := range overflow {
+		overflow[i] = OverflowValue
+	}
+	del := func(values []string) {
+		lvs := append([]string{tenant, "", ""}, values...)
+		for _, k := range KindNames() {
+			for _, c := range []string{"false", "true"} {
+				lvs[1], lvs[2] = k, c
+				a.samples.DeleteLabelValues(lvs...)
+			}
+		}
+	}
+	del(overflow)
+	for key := range seen {
+		// Values are valid UTF-8, which never holds the byte 0xff.
+		del(strings.Split(key, "\xff"))
+	}
+}
+
 // attributionGroups groups a push's duplicates by kind, conflict and
 // attribution label values, in the order they first occur.
 type attributionGroups struct {

@@ -71,6 +71,7 @@ func (v *Validator) check(meta Meta, r *Request, encode func(*Checked), forward 
 	})
 	if err == nil {
 		v.receivedSamples.WithLabelValues(meta.Tenant).Add(float64(c.Samples()))
+		v.touchTenant(meta.Tenant)
 		if c.Patch.Rejected {
 			// A refused push is bad data: the sender will not retry it, so
 			// this is its only chance to be counted.
@@ -96,6 +97,7 @@ func (v *Validator) check(meta Meta, r *Request, encode func(*Checked), forward 
 // forwarding has not started (started), an error the sender retries.
 func (v *Validator) failOpen(meta Meta, r *Request, err error, started bool) (*Checked, error) {
 	v.failures.WithLabelValues(meta.Tenant).Inc()
+	v.touchTenant(meta.Tenant)
 	logger := level.Error(v.logger)
 	kv := []any{"msg", "inspecting push failed", "tenant", meta.Tenant, "fail_open", v.cfg.Limits.FailOpen || started, "err", err}
 	if p, ok := err.(*panicError); ok {
@@ -119,6 +121,7 @@ func (v *Validator) failOpen(meta Meta, r *Request, err error, started bool) (*C
 func (v *Validator) recoverRecord(meta Meta) {
 	if p := recover(); p != nil {
 		v.failures.WithLabelValues(meta.Tenant).Inc()
+		v.touchTenant(meta.Tenant)
 		level.Error(v.logger).Log("msg", "recording offenders failed", "tenant", meta.Tenant, "err", fmt.Sprintf("panic: %v", p), "stack", string(debug.Stack()))
 	}
 }

@@ -393,6 +393,20 @@ func (sr *SeriesRecord) evictOne(sh *recordShard, now uint32) {
 	sh.deleteAt(victim)
 }
 
+// Sweep drops idle series from every shard whose last sweep is due. A push
+// sweeps only the shards it writes to: without Sweep, the idle series of a
+// quiet instance would stay in cross_request_series, and in the TTL
+// evictions not yet counted, until pushes came back.
+func (sr *SeriesRecord) Sweep(now time.Time) {
+	t := unixSeconds(now)
+	for i := range sr.shards {
+		sh := &sr.shards[i]
+		sh.mu.Lock()
+		sr.sweepIfDue(sh, t)
+		sh.mu.Unlock()
+	}
+}
+
 // sweepIfDue drops the shard's idle series, at most four times per TTL.
 func (sr *SeriesRecord) sweepIfDue(sh *recordShard, now uint32) {
 	if int64(now)-int64(sh.lastSweep) < max(sr.ttl/4, 1) {

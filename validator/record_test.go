@@ -236,3 +236,22 @@ func TestSeriesRecordMemoryPerSeries(t *testing.T) {
 	t.Logf("%d series, %.1f bytes/series", sr.Len(), perSeries)
 	require.LessOrEqual(t, perSeries, 64.0)
 }
+
+// Sweep drops idle series from every shard, including those no push
+// writes to.
+func TestSeriesRecordSweep(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	sr := newSeriesRecord(1000, 10*time.Minute, 4, reg)
+	for k := uint64(1); k <= 100; k++ {
+		sr.Put(k, float(1000, k), t0)
+	}
+	sr.Put(101, float(1000, 101), t0.Add(5*time.Minute))
+	sr.Sweep(t0.Add(10 * time.Minute))
+	require.Equal(t, 101, sr.Len(), "none idle for longer than the TTL")
+	sr.Sweep(t0.Add(10*time.Minute + 3*time.Minute))
+	require.Equal(t, 1, sr.Len())
+	require.Equal(t, 100.0, testutil.ToFloat64(sr.evictedTTL))
+	_, ok := sr.Get(101, t0.Add(13*time.Minute))
+	require.True(t, ok)
+	requireConsistent(t, sr)
+}

@@ -11,6 +11,7 @@ import (
 	"regexp"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/go-kit/log"
 	"github.com/prometheus/client_golang/prometheus"
@@ -38,6 +39,7 @@ type Config struct {
 	AttributionLabels         LabelNames         `yaml:"attribution_labels"`
 	MaxAttributionCardinality int                `yaml:"max_attribution_cardinality"`
 	WarnLogRate               float64            `yaml:"warn_log_rate"`
+	TenantIdleTimeout         time.Duration      `yaml:"tenant_idle_timeout"`
 	Limits                    Limits             `yaml:",inline"`
 	// DebugLog turns on per-sample duplicate logging; set from -log.level.
 	DebugLog bool `yaml:"-"`
@@ -61,6 +63,7 @@ func (cfg *Config) RegisterFlags(f *flag.FlagSet) {
 	f.IntVar(&cfg.MaxAttributionCardinality, "validator.max-attribution-cardinality", 100, "Maximum attribution label value combinations per tenant; further combinations are counted with every attribution label set to __overflow__.")
 	f.Float64Var(&cfg.WarnLogRate, "validator.warn-log-rate", 1, "Aggregated duplicate-sample warnings (one per push and kind) logged per second at most, and as many warnings of pushes pushguard refuses; the others are counted in pushguard_duplicate_warnings_suppressed_total and pushguard_refused_push_warnings_suppressed_total. 0 logs none.")
 	f.IntVar(&cfg.MaxRequestBytes, "validator.max-request-bytes", 100<<20, "Maximum size of a push body, compressed and decompressed, in bytes. Larger pushes are refused with 413.")
+	f.DurationVar(&cfg.TenantIdleTimeout, "validator.tenant-idle-timeout", 15*time.Minute, "How long after a tenant's last push its per-tenant metric series (pushguard_received_samples_total and the others with a tenant label), its attribution label values and its report's eviction count are kept. Any X-Scope-OrgID is accepted, and without this every tenant ever seen would keep them until restart. The report's offenders are bounded by -validator.max-offenders instead. 0 keeps them forever.")
 	cfg.CrossRequest.RegisterFlags(f)
 	cfg.Limits.RegisterFlags(f)
 }
@@ -98,6 +101,9 @@ func (cfg *Config) Validate() error {
 	if cfg.MaxOffenders < 0 {
 		return fmt.Errorf("-validator.max-offenders must not be negative")
 	}
+	if cfg.TenantIdleTimeout < 0 {
+		return fmt.Errorf("-validator.tenant-idle-timeout must not be negative")
+	}
 	if cfg.MaxRequestBytes <= 0 {
 		return fmt.Errorf("-validator.max-request-bytes must be positive")
 	}
@@ -124,6 +130,9 @@ type Validator struct {
 	dupLog *duplicateLog
 	refLog *refusalLog
 	attrib *Attribution
+	// activity says which tenants have metric series, and since when
+	// they are idle.
+	activity *tenantActivity
 
 	receivedSamples *prometheus.CounterVec
 	duplicates      *prometheus.CounterVec
@@ -163,6 +172,7 @@ func NewWithOverrides(cfg Config, o *Overrides, logger log.Logger, reg prometheu
 		dupLog:    newDuplicateLog(logger, cfg.WarnLogRate, cfg.DebugLog, reg),
 		refLog:    newRefusalLog(logger, cfg.WarnLogRate, reg),
 		attrib:    NewAttribution(cfg.AttributionLabels, cfg.MaxAttributionCardinality, reg),
+		activity:  newTenantActivity(),
 		receivedSamples: promauto.With(reg).NewCounterVec(prometheus.CounterOpts{
 			Namespace: "pushguard",
 			Name:      "received_samples_total",
@@ -470,6 +480,7 @@ func (v *Validator) inspectSettled(c *Checked, meta Meta, accepted bool) {
 func (v *Validator) countLookups(tenant string, lookups, hits int) {
 	v.lookups.WithLabelValues(tenant).Add(float64(lookups))
 	v.hits.WithLabelValues(tenant).Add(float64(hits))
+	v.touchTenant(tenant)
 }
 
 // Accepted remembers the latest forwarded sample of each series of a checked

@@ -153,6 +153,9 @@ func run(args []string) error {
 	if s := overrides.Service(); s != nil {
 		deps = append([]services.Service{s}, deps...)
 	}
+	if s := v.Service(); s != nil {
+		deps = append(deps, s)
+	}
 
 	srv, err := server.New(cfg.Server)
 	if err != nil {

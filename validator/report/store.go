@@ -30,7 +30,7 @@ type Store struct {
 	evicted int64
 	// forgotten holds the eviction counts of tenants left with no
 	// offenders, which are forgotten: the tenant's report still says how
-	// many it lost. It grows as the offenders_evicted_total series do.
+	// many it lost, until RetainForgotten drops the tenant.
 	forgotten map[string]int64
 
 	evictions *prometheus.CounterVec
@@ -293,6 +293,21 @@ func (s *Store) evict(t *tenantOffenders, e *stored) {
 		return
 	}
 	t.size.Set(float64(t.lru.n))
+}
+
+// RetainForgotten drops the eviction counts, and their series, of the
+// forgotten tenants (those with no offenders left) keep does not keep:
+// without it, every tenant that ever had an offender evicted would keep
+// one for good.
+func (s *Store) RetainForgotten(keep func(tenant string) bool) {
+	s.mtx.Lock()
+	defer s.mtx.Unlock()
+	for tenant := range s.forgotten {
+		if !keep(tenant) {
+			delete(s.forgotten, tenant)
+			s.evictions.DeleteLabelValues(tenant)
+		}
+	}
 }
 
 func merge(dst, src *Offender) {

@@ -1,0 +1,197 @@
+package validator
+
+import (
+	"flag"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/stretchr/testify/require"
+
+	"github.com/pushguard/pushguard/validator/report"
+)
+
+// tenantSeries returns, by tenant, the names of the gathered series that
+// carry a tenant label.
+func tenantSeries(t *testing.T, reg *prometheus.Registry) map[string][]string {
+	t.Helper()
+	families, err := reg.Gather()
+	require.NoError(t, err)
+	out := map[string][]string{}
+	for _, mf := range families {
+		for _, m := range mf.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "tenant" {
+					out[l.GetValue()] = append(out[l.GetValue()], mf.GetName())
+				}
+			}
+		}
+	}
+	return out
+}
+
+// A tenant that stops pushing loses its metric series, its attribution
+// values and its report's eviction count after the idle timeout; a tenant
+// still pushing keeps them, and a tenant that comes back starts afresh.
+func TestIdleTenantsForgotten(t *testing.T) {
+	v, reg := newTestValidatorWithRules(t, []RuleConfig{{Match: `{__name__="split"}`, Action: "label"}},
+		"-validator.action=keep-first", "-validator.tenant-idle-timeout=1m",
+		"-validator.max-offenders=1", "-validator.max-attribution-cardinality=1")
+	// Every per-tenant series: received, lookups and hits, duplicates,
+	// dropped, relabelled, attributed (a value and the overflow), and the
+	// report's size and evictions.
+	push := func(tenant string) {
+		meta := Meta{Tenant: tenant, Time: time.Now()}
+		c, err := v.Check(meta, RW1, marshal(t,
+			withSamples(series("__name__", "m", "job", "a"), 1000, 1, 1000, 2),
+			withSamples(series("__name__", "m", "job", "b"), 1000, 1, 1000, 2),
+			withSamples(series("__name__", "split", "job", "a"), 1000, 1),
+			withSamples(series("__name__", "split", "job", "a"), 1000, 2)))
+		require.NoError(t, err)
+		v.Record(c, meta)
+		v.Accepted(c, meta)
+		c.Release()
+	}
+	all := []string{
+		"pushguard_attributed_duplicate_samples_total",
+		"pushguard_cross_request_hits_total",
+		"pushguard_cross_request_lookups_total",
+		"pushguard_dropped_samples_total",
+		"pushguard_duplicate_samples_total",
+		"pushguard_inspection_failures_total",
+		"pushguard_offenders_evicted_total",
+		"pushguard_received_samples_total",
+		"pushguard_relabelled_samples_total",
+	}
+	push("gone")
+	testHookInspect = func(*Request) { panic("inspection bug") }
+	c, err := v.Check(Meta{Tenant: "gone", Time: time.Now()}, RW1, marshal(t, series("__name__", "m")))
+	testHookInspect = nil
+	require.NoError(t, err)
+	require.True(t, c.FailedOpen)
+	c.Release()
+	mid := time.Now()
+	push("stays")
+	got := tenantSeries(t, reg)
+	for _, name := range all {
+		require.Contains(t, got["gone"], name)
+		if name != "pushguard_inspection_failures_total" {
+			require.Contains(t, got["stays"], name)
+		}
+	}
+	// The report holds one offender, of "stays": "gone" is forgotten by
+	// the report but for its eviction count.
+	_, evicted := v.Store().List("gone", report.Filter{})
+	require.Positive(t, evicted)
+
+	// Not idle for a minute yet: nothing goes.
+	v.Sweep(mid.Add(59 * time.Second))
+	require.Equal(t, got, tenantSeries(t, reg))
+
+	v.Sweep(mid.Add(time.Minute))
+	after := tenantSeries(t, reg)
+	require.NotContains(t, after, "gone")
+	require.ElementsMatch(t, got["stays"], after["stays"], "a tenant that pushed since keeps its series")
+	_, evicted = v.Store().List("gone", report.Filter{})
+	require.Zero(t, evicted)
+	v.attrib.mtx.Lock()
+	require.NotContains(t, v.attrib.tenants, "gone")
+	v.attrib.mtx.Unlock()
+	require.Equal(t, 1, v.activity.len())
+
+	// "stays" goes idle too: it keeps only the report's series, which
+	// its offender in the report holds (the report is bounded by
+	// -validator.max-offenders).
+	v.Sweep(time.Now().Add(time.Hour))
+	require.Equal(t, map[string][]string{"stays": {"pushguard_offenders", "pushguard_offenders_evicted_total"}}, tenantSeries(t, reg))
+	require.Zero(t, v.activity.len())
+
+	// A tenant that comes back counts from zero.
+	push("gone")
+	require.Equal(t, 6.0, testutil.ToFloat64(v.receivedSamples.WithLabelValues("gone")))
+	require.Contains(t, tenantSeries(t, reg)["gone"], "pushguard_attributed_duplicate_samples_total")
+}
+
+// A tenant whose offenders the report evicts after it went idle is
+// forgotten at the next sweep, eviction count and all.
+func TestIdleTenantEvictedLater(t *testing.T) {
+	v, reg := newTestValidator(t, "-validator.tenant-idle-timeout=1m", "-validator.max-offenders=1")
+	dup := withSamples(series("__name__", "m"), 1000, 1, 1000, 2)
+	record := func(tenant string) {
+		meta := Meta{Tenant: tenant, Time: time.Now()}
+		c, err := v.Check(meta, RW1, marshal(t, dup))
+		require.NoError(t, err)
+		v.Record(c, meta)
+		c.Release()
+	}
+	record("a")
+	v.Sweep(time.Now().Add(time.Hour))
+	require.Equal(t, map[string][]string{"a": {"pushguard_offenders", "pushguard_offenders_evicted_total"}}, tenantSeries(t, reg))
+	record("b") // evicts a's offender: a is forgotten by the report
+	_, evicted := v.Store().List("a", report.Filter{})
+	require.Equal(t, int64(1), evicted)
+	v.Sweep(time.Now())
+	require.NotContains(t, tenantSeries(t, reg), "a")
+	_, evicted = v.Store().List("a", report.Filter{})
+	require.Zero(t, evicted)
+}
+
+// With the timeout at 0, tenants are kept.
+func TestIdleTenantsKeptWithoutTimeout(t *testing.T) {
+	v, reg := newTestValidator(t, "-validator.tenant-idle-timeout=0", "-validator.cross-request.enabled=false")
+	meta := Meta{Tenant: "a", Time: time.Now()}
+	c, err := v.Check(meta, RW1, marshal(t, withSamples(series("__name__", "m"), 1000, 1, 1000, 2)))
+	require.NoError(t, err)
+	v.Record(c, meta)
+	c.Release()
+	before := tenantSeries(t, reg)
+	require.NotEmpty(t, before["a"])
+	v.Sweep(time.Now().Add(24 * time.Hour))
+	require.Equal(t, before, tenantSeries(t, reg))
+	require.Nil(t, v.Service(), "nothing to sweep")
+}
+
+func TestTenantIdleTimeoutValidated(t *testing.T) {
+	var cfg Config
+	fs := flag.NewFlagSet("test", flag.PanicOnError)
+	cfg.RegisterFlags(fs)
+	require.NoError(t, fs.Parse([]string{"-validator.tenant-idle-timeout=-1s"}))
+	require.ErrorContains(t, cfg.Validate(), "-validator.tenant-idle-timeout must not be negative")
+}
+
+// touch after a sweep brings the tenant back; idle takes only tenants
+// marked before the deadline.
+func TestTenantActivity(t *testing.T) {
+	a := newTenantActivity()
+	a.touch("x", t0)
+	a.touch("y", t0.Add(time.Minute))
+	a.touch("x", t0.Add(-time.Hour)) // an older mark does not move it back
+	require.Equal(t, []string{"x"}, a.idle(t0.Add(time.Second)))
+	require.False(t, a.active("x"))
+	require.True(t, a.active("y"))
+	require.Empty(t, a.idle(t0.Add(time.Second)))
+	a.touch("x", t0.Add(2*time.Minute))
+	require.ElementsMatch(t, []string{"x", "y"}, a.idle(t0.Add(time.Hour)))
+	require.Zero(t, a.len())
+}
+
+// A sweep that comes between a push's counts marks none of them lost: each
+// count marks the tenant again after it.
+func TestTenantMarkedAfterEachCount(t *testing.T) {
+	v, _ := newTestValidator(t, "-validator.tenant-idle-timeout=1m")
+	meta := Meta{Tenant: "a", Time: time.Now()}
+	// Forwarded as it came (report), so the record is looked up once
+	// the upstream accepted the push.
+	c, err := v.CheckForwarding(meta, RW1, marshal(t, withSamples(series("__name__", "m"), 1000, 1, 1000, 2)), func() {})
+	require.NoError(t, err)
+	defer c.Release()
+	require.True(t, c.acrossAtSettle)
+	v.Sweep(time.Now().Add(time.Hour))
+	require.False(t, v.activity.active("a"))
+	v.Record(c, meta)
+	require.True(t, v.activity.active("a"), "the duplicate counts mark it")
+	v.Sweep(time.Now().Add(time.Hour))
+	v.Accepted(c, meta)
+	require.True(t, v.activity.active("a"), "the record lookups mark it")
+}
