@@ -20,7 +20,7 @@ func (v *Validator) CheckDecoded(meta Meta, r *Request) (*Checked, error) {
 // CheckDecodedForwarding is CheckDecoded with forward called, when the
 // tenant's actions only report, as soon as r decoded: see CheckForwarding.
 func (v *Validator) CheckDecodedForwarding(meta Meta, r *Request, forward func()) (*Checked, error) {
-	return v.check(meta, r, func(c *Checked) { c.patched = c.Protobuf() }, forward)
+	return v.check(meta, r, func(c *Checked) { c.patchedProto = c.Protobuf() }, forward)
 }
 
 // DryRun inspects r and plans action (the tenant's rules when action is
@@ -115,8 +115,8 @@ func (c *Checked) Protobuf() []byte {
 	if !c.Changed {
 		return c.Request.Buf
 	}
-	if c.patched != nil {
-		return c.patched
+	if c.patchedProto != nil {
+		return c.patchedProto
 	}
 	c.Patch.build(c.Request)
 	return c.Patch.Protobuf()

@@ -104,3 +104,49 @@ func TestCheckForwarding(t *testing.T) {
 		require.Equal(t, ErrIDInspectionFailed, IDOf(err))
 	})
 }
+
+// Body is snappy and Protobuf plain protobuf, whichever check encoded the
+// patched request: HTTP's (Check, snappy) or gRPC's (CheckDecoded, protobuf).
+func TestCheckedBodyAndProtobuf(t *testing.T) {
+	body := marshal(t,
+		withSamples(series("__name__", "m", "job", "a"), 1, 1),
+		withSamples(series("__name__", "m", "job", "a"), 1, 2),
+		withSamples(series("__name__", "m", "job", "b"), 1, 3),
+	)
+	raw, err := snappy.Decode(nil, body)
+	require.NoError(t, err)
+	v, err := New(testConfig(ActionKeepFirst), log.NewNopLogger(), prometheus.NewRegistry())
+	require.NoError(t, err)
+	meta := Meta{Tenant: "team-a"}
+	check := map[string]func() (*Checked, error){
+		"http": func() (*Checked, error) { return v.Check(meta, RW1, body) },
+		"grpc": func() (*Checked, error) {
+			r := GetRequest()
+			r.Buf = append(r.Buf[:0], raw...)
+			return v.CheckDecoded(meta, r)
+		},
+	}
+	for name, f := range check {
+		t.Run(name, func(t *testing.T) {
+			for _, first := range []string{"body", "protobuf"} {
+				c, err := f()
+				require.NoError(t, err)
+				require.True(t, c.Changed)
+				var pb, snap []byte
+				if first == "body" {
+					snap = append([]byte(nil), c.Body(body)...)
+					pb = append([]byte(nil), c.Protobuf()...)
+				} else {
+					pb = append([]byte(nil), c.Protobuf()...)
+					snap = append([]byte(nil), c.Body(body)...)
+				}
+				got, err := snappy.Decode(nil, snap)
+				require.NoError(t, err, "Body is snappy")
+				require.Equal(t, pb, got, "Body decompresses to Protobuf")
+				wr := unmarshal(t, snap)
+				require.Len(t, wr.Timeseries, 2, "the patched request, one series dropped")
+				c.Release()
+			}
+		})
+	}
+}

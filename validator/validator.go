@@ -244,8 +244,10 @@ type Checked struct {
 	// recorded.
 	FailedOpen bool
 
-	patched []byte // the encoded patched request, once encoded
-	counts  pushCounts
+	// The patched request once encoded, as Body and as Protobuf return
+	// it: a check encodes the one its caller forwards.
+	patchedSnappy, patchedProto []byte
+	counts                      pushCounts
 	// acrossAtSettle says that the push went upstream as it came and that
 	// its across_requests duplicates are looked for when it is settled.
 	acrossAtSettle bool
@@ -262,7 +264,7 @@ func (c *Checked) Release() {
 	c.Changed = false
 	c.FailedOpen = false
 	c.acrossAtSettle = false
-	c.patched = nil
+	c.patchedSnappy, c.patchedProto = nil, nil
 	if c.poolable() {
 		checkedPool.Put(c)
 	}
@@ -289,8 +291,8 @@ func (c *Checked) Body(original []byte) []byte {
 	if !c.Changed {
 		return original
 	}
-	if c.patched != nil {
-		return c.patched
+	if c.patchedSnappy != nil {
+		return c.patchedSnappy
 	}
 	return c.Patch.Encode(c.Request)
 }
@@ -330,7 +332,7 @@ func (v *Validator) CheckForwarding(meta Meta, version Version, body []byte, for
 		PutRequest(r)
 		return nil, err
 	}
-	return v.check(meta, r, func(c *Checked) { c.patched = c.Patch.EncodeFrom(c.Request, body) }, forward)
+	return v.check(meta, r, func(c *Checked) { c.patchedSnappy = c.Patch.EncodeFrom(c.Request, body) }, forward)
 }
 
 // Record counts a checked push's duplicates and adds its offenders to the
