@@ -58,3 +58,30 @@ func TestGracefulShutdownFinishesInFlightPushes(t *testing.T) {
 	require.True(t, exited, "pushguard did not exit after SIGTERM")
 	require.NoError(t, err, "pushguard must exit cleanly")
 }
+
+// TestGracefulShutdownTimeoutIsLogged sends SIGTERM while a push waits on
+// an upstream that does not answer within -server.graceful-shutdown-timeout:
+// the push is cut, its sender gets an error to retry (never a 2xx), and
+// the log says how many pushes were cut.
+func TestGracefulShutdownTimeoutIsLogged(t *testing.T) {
+	url, arrived, release, _ := slowUpstream(t)
+	defer close(release)
+	inst := startPushguard(t, "-upstream.url="+url, "-server.graceful-shutdown-timeout=1s")
+	c := inst.writeClient(t, "t")
+
+	errc := make(chan error, 1)
+	go func() {
+		errc <- push(t, c, ts(1, time.Now(), "__name__", "up", "job", "j"))
+	}()
+	select {
+	case <-arrived:
+	case <-time.After(30 * time.Second):
+		t.Fatal("push never reached the upstream")
+	}
+	require.NoError(t, inst.cmd.Process.Signal(os.Interrupt))
+	exited, err := inst.Wait(30 * time.Second)
+	require.True(t, exited, "pushguard did not exit after SIGTERM")
+	require.NoError(t, err, "pushguard must exit cleanly")
+	require.Error(t, <-errc, "the cut push must not look accepted")
+	require.Regexp(t, `level=warn .*msg="graceful shutdown timed out, cutting the requests still in flight" timeout=1s pushes_in_flight=1`, inst.logs.String())
+}

@@ -63,6 +63,9 @@ func (a *Admission) Done() {
 	a.gauge.Dec()
 }
 
+// Inflight returns the number of pushes admitted and not done yet.
+func (a *Admission) Inflight() int64 { return a.inflight.Load() }
+
 // Drain makes every later Admit fail with a retryable error; pushes
 // already admitted go on. It is called when shutdown begins.
 func (a *Admission) Drain() { a.draining.Store(true) }

@@ -192,7 +192,7 @@ func run(args []string) error {
 			return fmt.Errorf("starting: %w", err)
 		}
 	}
-	serverService = newServerService(srv, cfg.Server.ServerGracefulShutdownTimeout)
+	serverService = newServerService(srv, cfg.Server.ServerGracefulShutdownTimeout, adm, logger)
 	srv.HTTP.Path("/ready").Handler(httpapi.NewReadyHandler(ready))
 	if err := services.StartAndAwaitRunning(context.Background(), serverService); err != nil {
 		return fmt.Errorf("starting server: %w", err)

@@ -56,9 +56,10 @@ func (d *drainOnSignal) Stop() { d.once.Do(func() { close(d.stop) }) }
 
 // newServerService runs the dskit server until its signal handler returns,
 // then shuts it down gracefully: HTTP and gRPC requests in flight finish
-// within -server.graceful-shutdown-timeout, after which gRPC ones are cut
-// (dskit's own Shutdown would wait for gRPC forever).
-func newServerService(srv *server.Server, gracefulTimeout time.Duration) services.Service {
+// within -server.graceful-shutdown-timeout, after which they are cut (dskit's
+// own Shutdown would wait for gRPC forever), with a warning that says how
+// many pushes were: their senders get no answer and retry them.
+func newServerService(srv *server.Server, gracefulTimeout time.Duration, adm *validator.Admission, logger log.Logger) services.Service {
 	return services.NewBasicService(nil, func(ctx context.Context) error {
 		errc := make(chan error, 1)
 		go func() { errc <- srv.Run() }()
@@ -77,12 +78,16 @@ func newServerService(srv *server.Server, gracefulTimeout time.Duration) service
 			srv.GRPC.GracefulStop()
 			close(grpcDone)
 		}()
-		_ = srv.HTTPServer.Shutdown(ctx)
+		httpErr := srv.HTTPServer.Shutdown(ctx)
 		select {
 		case <-grpcDone:
+			if httpErr == nil {
+				return nil
+			}
 		case <-ctx.Done():
-			srv.GRPC.Stop()
 		}
+		level.Warn(logger).Log("msg", "graceful shutdown timed out, cutting the requests still in flight", "timeout", gracefulTimeout, "pushes_in_flight", adm.Inflight())
+		srv.GRPC.Stop()
 		return nil
 	})
 }
