@@ -1,10 +1,13 @@
 package tests
 
 import (
+	"context"
 	"io"
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -84,4 +87,19 @@ func TestGracefulShutdownTimeoutIsLogged(t *testing.T) {
 	require.NoError(t, err, "pushguard must exit cleanly")
 	require.Error(t, <-errc, "the cut push must not look accepted")
 	require.Regexp(t, `level=warn .*msg="graceful shutdown timed out, cutting the requests still in flight" timeout=1s pushes_in_flight=1`, inst.logs.String())
+}
+
+// TestFailedStartUpNeverListens: a component that cannot start (here an
+// unreadable runtime file) stops pushguard before its server listens, so
+// that its log never says it listened.
+func TestFailedStartUpNeverListens(t *testing.T) {
+	runtimeFile := filepath.Join(t.TempDir(), "runtime.yaml")
+	require.NoError(t, os.WriteFile(runtimeFile, []byte("overrides: {bad\n"), 0o600))
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, pushguardBinary(t), append(loopbackArgs(t.TempDir()), "-runtime-config.file="+runtimeFile)...)
+	out, err := cmd.CombinedOutput()
+	require.Error(t, err, "pushguard must not start: %s", out)
+	require.Contains(t, string(out), "failed to load runtime config")
+	require.NotRegexp(t, listeningRE, string(out))
 }

@@ -157,6 +157,15 @@ func run(args []string) error {
 		deps = append(deps, s)
 	}
 
+	// Dependencies start first and stop last, so that pushes in flight when
+	// the server stops can still reach them. They start before the server
+	// listens, so that a start-up that fails never says it listened.
+	depManager, err := startDependencies(deps)
+	if err != nil {
+		return err
+	}
+	defer stopDependencies(depManager, logger)
+
 	srv, err := server.New(cfg.Server)
 	if err != nil {
 		return err
@@ -175,37 +184,46 @@ func run(args []string) error {
 		srv.HTTP.Path("/embedded/api/v1/query").Methods(http.MethodGet, http.MethodPost).Handler(httpapi.NewEmbeddedQueryHandler(embedded, tenantOf, logger))
 	}
 
-	// Dependencies start first and stop last, so that pushes in flight when
-	// the server stops can still reach them.
-	var depManager *services.Manager
 	var serverService services.Service
 	ready := func() bool {
 		return serverService != nil && serverService.State() == services.Running && !adm.Draining() && (depManager == nil || depManager.IsHealthy())
 	}
 	grpcapi.Register(srv.GRPC, cfg.GRPC, cfg.Auth, v, ups.ForGRPC, ready, cfg.Report.InstanceID, logger)
-	if len(deps) > 0 {
-		depManager, err = services.NewManager(deps...)
-		if err != nil {
-			return err
-		}
-		if err := services.StartManagerAndAwaitHealthy(context.Background(), depManager); err != nil {
-			return fmt.Errorf("starting: %w", err)
-		}
-	}
 	serverService = newServerService(srv, cfg.Server.ServerGracefulShutdownTimeout, adm, logger)
 	srv.HTTP.Path("/ready").Handler(httpapi.NewReadyHandler(ready))
 	if err := services.StartAndAwaitRunning(context.Background(), serverService); err != nil {
 		return fmt.Errorf("starting server: %w", err)
 	}
 	level.Info(logger).Log("msg", "pushguard started", "http", srv.HTTPListenAddr(), "grpc", srv.GRPCListenAddr())
-	serverErr := serverService.AwaitTerminated(context.Background())
-	if depManager != nil {
-		if err := services.StopManagerAndAwaitStopped(context.Background(), depManager); err != nil {
+	return serverService.AwaitTerminated(context.Background())
+}
+
+// startDependencies starts deps and waits until they all run; nil when
+// there are none. On failure the ones that started are stopped again.
+func startDependencies(deps []services.Service) (*services.Manager, error) {
+	if len(deps) == 0 {
+		return nil, nil
+	}
+	m, err := services.NewManager(deps...)
+	if err != nil {
+		return nil, err
+	}
+	if err := services.StartManagerAndAwaitHealthy(context.Background(), m); err != nil {
+		_ = services.StopManagerAndAwaitStopped(context.Background(), m)
+		return nil, fmt.Errorf("starting: %w", err)
+	}
+	return m, nil
+}
+
+// stopDependencies stops what startDependencies started, once the server
+// stopped or failed to start.
+func stopDependencies(m *services.Manager, logger log.Logger) {
+	if m != nil {
+		if err := services.StopManagerAndAwaitStopped(context.Background(), m); err != nil {
 			level.Error(logger).Log("msg", "stopping", "err", err)
 		}
 	}
 	level.Info(logger).Log("msg", "pushguard stopped")
-	return serverErr
 }
 
 // parseConfig registers the flags, loads -config.file and lets flags given
