@@ -91,7 +91,10 @@ func (a *Attribution) Add(tenant, kind, conflict string, values []string, n int)
 		seen[key] = struct{}{}
 		known = true
 	}
-	a.mtx.Unlock()
+	// The series is counted under the lock too, so that forget, which
+	// deletes the series seen names, never runs between the two and
+	// leaves a series it no longer knows of.
+	defer a.mtx.Unlock()
 	lvs := make([]string, 0, 3+len(values))
 	lvs = append(lvs, tenant, kind, conflict)
 	if known {
@@ -110,9 +113,9 @@ func (a *Attribution) forget(tenant string) {
 		return
 	}
 	a.mtx.Lock()
+	defer a.mtx.Unlock()
 	seen := a.tenants[tenant]
 	delete(a.tenants, tenant)
-	a.mtx.Unlock()
 	overflow := make([]string, len(a.labels))
 	for i := range overflow {
 		overflow[i] = OverflowValue

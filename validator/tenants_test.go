@@ -2,6 +2,8 @@ package validator
 
 import (
 	"flag"
+	"strconv"
+	"sync"
 	"testing"
 	"time"
 
@@ -194,4 +196,34 @@ func TestTenantMarkedAfterEachCount(t *testing.T) {
 	v.Sweep(time.Now().Add(time.Hour))
 	v.Accepted(c, meta)
 	require.True(t, v.activity.active("a"), "the record lookups mark it")
+}
+
+// Attribution counts racing a sweep of their tenant leave no series the
+// next sweep would not find.
+func TestAttributionForgetRacesAdd(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	a := NewAttribution([]string{"job"}, 1000, reg)
+	var wg sync.WaitGroup
+	stop := make(chan struct{})
+	for w := range 2 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				a.Add("t", "within_series", "true", []string{strconv.Itoa(w*1_000_000 + i%500)}, 1)
+			}
+		}()
+	}
+	for range 2000 {
+		a.forget("t")
+	}
+	close(stop)
+	wg.Wait()
+	a.forget("t")
+	require.Empty(t, tenantSeries(t, reg)["t"])
 }
