@@ -8,10 +8,14 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 )
 
 // slowUpstream answers every push after release is closed, telling arrived
@@ -86,7 +90,7 @@ func TestGracefulShutdownTimeoutIsLogged(t *testing.T) {
 	require.True(t, exited, "pushguard did not exit after SIGTERM")
 	require.NoError(t, err, "pushguard must exit cleanly")
 	require.Error(t, <-errc, "the cut push must not look accepted")
-	require.Regexp(t, `level=warn .*msg="graceful shutdown timed out, cutting the requests still in flight" timeout=1s pushes_in_flight=1`, inst.logs.String())
+	require.Regexp(t, `level=warn .*msg="graceful shutdown timed out, cutting the pushes still in flight" timeout=1s pushes_in_flight=1`, inst.logs.String())
 }
 
 // TestFailedStartUpNeverListens: a component that cannot start (here an
@@ -102,4 +106,51 @@ func TestFailedStartUpNeverListens(t *testing.T) {
 	require.Error(t, err, "pushguard must not start: %s", out)
 	require.Contains(t, string(out), "failed to load runtime config")
 	require.NotRegexp(t, listeningRE, string(out))
+}
+
+// TestShutdownWarnsOnlyOfCutPushes: a shutdown that cuts no push logs no
+// warning, whether the timeout is 0 or a gRPC health Watch stream (which
+// only ends when its client goes) holds the server until the timeout.
+func TestShutdownWarnsOnlyOfCutPushes(t *testing.T) {
+	t.Run("timeout 0, nothing in flight", func(t *testing.T) {
+		inst := startPushguard(t, "-server.graceful-shutdown-timeout=0s")
+		require.NoError(t, inst.cmd.Process.Signal(os.Interrupt))
+		exited, err := inst.Wait(30 * time.Second)
+		require.True(t, exited)
+		require.NoError(t, err)
+		require.Contains(t, inst.logs.String(), `msg="pushguard stopped"`)
+		require.NotContains(t, inst.logs.String(), "graceful shutdown timed out")
+	})
+	t.Run("a health Watch open", func(t *testing.T) {
+		inst := startPushguard(t, "-server.graceful-shutdown-timeout=1s")
+		conn, err := grpc.NewClient(inst.GRPCAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+		require.NoError(t, err)
+		defer conn.Close()
+		stream, err := healthpb.NewHealthClient(conn).Watch(context.Background(), &healthpb.HealthCheckRequest{})
+		require.NoError(t, err)
+		_, err = stream.Recv()
+		require.NoError(t, err)
+		require.NoError(t, inst.cmd.Process.Signal(os.Interrupt))
+		exited, err := inst.Wait(30 * time.Second)
+		require.True(t, exited, "the Watch is cut at the timeout")
+		require.NoError(t, err)
+		require.NotContains(t, inst.logs.String(), "graceful shutdown timed out")
+	})
+}
+
+// TestBusyPortStopsStartUp: a port in use stops pushguard before it says
+// it started, or stopped.
+func TestBusyPortStopsStartUp(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer l.Close()
+	port := strconv.Itoa(l.Addr().(*net.TCPAddr).Port)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, pushguardBinary(t), append(loopbackArgs(t.TempDir()), "-server.http-listen-port="+port)...)
+	out, err := cmd.CombinedOutput()
+	require.Error(t, err, "pushguard must not start: %s", out)
+	require.Contains(t, string(out), "address already in use")
+	require.NotContains(t, string(out), "pushguard started")
+	require.NotContains(t, string(out), "pushguard stopped")
 }

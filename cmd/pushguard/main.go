@@ -164,7 +164,13 @@ func run(args []string) error {
 	if err != nil {
 		return err
 	}
-	defer stopDependencies(depManager, logger)
+	started := false
+	defer func() {
+		stopDependencies(depManager, logger)
+		if started {
+			level.Info(logger).Log("msg", "pushguard stopped")
+		}
+	}()
 
 	srv, err := server.New(cfg.Server)
 	if err != nil {
@@ -194,6 +200,7 @@ func run(args []string) error {
 	if err := services.StartAndAwaitRunning(context.Background(), serverService); err != nil {
 		return fmt.Errorf("starting server: %w", err)
 	}
+	started = true
 	level.Info(logger).Log("msg", "pushguard started", "http", srv.HTTPListenAddr(), "grpc", srv.GRPCListenAddr())
 	return serverService.AwaitTerminated(context.Background())
 }
@@ -218,12 +225,12 @@ func startDependencies(deps []services.Service) (*services.Manager, error) {
 // stopDependencies stops what startDependencies started, once the server
 // stopped or failed to start.
 func stopDependencies(m *services.Manager, logger log.Logger) {
-	if m != nil {
-		if err := services.StopManagerAndAwaitStopped(context.Background(), m); err != nil {
-			level.Error(logger).Log("msg", "stopping", "err", err)
-		}
+	if m == nil {
+		return
 	}
-	level.Info(logger).Log("msg", "pushguard stopped")
+	if err := services.StopManagerAndAwaitStopped(context.Background(), m); err != nil {
+		level.Error(logger).Log("msg", "stopping", "err", err)
+	}
 }
 
 // parseConfig registers the flags, loads -config.file and lets flags given

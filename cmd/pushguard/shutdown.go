@@ -86,7 +86,14 @@ func newServerService(srv *server.Server, gracefulTimeout time.Duration, adm *va
 			}
 		case <-ctx.Done():
 		}
-		level.Warn(logger).Log("msg", "graceful shutdown timed out, cutting the requests still in flight", "timeout", gracefulTimeout, "pushes_in_flight", adm.Inflight())
+		// Time is up: whatever still runs, such as a gRPC health Watch
+		// stream, is cut. Only cut pushes are worth a warning.
+		if n := adm.Inflight(); n > 0 {
+			level.Warn(logger).Log("msg", "graceful shutdown timed out, cutting the pushes still in flight", "timeout", gracefulTimeout, "pushes_in_flight", n)
+		}
+		// Closing the connections cancels the HTTP pushes' contexts, and
+		// with them their upstream calls: none is answered once cut.
+		_ = srv.HTTPServer.Close()
 		srv.GRPC.Stop()
 		return nil
 	})
