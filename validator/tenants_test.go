@@ -219,11 +219,37 @@ func TestAttributionForgetRacesAdd(t *testing.T) {
 			}
 		}()
 	}
-	for range 2000 {
+	for range 20000 {
 		a.forget("t")
 	}
 	close(stop)
 	wg.Wait()
 	a.forget("t")
 	require.Empty(t, tenantSeries(t, reg)["t"])
+}
+
+// A tenant whose pushes have no duplicates, or whose push failed
+// inspection, is marked too: its received and failure series would
+// otherwise never go.
+func TestTenantMarkedWithoutDuplicates(t *testing.T) {
+	v, reg := newTestValidator(t, "-validator.tenant-idle-timeout=1m", "-validator.cross-request.enabled=false")
+	meta := Meta{Tenant: "clean", Time: time.Now()}
+	c, err := v.Check(meta, RW1, marshal(t, withSamples(series("__name__", "m"), 1000, 1)))
+	require.NoError(t, err)
+	v.Record(c, meta)
+	c.Release()
+	require.True(t, v.activity.active("clean"))
+
+	testHookInspect = func(*Request) { panic("inspection bug") }
+	defer func() { testHookInspect = nil }()
+	meta.Tenant = "failed"
+	c, err = v.Check(meta, RW1, marshal(t, withSamples(series("__name__", "m"), 1000, 1)))
+	require.NoError(t, err)
+	require.True(t, c.FailedOpen)
+	c.Release()
+	require.True(t, v.activity.active("failed"))
+	require.Contains(t, tenantSeries(t, reg)["failed"], "pushguard_inspection_failures_total")
+
+	v.Sweep(time.Now().Add(time.Hour))
+	require.Empty(t, tenantSeries(t, reg))
 }
