@@ -75,7 +75,8 @@ func (v *Validator) touchTenant(tenant string) {
 
 // Sweep forgets what pushguard keeps of tenants idle for longer than
 // -validator.tenant-idle-timeout (their metric series, their attribution
-// label values and the eviction count of their forgotten report), and drops
+// label values and the eviction count of their forgotten report; their
+// whole report when -validator.max-offenders is 0), and drops
 // the cross-request record's idle series, which pushes otherwise drop only
 // in the shards they write to.
 func (v *Validator) Sweep(now time.Time) {
@@ -87,6 +88,10 @@ func (v *Validator) Sweep(now time.Time) {
 	}
 	for _, t := range v.activity.idle(now.Add(-v.cfg.TenantIdleTimeout)) {
 		v.forgetTenant(t)
+		if v.cfg.MaxOffenders == 0 {
+			// Nothing else bounds how many tenants the report keeps.
+			v.store.Forget(t)
+		}
 	}
 	v.store.RetainForgotten(v.activity.active)
 }

@@ -37,7 +37,7 @@ func tenantSeries(t *testing.T, reg *prometheus.Registry) map[string][]string {
 // values and its report's eviction count after the idle timeout; a tenant
 // still pushing keeps them, and a tenant that comes back starts afresh.
 func TestIdleTenantsForgotten(t *testing.T) {
-	v, reg := newTestValidatorWithRules(t, []RuleConfig{{Match: `{__name__="split"}`, Action: "label"}},
+	v, reg := newTestValidatorWithRules(t, []RuleConfig{{Match: `{__name__="split"}`, Action: "label"}, {Match: `{__name__="added"}`, Action: "sum"}},
 		"-validator.action=keep-first", "-validator.tenant-idle-timeout=1m",
 		"-validator.max-offenders=1", "-validator.max-attribution-cardinality=1")
 	// Every per-tenant series: received, lookups and hits, duplicates,
@@ -49,7 +49,8 @@ func TestIdleTenantsForgotten(t *testing.T) {
 			withSamples(series("__name__", "m", "job", "a"), 1000, 1, 1000, 2),
 			withSamples(series("__name__", "m", "job", "b"), 1000, 1, 1000, 2),
 			withSamples(series("__name__", "split", "job", "a"), 1000, 1),
-			withSamples(series("__name__", "split", "job", "a"), 1000, 2)))
+			withSamples(series("__name__", "split", "job", "a"), 1000, 2),
+			withSamples(series("__name__", "added", "job", "a"), 1000, 1, 1000, 2)))
 		require.NoError(t, err)
 		v.Record(c, meta)
 		v.Accepted(c, meta)
@@ -57,6 +58,7 @@ func TestIdleTenantsForgotten(t *testing.T) {
 	}
 	all := []string{
 		"pushguard_attributed_duplicate_samples_total",
+		"pushguard_changed_samples_total",
 		"pushguard_cross_request_hits_total",
 		"pushguard_cross_request_lookups_total",
 		"pushguard_dropped_samples_total",
@@ -111,7 +113,7 @@ func TestIdleTenantsForgotten(t *testing.T) {
 
 	// A tenant that comes back counts from zero.
 	push("gone")
-	require.Equal(t, 6.0, testutil.ToFloat64(v.receivedSamples.WithLabelValues("gone")))
+	require.Equal(t, 8.0, testutil.ToFloat64(v.receivedSamples.WithLabelValues("gone")))
 	require.Contains(t, tenantSeries(t, reg)["gone"], "pushguard_attributed_duplicate_samples_total")
 }
 
@@ -252,4 +254,36 @@ func TestTenantMarkedWithoutDuplicates(t *testing.T) {
 
 	v.Sweep(time.Now().Add(time.Hour))
 	require.Empty(t, tenantSeries(t, reg))
+}
+
+// With no bound across tenants (-validator.max-offenders=0), an idle
+// tenant's report goes too: nothing else would bound the tenants it keeps.
+func TestIdleTenantsReportForgottenWithoutGlobalBound(t *testing.T) {
+	v, reg := newTestValidator(t, "-validator.tenant-idle-timeout=1m", "-validator.max-offenders=0")
+	for i := range 50 {
+		meta := Meta{Tenant: "t" + strconv.Itoa(i), Time: time.Now()}
+		c, err := v.Check(meta, RW1, marshal(t, withSamples(series("__name__", "m"), 1000, 1, 1000, 2)))
+		require.NoError(t, err)
+		v.Record(c, meta)
+		c.Release()
+	}
+	st := v.Store().Stats()
+	require.Len(t, st.Tenants, 50)
+	require.Equal(t, 50, st.Offenders)
+	v.Sweep(time.Now().Add(time.Hour))
+	require.Empty(t, tenantSeries(t, reg))
+	st = v.Store().Stats()
+	require.Empty(t, st.Tenants)
+	require.Zero(t, st.Offenders, "gone from the list across tenants too")
+	all, _ := v.Store().ListAll(report.Filter{})
+	require.Empty(t, all)
+}
+
+// The validator's sweep sweeps the record as well.
+func TestSweepDropsIdleRecordSeries(t *testing.T) {
+	v, _ := newTestValidator(t, "-validator.cross-request.ttl=1m")
+	pushAccepted(t, v, Meta{Tenant: "a", Time: time.Now()}, withSamples(series("__name__", "m"), 1000, 1))
+	require.Equal(t, 1, v.SeriesRecord().Len())
+	v.Sweep(time.Now().Add(2 * time.Minute))
+	require.Zero(t, v.SeriesRecord().Len())
 }

@@ -295,6 +295,23 @@ func (s *Store) evict(t *tenantOffenders, e *stored) {
 	t.size.Set(float64(t.lru.n))
 }
 
+// Forget drops everything the store holds of tenant: its offenders, its
+// eviction count and their series. With no bound across tenants
+// (WithMaxOffenders(0)), forgetting idle tenants is what bounds the store.
+func (s *Store) Forget(tenant string) {
+	s.mtx.Lock()
+	defer s.mtx.Unlock()
+	if t := s.tenants[tenant]; t != nil {
+		for e := t.lru.head; e != nil; e = e.links[tenantList].next {
+			s.all.remove(e)
+		}
+		delete(s.tenants, tenant)
+	}
+	delete(s.forgotten, tenant)
+	s.size.DeleteLabelValues(tenant)
+	s.evictions.DeleteLabelValues(tenant)
+}
+
 // RetainForgotten drops the eviction counts, and their series, of the
 // forgotten tenants (those with no offenders left) keep does not keep:
 // without it, every tenant that ever had an offender evicted would keep

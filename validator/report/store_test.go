@@ -1,6 +1,7 @@
 package report
 
 import (
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -367,4 +368,42 @@ func TestStoreFilterByOrigin(t *testing.T) {
 	got, _ = s.List("team-a", Filter{Origin: map[string]string{"job": "ksm", "namespace": "b"}})
 	require.Len(t, got, 1)
 	require.EqualValues(t, 2, got[0].ConflictingSamples)
+}
+
+// Forget drops a tenant's offenders from its own list and the list across
+// tenants, with its series; the others keep theirs, and the bound across
+// tenants still evicts in order after.
+func TestStoreForget(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	s := NewStore(10, reg, WithMaxOffenders(3), WithClock(func() time.Time { return storeEpoch }))
+	origin := map[string]string{"job": "a"}
+	s.Record([]*Offender{forTenant(testOffender("a", "across_series", origin, 1, 0, 0), "t1")})
+	s.Record([]*Offender{forTenant(testOffender("b", "across_series", origin, 1, 0, time.Second), "t2")})
+	s.Record([]*Offender{forTenant(testOffender("c", "across_series", origin, 1, 0, 2*time.Second), "t1")})
+	s.Forget("t1")
+	s.Forget("never-seen")
+	all, _ := s.ListAll(Filter{})
+	require.Equal(t, []string{"b"}, metricsOf(all))
+	require.Equal(t, StoreStats{Offenders: 1, Tenants: []string{"t2"}, MaxPerTenant: 10, MaxTotal: 3}, s.Stats())
+
+	for i, m := range []string{"d", "e", "f"} {
+		s.Record([]*Offender{forTenant(testOffender(m, "across_series", origin, 1, 0, time.Duration(3+i)*time.Second), "t3")})
+	}
+	all, _ = s.ListAll(Filter{})
+	require.Equal(t, []string{"d", "e", "f"}, sortedMetrics(all), "b, the least recently seen left, went first")
+	require.NoError(t, testutil.GatherAndCompare(reg, strings.NewReader(`
+# HELP pushguard_offenders Offenders currently held in the report.
+# TYPE pushguard_offenders gauge
+pushguard_offenders{tenant="t3"} 3
+# HELP pushguard_offenders_evicted_total Offenders evicted from the report because the tenant's store or the whole store was full.
+# TYPE pushguard_offenders_evicted_total counter
+pushguard_offenders_evicted_total{tenant="t2"} 1
+pushguard_offenders_evicted_total{tenant="t3"} 0
+`), "pushguard_offenders", "pushguard_offenders_evicted_total"))
+}
+
+func sortedMetrics(os []Offender) []string {
+	out := metricsOf(os)
+	slices.Sort(out)
+	return out
 }
