@@ -37,14 +37,11 @@ func slowUpstream(t *testing.T) (url string, arrived chan struct{}, release chan
 	return "http://" + l.Addr().String() + "/api/v1/push", arrived, release, got
 }
 
-// TestGracefulShutdownFinishesInFlightPushes sends SIGTERM while a push
-// waits on the upstream: the push still completes with the upstream's 2xx
-// and the process exits cleanly.
-func TestGracefulShutdownFinishesInFlightPushes(t *testing.T) {
-	url, arrived, release, got := slowUpstream(t)
-	inst := startPushguard(t, "-upstream.url="+url, "-server.graceful-shutdown-timeout=20s")
+// pushUntilUpstream pushes to inst and returns once the push arrived
+// upstream, with where its result will come.
+func pushUntilUpstream(t *testing.T, inst *instance, arrived chan struct{}) chan error {
+	t.Helper()
 	c := inst.writeClient(t, "t")
-
 	errc := make(chan error, 1)
 	go func() {
 		errc <- push(t, c, ts(1, time.Now(), "__name__", "up", "job", "j"))
@@ -54,6 +51,16 @@ func TestGracefulShutdownFinishesInFlightPushes(t *testing.T) {
 	case <-time.After(30 * time.Second):
 		t.Fatal("push never reached the upstream")
 	}
+	return errc
+}
+
+// TestGracefulShutdownFinishesInFlightPushes sends SIGTERM while a push
+// waits on the upstream: the push still completes with the upstream's 2xx
+// and the process exits cleanly.
+func TestGracefulShutdownFinishesInFlightPushes(t *testing.T) {
+	url, arrived, release, got := slowUpstream(t)
+	inst := startPushguard(t, "-upstream.url="+url, "-server.graceful-shutdown-timeout=20s")
+	errc := pushUntilUpstream(t, inst, arrived)
 	require.NoError(t, inst.cmd.Process.Signal(os.Interrupt))
 	// Give the signal time to land before the upstream answers.
 	time.Sleep(300 * time.Millisecond)
@@ -74,17 +81,7 @@ func TestGracefulShutdownTimeoutIsLogged(t *testing.T) {
 	url, arrived, release, _ := slowUpstream(t)
 	defer close(release)
 	inst := startPushguard(t, "-upstream.url="+url, "-server.graceful-shutdown-timeout=1s")
-	c := inst.writeClient(t, "t")
-
-	errc := make(chan error, 1)
-	go func() {
-		errc <- push(t, c, ts(1, time.Now(), "__name__", "up", "job", "j"))
-	}()
-	select {
-	case <-arrived:
-	case <-time.After(30 * time.Second):
-		t.Fatal("push never reached the upstream")
-	}
+	errc := pushUntilUpstream(t, inst, arrived)
 	require.NoError(t, inst.cmd.Process.Signal(os.Interrupt))
 	exited, err := inst.Wait(30 * time.Second)
 	require.True(t, exited, "pushguard did not exit after SIGTERM")
