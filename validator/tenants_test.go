@@ -287,3 +287,22 @@ func TestSweepDropsIdleRecordSeries(t *testing.T) {
 	v.Sweep(time.Now().Add(2 * time.Minute))
 	require.Zero(t, v.SeriesRecord().Len())
 }
+
+// A push whose recording panics is counted as a failure, and its tenant
+// marked after it.
+func TestTenantMarkedAfterRecordingFailed(t *testing.T) {
+	v, reg := newTestValidator(t, "-validator.tenant-idle-timeout=1m")
+	meta := Meta{Tenant: "a", Time: time.Now()}
+	c, err := v.Check(meta, RW1, marshal(t, withSamples(series("__name__", "m", "job", "j"), 1000, 1, 1000, 2)))
+	require.NoError(t, err)
+	defer c.Release()
+	require.Len(t, c.Result.Duplicates, 1)
+	v.Sweep(time.Now().Add(time.Hour))
+	require.False(t, v.activity.active("a"))
+	// A duplicate naming a series the request does not have: recording
+	// it panics, as a bug would.
+	c.Result.Duplicates[0].Sample.Series = 1 << 20
+	v.Record(c, meta)
+	require.True(t, v.activity.active("a"))
+	require.Contains(t, tenantSeries(t, reg)["a"], "pushguard_inspection_failures_total")
+}
