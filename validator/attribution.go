@@ -122,12 +122,10 @@ func (a *Attribution) forget(tenant string) {
 	}
 	del := func(values []string) {
 		lvs := append([]string{tenant, "", ""}, values...)
-		for _, k := range KindNames() {
-			for _, c := range []string{"false", "true"} {
-				lvs[1], lvs[2] = k, c
-				a.samples.DeleteLabelValues(lvs...)
-			}
-		}
+		forEachKindConflict(func(kind, conflict string) {
+			lvs[1], lvs[2] = kind, conflict
+			a.samples.DeleteLabelValues(lvs...)
+		})
 	}
 	del(overflow)
 	for key := range seen {

@@ -101,7 +101,5 @@ func (pc *pushCounts) flush(v *Validator, tenant string) {
 	for _, g := range pc.attr.groups {
 		v.attrib.Add(tenant, g.kind.String(), strconv.FormatBool(g.conflicting), g.values, g.n)
 	}
-	if len(pc.dups) > 0 || pc.relabelled > 0 {
-		v.touchTenant(tenant)
-	}
+	v.touchTenant(tenant)
 }

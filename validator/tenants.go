@@ -58,13 +58,6 @@ func (a *tenantActivity) active(tenant string) bool {
 	return ok
 }
 
-// len returns the number of tenants marked.
-func (a *tenantActivity) len() int {
-	a.mtx.Lock()
-	defer a.mtx.Unlock()
-	return len(a.last)
-}
-
 // touchTenant marks tenant active, after its series changed. With no idle
 // timeout nothing is forgotten, and nothing is marked.
 func (v *Validator) touchTenant(tenant string) {
@@ -110,13 +103,21 @@ func (v *Validator) forgetTenant(tenant string) {
 	for _, a := range Actions {
 		v.dropped.DeleteLabelValues(tenant, string(a))
 		v.changed.DeleteLabelValues(tenant, string(a))
-		for _, k := range KindNames() {
-			for _, c := range []bool{false, true} {
-				v.duplicates.DeleteLabelValues(tenant, k, strconv.FormatBool(c), string(a))
-			}
-		}
+		forEachKindConflict(func(kind, conflict string) {
+			v.duplicates.DeleteLabelValues(tenant, kind, conflict, string(a))
+		})
 	}
 	v.attrib.forget(tenant)
+}
+
+// forEachKindConflict calls f with every pair of kind and conflict label
+// values the duplicate counters can have.
+func forEachKindConflict(f func(kind, conflict string)) {
+	for _, k := range KindNames() {
+		for _, c := range [...]bool{false, true} {
+			f(k, strconv.FormatBool(c))
+		}
+	}
 }
 
 // sweepInterval is how often Service sweeps: often enough that a tenant is
