@@ -158,6 +158,7 @@ func TestIdleTenantsKeptWithoutTimeout(t *testing.T) {
 	c.Release()
 	before := tenantSeries(t, reg)
 	require.NotEmpty(t, before["a"])
+	require.Zero(t, marked(v.activity), "nothing is marked, so nothing grows")
 	v.Sweep(time.Now().Add(24 * time.Hour))
 	require.Equal(t, before, tenantSeries(t, reg))
 	require.Nil(t, v.Service(), "nothing to sweep")
