@@ -143,6 +143,19 @@ func loopbackArgs(dataDir string) []string {
 	}
 }
 
+// startFails runs the binary on loopback with flags, which must stop it at
+// start-up, and returns its output. A pushguard that wrongly starts is
+// killed after 30 s and fails the test.
+func startFails(t *testing.T, flags ...string) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, pushguardBinary(t), append(loopbackArgs(t.TempDir()), flags...)...)
+	out, err := cmd.CombinedOutput()
+	require.Error(t, err, "pushguard must not start: %s", out)
+	return string(out)
+}
+
 // listeningRE matches dskit's log line naming the addresses it listens on.
 var listeningRE = regexp.MustCompile(`msg="server listening on addresses" http=(\S+) grpc=(\S+)`)
 

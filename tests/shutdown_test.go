@@ -6,7 +6,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"testing"
@@ -96,13 +95,9 @@ func TestGracefulShutdownTimeoutIsLogged(t *testing.T) {
 func TestFailedStartUpNeverListens(t *testing.T) {
 	runtimeFile := filepath.Join(t.TempDir(), "runtime.yaml")
 	require.NoError(t, os.WriteFile(runtimeFile, []byte("overrides: {bad\n"), 0o600))
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, pushguardBinary(t), append(loopbackArgs(t.TempDir()), "-runtime-config.file="+runtimeFile)...)
-	out, err := cmd.CombinedOutput()
-	require.Error(t, err, "pushguard must not start: %s", out)
-	require.Contains(t, string(out), "failed to load runtime config")
-	require.NotRegexp(t, listeningRE, string(out))
+	out := startFails(t, "-runtime-config.file="+runtimeFile)
+	require.Contains(t, out, "failed to load runtime config")
+	require.NotRegexp(t, listeningRE, out)
 }
 
 // TestShutdownWarnsOnlyOfCutPushes: a shutdown that cuts no push logs no
@@ -142,12 +137,8 @@ func TestBusyPortStopsStartUp(t *testing.T) {
 	require.NoError(t, err)
 	defer l.Close()
 	port := strconv.Itoa(l.Addr().(*net.TCPAddr).Port)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, pushguardBinary(t), append(loopbackArgs(t.TempDir()), "-server.http-listen-port="+port)...)
-	out, err := cmd.CombinedOutput()
-	require.Error(t, err, "pushguard must not start: %s", out)
-	require.Contains(t, string(out), "address already in use")
-	require.NotContains(t, string(out), "pushguard started")
-	require.NotContains(t, string(out), "pushguard stopped")
+	out := startFails(t, "-server.http-listen-port="+port)
+	require.Contains(t, out, "address already in use")
+	require.NotContains(t, out, "pushguard started")
+	require.NotContains(t, out, "pushguard stopped")
 }
